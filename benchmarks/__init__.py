@@ -1,0 +1,1 @@
+"""Benchmark suites and reference reports (installed as ``refinet_edge.benchmarks``)."""

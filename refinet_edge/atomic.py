@@ -1,0 +1,43 @@
+"""Write outputs under a temporary name and rename them when complete.
+
+A crash, Ctrl-C or error while writing never leaves a half-written file under
+the final name: the data go to ``.<name>.tmp-<random>`` in the same directory
+(same filesystem, so :func:`os.replace` is atomic) and are renamed only when
+the writer's block finishes without an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` on success.
+
+    The caller writes the temporary path (with any library: h5py, json, cv2);
+    on an exception the temporary file is removed and ``final`` is untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(final: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``final`` atomically."""
+    with atomic_path(final) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Dataset readers and writers: ITOP (and synthetic sets in its layout), Baracca."""

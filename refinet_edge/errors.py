@@ -1,0 +1,22 @@
+"""The one exception type for user errors.
+
+Anything the user can fix (a missing file, a wrong HDF5 layout, an unknown
+camera preset, an empty split) raises :class:`RefinetError` with a message that
+says what failed, what was expected and, where it helps, what to try. The CLI
+prints that message on one line and exits non-zero, without a traceback; every
+other exception is our bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class RefinetError(Exception):
+    """A problem with the user's input, files or settings (not a bug)."""
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """Return ' (did you mean X?)' for the closest choice, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,170 @@
+"""3D pose metrics as RefiNet reports them: accuracy at 10 cm and friends.
+
+* Errors are Euclidean distances per joint, in **millimetres**; inputs to
+  :func:`joint_errors_mm` and :func:`compute_metrics` are in **metres** (the
+  package's camera frame). Code that already has millimetres calls
+  :func:`metrics_from_errors` with its own errors.
+* Accuracy at a threshold = percent of joints with error **strictly below** the
+  threshold, pooled over all frames and joints (every joint scored, as in the
+  paper). Upper body is joints 0-7, lower body 8-14.
+* **Missing predictions** (any NaN or infinite coordinate) get error = inf:
+  they count as misses in every accuracy. MPJPE is the mean over the finite
+  errors only, and ``missing_joints`` says how many were left out, so a
+  method cannot look better by dropping joints without it showing.
+* Ground truth must be finite: drop invalid frames (ITOP ``is_valid == 0``)
+  before scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RefinetError
+from .skeleton import LOWER_BODY, NUM_JOINTS, UPPER_BODY
+
+
+def joint_errors_mm(pred_m: np.ndarray, gt_m: np.ndarray) -> np.ndarray:
+    """Per-joint 3D errors: ``pred_m, gt_m (..., J, 3)`` metres -> ``errors_mm (..., J)``.
+
+    A joint with any non-finite predicted coordinate gets ``inf``; non-finite
+    ground truth also gives ``inf`` here (:func:`compute_metrics` rejects it).
+    """
+    pred_m = np.asarray(pred_m, dtype=np.float64)
+    gt_m = np.asarray(gt_m, dtype=np.float64)
+    if pred_m.shape != gt_m.shape or pred_m.ndim < 2 or pred_m.shape[-1] != 3:
+        raise RefinetError(
+            f"predictions and ground truth must both be (..., J, 3) metres, "
+            f"got {pred_m.shape} and {gt_m.shape}"
+        )
+    with np.errstate(invalid="ignore"):
+        errors_mm = np.linalg.norm(pred_m - gt_m, axis=-1) * 1000.0
+    finite = np.all(np.isfinite(pred_m), axis=-1) & np.all(np.isfinite(gt_m), axis=-1)
+    return np.where(finite, errors_mm, np.inf)
+
+
+def accuracy_percent(errors_mm: np.ndarray, thresh_mm: float) -> float:
+    """Percent of the entries of ``errors_mm`` strictly below ``thresh_mm`` (NaN if empty)."""
+    errors_mm = np.asarray(errors_mm)
+    return float(np.mean(errors_mm < thresh_mm) * 100.0) if errors_mm.size else float("nan")
+
+
+def _finite_mean(errors_mm: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Mean of the finite entries (along ``axis``); NaN where there are none."""
+    finite = np.isfinite(errors_mm)
+    total = np.sum(np.where(finite, errors_mm, 0.0), axis=axis)
+    count = np.sum(finite, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class PoseMetrics:
+    """Scores of ``num_frames`` predicted poses (percentages and millimetres).
+
+    The ``*_10cm`` fields are at ``thresh_mm`` and ``acc_5cm`` at
+    ``fine_thresh_mm``: 100 and 50 mm unless the caller chose otherwise (the
+    names follow the paper; the thresholds used are recorded here).
+
+    Attributes:
+        num_frames: N, the number of poses scored.
+        acc_10cm: percent of all N x 15 joints with error < thresh_mm.
+        acc_5cm: the same at fine_thresh_mm.
+        acc_10cm_upper, acc_10cm_lower: acc_10cm over joints 0-7 / 8-14.
+        per_joint_acc_10cm: 15 percentages, one per ITOP joint.
+        mpjpe_mm: mean error over the finite errors (see module doc).
+        per_joint_mpjpe_mm: 15 means (NaN for a joint never predicted).
+        missing_joints: number of non-finite predictions (scored as misses).
+        thresh_mm, fine_thresh_mm: the thresholds used.
+    """
+
+    num_frames: int
+    acc_10cm: float
+    acc_5cm: float
+    acc_10cm_upper: float
+    acc_10cm_lower: float
+    per_joint_acc_10cm: tuple[float, ...]
+    mpjpe_mm: float
+    per_joint_mpjpe_mm: tuple[float, ...]
+    missing_joints: int
+    thresh_mm: float = 100.0
+    fine_thresh_mm: float = 50.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: Python ints/floats/lists, NaN written as ``None``."""
+        def clean(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
+        return {
+            "num_frames": int(self.num_frames),
+            "acc_10cm": clean(self.acc_10cm),
+            "acc_5cm": clean(self.acc_5cm),
+            "acc_10cm_upper": clean(self.acc_10cm_upper),
+            "acc_10cm_lower": clean(self.acc_10cm_lower),
+            "per_joint_acc_10cm": [clean(v) for v in self.per_joint_acc_10cm],
+            "mpjpe_mm": clean(self.mpjpe_mm),
+            "per_joint_mpjpe_mm": [clean(v) for v in self.per_joint_mpjpe_mm],
+            "missing_joints": int(self.missing_joints),
+            "thresh_mm": float(self.thresh_mm),
+            "fine_thresh_mm": float(self.fine_thresh_mm),
+        }
+
+    def summary(self) -> str:
+        """One line for logs, e.g. ``acc@10cm 85.20% (upper 80.1%, lower 90.3%) ...``."""
+        return (
+            f"acc@{self.thresh_mm / 10:g}cm {self.acc_10cm:.2f}% (upper {self.acc_10cm_upper:.1f}%, "
+            f"lower {self.acc_10cm_lower:.1f}%), acc@{self.fine_thresh_mm / 10:g}cm {self.acc_5cm:.2f}%, "
+            f"MPJPE {self.mpjpe_mm:.1f} mm, {self.num_frames} frames, {self.missing_joints} missing joints"
+        )
+
+
+def metrics_from_errors(errors_mm: np.ndarray, thresh_mm: float = 100.0,
+                        fine_thresh_mm: float = 50.0) -> PoseMetrics:
+    """Score per-joint errors ``errors_mm (N, 15)`` (inf or NaN = missing prediction)."""
+    errors_mm = np.asarray(errors_mm, dtype=np.float64)
+    if errors_mm.ndim != 2 or errors_mm.shape[1] != NUM_JOINTS or errors_mm.shape[0] == 0:
+        raise RefinetError(
+            f"expected errors_mm of shape (N, {NUM_JOINTS}) with N >= 1, got {errors_mm.shape}"
+        )
+    if not (0 < fine_thresh_mm and 0 < thresh_mm):
+        raise RefinetError(f"thresholds must be > 0 mm, got {thresh_mm} and {fine_thresh_mm}")
+    errors_mm = np.where(np.isnan(errors_mm), np.inf, errors_mm)  # NaN compares False: make it a miss
+    hits = errors_mm < thresh_mm  # (N, 15)
+    return PoseMetrics(
+        num_frames=int(errors_mm.shape[0]),
+        acc_10cm=accuracy_percent(errors_mm, thresh_mm),
+        acc_5cm=accuracy_percent(errors_mm, fine_thresh_mm),
+        acc_10cm_upper=accuracy_percent(errors_mm[:, list(UPPER_BODY)], thresh_mm),
+        acc_10cm_lower=accuracy_percent(errors_mm[:, list(LOWER_BODY)], thresh_mm),
+        per_joint_acc_10cm=tuple(float(v) for v in hits.mean(axis=0) * 100.0),
+        mpjpe_mm=float(_finite_mean(errors_mm)),
+        per_joint_mpjpe_mm=tuple(float(v) for v in _finite_mean(errors_mm, axis=0)),
+        missing_joints=int(np.sum(~np.isfinite(errors_mm))),
+        thresh_mm=float(thresh_mm),
+        fine_thresh_mm=float(fine_thresh_mm),
+    )
+
+
+def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray, thresh_mm: float = 100.0,
+                    fine_thresh_mm: float = 50.0) -> PoseMetrics:
+    """Score predictions ``pred_m (N, 15, 3)`` against ``gt_m (N, 15, 3)``, both metres.
+
+    Predictions may contain NaN (missing joints, counted as misses); the
+    ground truth must be finite.
+    """
+    pred_m = np.asarray(pred_m, dtype=np.float64)
+    gt_m = np.asarray(gt_m, dtype=np.float64)
+    if pred_m.shape != gt_m.shape or pred_m.shape[1:] != (NUM_JOINTS, 3) or pred_m.ndim != 3:
+        raise RefinetError(
+            f"compute_metrics expects pred_m and gt_m of shape (N, {NUM_JOINTS}, 3) metres, "
+            f"got {pred_m.shape} and {gt_m.shape}"
+        )
+    bad = ~np.all(np.isfinite(gt_m), axis=(1, 2))
+    if np.any(bad):
+        raise RefinetError(
+            f"ground truth has non-finite joints in {int(bad.sum())} frame(s) "
+            f"(first: {int(np.argmax(bad))}); "
+            f"drop invalid frames before scoring"
+        )
+    return metrics_from_errors(joint_errors_mm(pred_m, gt_m), thresh_mm, fine_thresh_mm)

@@ -1,0 +1,110 @@
+"""The command line end to end: synth -> evaluate, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "refinet_edge.cli", *args], capture_output=True, text=True, cwd=cwd,
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    message = " ".join(result.stderr.split())
+    for needle in needles:
+        assert needle in message, message
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    result = run_cli("synth", "--out", str(out), "--split", "test", "--frames", "48", "--seed", "3",
+                     "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 48 frames" in result.stdout
+    return out
+
+
+def test_every_verb_has_help():
+    for verb in ("synth", "evaluate", "demo", "info"):
+        result = run_cli(verb, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "Usage" in result.stdout
+
+
+def test_synth_writes_the_itop_layout_and_camera(synth_dir):
+    names = sorted(p.name for p in synth_dir.iterdir())
+    assert names == ["ITOP_side_test_depth_map.h5", "ITOP_side_test_labels.h5", "camera.json"]
+    assert json.loads((synth_dir / "camera.json").read_text())["width"] == 320
+
+
+def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
+    report_path = tmp_path / "report.json"
+    result = run_cli("evaluate", "--data", str(synth_dir), "--split", "test", "--json", str(report_path))
+    assert result.returncode == 0, result.stderr
+    assert "acc@10cm" in result.stdout and "input" in result.stdout
+    report = json.loads(report_path.read_text())
+    step = report["steps"]["input"]
+    assert report["frames"] == 48
+    assert report["noise"]["sigma_px"] == 5.0 and report["noise"]["mu_px"] == 0.0
+    assert len(step["per_joint_acc_10cm"]) == 15
+    assert 0.0 <= step["acc_5cm"] <= step["acc_10cm"] <= 100.0
+    assert step["mpjpe_mm"] > 0
+
+
+def test_evaluate_same_seed_same_report(synth_dir, tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for path in (a, b):
+        assert run_cli("evaluate", "--data", str(synth_dir), "--json", str(path), "--seed", "7").returncode == 0
+    assert json.loads(a.read_text())["steps"] == json.loads(b.read_text())["steps"]
+
+
+def test_missing_directory(tmp_path):
+    assert_user_error(run_cli("evaluate", "--data", str(tmp_path / "nope")), str(tmp_path / "nope"))
+
+
+def test_unknown_camera_preset_lists_valid_ones(tmp_path):
+    result = run_cli("synth", "--out", str(tmp_path / "x"), "--camera", "d435", "--frames", "2")
+    assert_user_error(result, "d435", "itop_side", "d435_640x480")
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_empty_split(synth_dir):
+    # The synthetic test split has no train file: asking for val names what is missing.
+    assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--split", "val"), "train")
+
+
+def test_bad_split_name(synth_dir):
+    assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--split", "tset"), "tset")
+
+
+def test_wrong_hdf5_layout(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "ITOP_side_test_labels.h5", "w") as f:
+        f["id"] = [b"00_00000"]
+    with h5py.File(tmp_path / "ITOP_side_test_depth_map.h5", "w") as f:
+        f["id"] = [b"00_00000"]
+        f["data"] = [[0.0]]
+    result = run_cli("evaluate", "--data", str(tmp_path))
+    assert_user_error(result, "ITOP_side_test_")
+
+
+def test_evaluate_json_not_half_written(tmp_path):
+    target = tmp_path / "report.json"
+    result = run_cli("evaluate", "--data", str(tmp_path / "missing"), "--json", str(target))
+    assert result.returncode != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_noise_value(synth_dir):
+    assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--swap-prob", "1.5"), "swap_prob")

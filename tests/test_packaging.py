@@ -1,0 +1,50 @@
+"""The package installs under one namespace and imports with base dependencies only."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_top_level_folders_install_under_the_namespace():
+    import refinet_edge.benchmarks
+    import refinet_edge.calibration
+    import refinet_edge.export
+
+    assert Path(refinet_edge.export.__file__).parent.name == "export"
+    assert Path(refinet_edge.benchmarks.__file__).parent.name == "benchmarks"
+    assert refinet_edge.calibration.__doc__
+
+
+def test_import_needs_no_optional_backend():
+    code = (
+        "import sys, refinet_edge, refinet_edge.cli, refinet_edge.camera, refinet_edge.data.itop, "
+        "refinet_edge.evaluate\n"
+        "heavy = {'torch', 'tensorrt', 'pycuda', 'pyrealsense2', 'mediapipe', 'onnxruntime', 'cuda'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_wheel_has_no_generic_top_level_names(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "runs", "*.egg-info", "build", ".*cache"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("refinet_edge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert top == {"refinet_edge", wheel.name.split("-py3")[0] + ".dist-info"}, top
+    for module in ("refinet_edge/export/__init__.py", "refinet_edge/calibration/__init__.py",
+                   "refinet_edge/benchmarks/__init__.py", "refinet_edge/cli.py"):
+        assert module in names
+    entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "refinet-edge = refinet_edge.cli:main" in entry
