@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -49,6 +48,7 @@ def synth(
     view: View = "side",
     workers: Annotated[int, typer.Option(help="Worker processes for rendering.")] = 2,
     point_cloud: Annotated[bool, typer.Option(help="Also write ITOP_*_point_cloud.h5 (large).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace this view and split's files if they exist.")] = False,
 ) -> None:
     """Generate synthetic RGB-D humans in the ITOP file layout.
 
@@ -66,7 +66,7 @@ def synth(
         task = bar.add_task("synth", total=frames)
         summary = write_synthetic_split(
             out_dir, split=split, frames=frames, seed=seed, camera=cam, view=view,
-            workers=workers, with_point_cloud=point_cloud,
+            workers=workers, with_point_cloud=point_cloud, overwrite=overwrite,
             on_progress=lambda done, total: bar.update(task, completed=done),
         )
     size_mb = sum(p.stat().st_size for p in summary.files) / 1e6
@@ -128,7 +128,7 @@ def demo(
 
     if not itop_path(out_dir, "side", "test", "labels").exists():
         synth(out_dir=out_dir, split="test", frames=frames, seed=1, camera="itop_side", view="side",
-              workers=2, point_cloud=False)
+              workers=2, point_cloud=False, overwrite=False)
     evaluate(data=out_dir, split="test", view="side", json_path=out_dir / "report.json", noise_sigma=5.0,
              noise_mu=0.0, swap_prob=0.0, outlier_prob=0.0, seed=0, window=9)
 
@@ -185,9 +185,9 @@ def _print_report(report: dict) -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into one line and exit code 1."""
+    """Console entry point: usage errors exit 2 (click), user errors print one line and exit 1."""
     try:
-        app(standalone_mode=False)
+        app()
     except RefinetError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -196,12 +196,6 @@ def main() -> None:
             raise
         console.print(f"[red]error:[/red] {exc.filename}: {exc.strerror}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        console.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -108,3 +108,26 @@ def test_evaluate_json_not_half_written(tmp_path):
 
 def test_bad_noise_value(synth_dir):
     assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--swap-prob", "1.5"), "swap_prob")
+
+
+def test_outputs_have_normal_permissions(synth_dir):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in synth_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+def test_synth_refuses_to_overwrite_without_flag(tmp_path):
+    args = ("synth", "--out", str(tmp_path), "--split", "test", "--frames", "4", "--workers", "1")
+    assert run_cli(*args).returncode == 0
+    assert_user_error(run_cli(*args), "already exist", "--overwrite")
+    assert run_cli(*args, "--overwrite", "--seed", "9").returncode == 0
+
+
+def test_usage_errors_exit_2_without_traceback():
+    result = run_cli("evaluate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "--data" in result.stderr

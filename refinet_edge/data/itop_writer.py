@@ -117,7 +117,7 @@ class ItopWriter:
         if existing and not self.overwrite:
             raise RefinetError(
                 f"{self.root}: {', '.join(existing)} already exist; "
-                f"pass overwrite=True or choose another directory"
+                f"choose another directory or overwrite them (synth --overwrite)"
             )
         return self.root.exists()
 

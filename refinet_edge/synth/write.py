@@ -53,6 +53,7 @@ def write_synthetic_split(
     view: str,
     workers: int = 1,
     with_point_cloud: bool = False,
+    overwrite: bool = False,
     batch: int = 64,
     on_progress: ProgressFn | None = None,
 ) -> SynthSummary:
@@ -65,7 +66,8 @@ def write_synthetic_split(
     attrs = {"generator": "refinet-edge synth", "version": __version__, "seed": seed,
              "camera": camera.name, "view": view}
     start = time.perf_counter()
-    with ItopWriter(out_dir, view, split, camera, with_point_cloud=with_point_cloud, attrs=attrs) as writer:
+    with ItopWriter(out_dir, view, split, camera, with_point_cloud=with_point_cloud,
+                     attrs=attrs, overwrite=overwrite) as writer:
         pending: list = []
         done = 0
         for frame in generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers):
