@@ -90,28 +90,130 @@ def evaluate(
         help="Probability per joint of a gross error (snap to a neighbour or to background).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated detector noise.")] = 0,
     window: Annotated[int, typer.Option(help="Lifting window side in px (median of valid depth).")] = 9,
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="Directory with {patch,skeleton,pointcloud}.safetensors (default: the shipped weights).")] = None,
+    stages: Annotated[str, typer.Option(
+        help="Stages to run: 'all' (those found), 'none' (lifted input only) or a list like patch,skeleton.")] = "all",
 ) -> None:
-    """Score the pipeline's steps on a labelled split and print a table.
+    """Score every step of the refinement pipeline on a labelled split and print a table.
 
     The input 2D pose is the ground truth plus simulated detector noise; step
-    `input` lifts it to 3D with the depth map (the baseline). Reports accuracy
-    at 10 cm and 5 cm (percent of joints), upper/lower body, per joint, and
-    MPJPE (mm). With --json, also writes the report (one entry per step).
+    `input` lifts it to 3D with the depth map (the baseline), then each stage
+    (patch, skeleton, pointcloud) refines it. Reports accuracy at 10 cm and
+    5 cm (percent of joints), upper/lower body, per joint, and MPJPE (mm).
+    With --json, also writes the report (one entry per step).
     """
+    from dataclasses import replace
+
     from .atomic import write_json
     from .data.itop import open_split
-    from .evaluate import EvalSettings, evaluate_lifted
+    from .evaluate import EvalSettings, evaluate_split
     from .noise import DetectorNoise
 
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
+    pipeline, info = _load_pipeline(checkpoints, stages)
+    pipeline.config = replace(pipeline.config, lift_window=window)
     with open_split(data, view=view, split=split) as ds, _progress(f"evaluate {split}") as bar:
         task = bar.add_task("evaluate", total=len(ds))
-        report = evaluate_lifted(ds, settings, on_progress=lambda d, t: bar.update(task, completed=d))
+        report = evaluate_split(ds, pipeline, settings, on_progress=lambda d, t: bar.update(task, completed=d),
+                                stages_info=info)
     _print_report(report)
     if json_path is not None:
         write_json(json_path, report)
         out.print(f"evaluate: wrote {json_path}")
+
+
+def _load_pipeline(checkpoints: Path | None, stages: str):
+    """The pipeline to evaluate and a description of its checkpoints for the report."""
+    from .pipeline import STAGES, WEIGHTS_DIR, RefinementPipeline
+
+    if stages == "none":
+        return RefinementPipeline({}), {}
+    wanted = STAGES if stages == "all" else tuple(s.strip() for s in stages.split(","))
+    for stage in wanted:
+        if stage not in STAGES:
+            raise RefinetError(f"--stages: unknown stage {stage!r}; valid: all, none, or some of {', '.join(STAGES)}")
+    directory = checkpoints or WEIGHTS_DIR
+    if checkpoints is None and not any((WEIGHTS_DIR / f"{s}.safetensors").exists() for s in wanted):
+        return RefinementPipeline({}), {}
+    missing = [s for s in wanted if not (directory / f"{s}.safetensors").exists()]
+    if stages != "all" and missing:
+        raise RefinetError(f"{directory}: no {', '.join(s + '.safetensors' for s in missing)}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise RefinetError("the stages need PyTorch: pip install torch==2.13.0 (CPU build) or your own build; "
+                           "--stages none evaluates the lifted input only") from None
+    pipeline = RefinementPipeline.from_dir(directory, stages=wanted)
+    return pipeline, {s: {"checkpoint": str(directory / f"{s}.safetensors")} for s in pipeline.runners}
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    hypes: Annotated[Path, typer.Option(help="Training config (hypes JSON), e.g. hypes/synthetic/patch/train.json.")],
+    phase: Annotated[str | None, typer.Option(help="train, or test (score the trained chain on the test split).")]
+    = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last epoch's saved state.")] = False,
+) -> None:
+    """Train one RefiNet stage (patch, skeleton or pointcloud) from a hypes file.
+
+    Extra options override hypes keys of the same name, as in the authors'
+    main.py: --epochs 5, --batch_size 32, --data.from_gt false, --noise.sigma_px=8.
+    Writes {stage}.safetensors (best by validation accuracy at 10 cm),
+    {stage}.state.pt (for --resume) and {stage}.log.jsonl into checkpoints.save_dir.
+    """
+    from .hypes import load_hypes
+
+    overrides = list(ctx.args) + ([f"--phase={phase}"] if phase else [])
+    h = load_hypes(hypes, overrides)
+    if h.phase == "test":
+        _test_chain(h)
+        return
+    from .training.run import run_training
+
+    with _progress(f"train {h.stage}") as bar:
+        tasks: dict[str, object] = {}
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            task = tasks.setdefault(what, bar.add_task(what, total=total))
+            bar.update(task, completed=done)
+
+        def on_event(kind: str, payload: dict) -> None:
+            if kind == "batch" and not console.is_terminal:
+                if payload["step"] % h.train.log_every == 0:  # a plain line when logging to a file
+                    console.print(f"epoch {payload['epoch']} step {payload['step']}/{payload['steps']} "
+                                  f"loss {payload['loss']:.4f}")
+            elif kind == "batch":
+                name = f"epoch {payload['epoch']}"
+                task = tasks.setdefault(name, bar.add_task(name, total=payload["steps"]))
+                bar.update(task, completed=payload["step"], description=f"epoch {payload['epoch']} "
+                           f"loss {payload['loss']:.4f}")
+            elif kind == "epoch":
+                steps = {k[4:-9]: v for k, v in payload.items() if k.startswith("val_") and k.endswith("_acc_10cm")}
+                console.print(f"epoch {payload['epoch']}/{h.epochs}: loss {payload['loss']:.4f}, val acc@10cm "
+                              + ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+                              + f", MPJPE {payload['val_mpjpe_mm']:.1f} mm ({payload['seconds']:.0f} s)")
+            else:
+                console.print(payload["message"])
+
+        best = run_training(h, resume=resume, on_event=on_event, on_progress=on_progress)
+    out.print(f"train: {h.stage} best val acc@10cm {best['acc_10cm']:.2f} at epoch {best.get('epoch')}")
+
+
+def _test_chain(h) -> None:
+    from .data.itop import open_split
+    from .evaluate import EvalSettings, evaluate_split
+    from .pipeline import STAGES, RefinementPipeline
+    from .training.run import resolve
+
+    save_dir = resolve(h, "checkpoints.save_dir")
+    stages = STAGES[: STAGES.index(h.stage) + 1]
+    pipeline = RefinementPipeline.from_dir(save_dir, stages=stages)
+    with open_split(resolve(h, "train_dir"), view=h.side, split="test") as ds:
+        report = evaluate_split(ds, pipeline, EvalSettings())
+    _print_report(report)
 
 
 @app.command()

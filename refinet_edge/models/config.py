@@ -1,0 +1,285 @@
+"""Size settings of the three stages, their presets and analytic cost (no torch needed).
+
+Each stage has a frozen config dataclass whose defaults are the published
+sizes; ``PRESETS[stage]`` names two of them:
+
+* ``"published"``: the sizes of the paper and the authors' code.
+* ``"edge"``: what we ship for Jetson-class devices (smaller where it pays).
+
+``config.macs()`` counts the multiply-accumulates of one sample (batch 1) in
+the convolutions, linear layers and matrix products; batch norm (folded into
+the preceding layer at inference), ReLU, pooling and the residual adds are not
+counted. ``config.num_params()`` counts trainable parameters (weights, biases,
+batch-norm scale and shift), the same number as
+:func:`refinet_edge.models.count_parameters` on the built module.
+
+=================  =========  ===========  =====================================
+stage, preset      params     MACs/sample  notes
+=================  =========  ===========  =====================================
+patch published    828 k      52.3 M       15 x 40 x 40 patches (edge = same)
+skeleton publ.     4.30 M     4.29 M       linear_size 1024
+skeleton edge      1.10 M     1.09 M       linear_size 512
+pointcloud publ.   2.94 M     12.83 G      N = 2000, both transforms, 15 clouds
+pointcloud edge    75.9 k     0.159 G      N = 256, channels 64-128-256, no STN
+=================  =========  ===========  =====================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..errors import RefinetError, did_you_mean
+
+
+def _check_int(owner: object, name: str, minimum: int) -> None:
+    value = getattr(owner, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RefinetError(f"{type(owner).__name__}.{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_dropout(owner: object) -> None:
+    value = owner.dropout  # type: ignore[attr-defined]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise RefinetError(f"{type(owner).__name__}.dropout must be a probability in [0, 1), got {value!r}")
+
+
+def _check_bool(owner: object, name: str) -> None:
+    if not isinstance(getattr(owner, name), bool):
+        raise RefinetError(f"{type(owner).__name__}.{name} must be true or false, got {getattr(owner, name)!r}")
+
+
+def _check_channels(owner: object, name: str, length: int | None = None) -> None:
+    value = getattr(owner, name)
+    ok = isinstance(value, tuple) and len(value) >= 1 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
+    )
+    if not ok or (length is not None and len(value) != length):
+        size = f"{length} " if length is not None else ""
+        raise RefinetError(f"{type(owner).__name__}.{name} must be a list of {size}ints >= 1, got {value!r}")
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class _StageConfig:
+    """Shared helpers: presets, dict round trip."""
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "model config") -> Any:
+        """Inverse of :meth:`to_dict`; unknown keys are an error with a hint."""
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        for key in data:
+            if key not in names:
+                hint = did_you_mean(key, names)
+                raise RefinetError(f"{source}: unknown {cls.__name__} field {key!r}{hint}; valid: {', '.join(names)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class PatchNetConfig(_StageConfig):
+    """Stage A, the depth-patch ResNet: (B, J, S, S) patches -> (B, J, 2) offsets in patch cells."""
+
+    num_joints: int = 15  # J, channels of the input (one patch per joint)
+    patch_size: int = 40  # S, patch side in cells (px in the authors' mode)
+    stem_channels: int = 64  # 7x7 stride-2 stem conv
+    stage_channels: tuple[int, ...] = (64, 128)  # one ResNet stage each; stages after the first halve the size
+    blocks_per_stage: tuple[int, ...] = (2, 2)  # BasicBlocks per stage
+    fc_size: int = 256  # the two hidden FC layers
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("num_joints", 1), ("patch_size", 1), ("stem_channels", 1), ("fc_size", 1)):
+            _check_int(self, name, minimum)
+        _check_channels(self, "stage_channels")
+        _check_channels(self, "blocks_per_stage", len(self.stage_channels))
+        _check_dropout(self)
+        if min(self.feature_sizes()) < 1:
+            raise RefinetError(
+                f"PatchNetConfig.patch_size {self.patch_size} is too small for {len(self.stage_channels)} stages "
+                f"(feature maps {self.feature_sizes()}); use a larger patch or fewer stages"
+            )
+
+    def feature_sizes(self) -> list[int]:
+        """Side of the feature map after the stem conv, the max-pool and each stage."""
+        sizes = [_conv_out(self.patch_size, 7, 2, 3)]
+        sizes.append(sizes[-1] // 2)
+        for i in range(len(self.stage_channels)):
+            sizes.append(_conv_out(sizes[-1], 3, 1 if i == 0 else 2, 1))
+        return sizes
+
+    def _blocks(self) -> list[tuple[int, int, int, int, int]]:
+        """(in_ch, out_ch, stride, in_size, out_size) of every BasicBlock."""
+        sizes = self.feature_sizes()
+        blocks, cin = [], self.stem_channels
+        for i, (cout, count) in enumerate(zip(self.stage_channels, self.blocks_per_stage, strict=True)):
+            for b in range(count):
+                stride = 2 if (i > 0 and b == 0) else 1
+                size_in = sizes[i + 1] if b == 0 else sizes[i + 2]
+                blocks.append((cin, cout, stride, size_in, sizes[i + 2]))
+                cin = cout
+        return blocks
+
+    def macs(self) -> int:
+        stem = self.feature_sizes()[0] ** 2 * self.num_joints * self.stem_channels * 49
+        total = stem
+        for cin, cout, stride, size_in, size_out in self._blocks():
+            # authors' block: conv1 keeps the size, conv2 carries the stride
+            total += size_in**2 * cin * cout * 9 + size_out**2 * cout * cout * 9
+            if stride != 1 or cin != cout:
+                total += size_out**2 * cin * cout
+        c, f = self.stage_channels[-1], self.fc_size
+        return total + c * f + f * f + f * 2 * self.num_joints
+
+    def num_params(self) -> int:
+        total = self.num_joints * self.stem_channels * 49 + self.stem_channels + 2 * self.stem_channels
+        for cin, cout, stride, _, _ in self._blocks():
+            total += cin * cout * 9 + cout * cout * 9 + 4 * cout
+            if stride != 1 or cin != cout:
+                total += cin * cout + 2 * cout
+        c, f, out = self.stage_channels[-1], self.fc_size, 2 * self.num_joints
+        return total + c * f + 2 * f + f * f + 2 * f + f * out + out
+
+
+@dataclass(frozen=True)
+class SkeletonNetConfig(_StageConfig):
+    """Stage B, the Martinez-style residual MLP: (B, J, 3) -> (B, J, 3)."""
+
+    num_joints: int = 15
+    linear_size: int = 1024  # width L of every hidden layer
+    num_blocks: int = 2  # residual blocks of two (Linear + BN + ReLU + dropout)
+    dropout: float = 0.2
+    batch_norm: bool = True
+    residual: bool = True  # the skip around each block (authors' network.residual)
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("num_joints", 1), ("linear_size", 1), ("num_blocks", 0)):
+            _check_int(self, name, minimum)
+        _check_dropout(self)
+        _check_bool(self, "batch_norm")
+        _check_bool(self, "residual")
+
+    def macs(self) -> int:
+        d, size = 3 * self.num_joints, self.linear_size
+        return 2 * d * size + 2 * self.num_blocks * size * size
+
+    def num_params(self) -> int:
+        d, size = 3 * self.num_joints, self.linear_size
+        layer = size + (2 * size if self.batch_norm else 0)  # bias + BN
+        return d * size + layer + 2 * self.num_blocks * (size * size + layer) + size * d + d
+
+
+@dataclass(frozen=True)
+class PointCloudNetConfig(_StageConfig):
+    """Stage C, a PointNet shared over joints: (B, J, N, 3) points + (B, J) counts -> (B, J, 3)."""
+
+    num_joints: int = 15
+    num_points: int = 2000  # N, points per joint cloud (authors: 2000 side view, 5000 top view)
+    conv_channels: tuple[int, int, int] = (64, 128, 1024)  # the three shared per-point layers
+    head_size: int = 128
+    input_transform: bool = True  # STN3d: learned 3x3 transform of the input points
+    feature_transform: bool = True  # STN(C1): learned C1xC1 transform of the first features
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("num_joints", "num_points", "head_size"):
+            _check_int(self, name, 1)
+        _check_channels(self, "conv_channels", 3)
+        _check_bool(self, "input_transform")
+        _check_bool(self, "feature_transform")
+        _check_dropout(self)
+        if self.conv_channels[2] < 4 and (self.input_transform or self.feature_transform):
+            raise RefinetError(
+                f"PointCloudNetConfig.conv_channels[2] must be >= 4 with a transform on, got {self.conv_channels[2]}"
+            )
+
+    def _stn_macs_params(self, k: int) -> tuple[int, int]:
+        c1, c2, c3 = self.conv_channels
+        f1, f2 = c3 // 2, c3 // 4
+        dims = [(k, c1), (c1, c2), (c2, c3)]
+        fcs = [(c3, f1), (f1, f2), (f2, k * k)]
+        macs = self.num_points * sum(a * b for a, b in dims) + sum(a * b for a, b in fcs) + self.num_points * k * k
+        params = sum(a * b + 3 * b for a, b in dims + fcs[:2]) + f2 * k * k + k * k
+        return macs, params
+
+    def macs(self) -> int:
+        c1, c2, c3 = self.conv_channels
+        per_cloud = self.num_points * (3 * c1 + c1 * c2 + c2 * c3) + c3 * self.head_size + self.head_size * 3
+        if self.input_transform:
+            per_cloud += self._stn_macs_params(3)[0]
+        if self.feature_transform:
+            per_cloud += self._stn_macs_params(c1)[0]
+        return self.num_joints * per_cloud
+
+    def num_params(self) -> int:
+        c1, c2, c3 = self.conv_channels
+        total = sum(a * b + 3 * b for a, b in ((3, c1), (c1, c2), (c2, c3)))  # conv bias + BN
+        total += c3 * self.head_size + 2 * self.head_size + self.head_size * 3 + 3
+        if self.input_transform:
+            total += self._stn_macs_params(3)[1]
+        if self.feature_transform:
+            total += self._stn_macs_params(c1)[1]
+        return total
+
+
+ModelConfig = PatchNetConfig | SkeletonNetConfig | PointCloudNetConfig
+
+STAGES: tuple[str, ...] = ("patch", "skeleton", "pointcloud")
+CONFIG_CLASSES: dict[str, type[_StageConfig]] = {
+    "patch": PatchNetConfig,
+    "skeleton": SkeletonNetConfig,
+    "pointcloud": PointCloudNetConfig,
+}
+PRESETS: dict[str, dict[str, ModelConfig]] = {
+    # patch: the published net costs ~52 M MACs per sample; nothing to gain by shrinking it.
+    "patch": {"published": PatchNetConfig(), "edge": PatchNetConfig()},
+    "skeleton": {"published": SkeletonNetConfig(), "edge": SkeletonNetConfig(linear_size=512)},
+    "pointcloud": {
+        "published": PointCloudNetConfig(),
+        "edge": PointCloudNetConfig(
+            num_points=256, conv_channels=(64, 128, 256), head_size=128, input_transform=False, feature_transform=False
+        ),
+    },
+}
+PRESET_NAMES: tuple[str, ...] = ("published", "edge")
+
+
+def check_stage(stage: str) -> str:
+    """Return ``stage`` if it is one of :data:`STAGES`, else raise with a hint."""
+    if stage not in STAGES:
+        raise RefinetError(f"unknown stage {stage!r}{did_you_mean(str(stage), STAGES)}; valid: {', '.join(STAGES)}")
+    return stage
+
+
+def preset_config(stage: str, name: str = "published", **overrides: object) -> ModelConfig:
+    """The ``name`` preset of ``stage`` with some fields replaced (validated)."""
+    presets = PRESETS[check_stage(stage)]
+    if name not in presets:
+        raise RefinetError(
+            f"unknown {stage} preset {name!r}{did_you_mean(str(name), list(presets))}; valid: {', '.join(presets)}"
+        )
+    base = presets[name]
+    if not overrides:
+        return base
+    merged = {**base.to_dict(), **overrides}
+    return CONFIG_CLASSES[stage].from_dict(merged, source=f"{stage} preset {name!r}")
+
+
+def config_from_dict(stage: str, data: dict, source: str = "model config") -> ModelConfig:
+    """Build ``stage``'s config from a plain dict (as stored in checkpoints)."""
+    return CONFIG_CLASSES[check_stage(stage)].from_dict(data, source=source)
+
+
+def format_count(n: float) -> str:
+    """1234567 -> '1.23 M' (for logs and tables)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.{max(0, 2 - int(math.log10(abs(n) / scale)))}f} {unit}"
+    return str(int(n))

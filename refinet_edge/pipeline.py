@@ -1,0 +1,153 @@
+"""End-to-end refinement: depth map + camera + 2D joints -> refined 3D joints.
+
+The authors chained their stages through pickle files; here one object runs
+pre-processing and the three stages in order, batched over people or frames::
+
+    2D joints --lift--> input --patch (A)--> 2D refined --lift--> patch
+              --skeleton (B)--> skeleton --pointcloud (C)--> pointcloud
+
+Every step's 3D joints are returned (metres, camera frame), so evaluation
+scores each step. A stage that is not loaded is skipped (its step is absent and
+the next stage takes the previous step's joints).
+
+Joints whose 2D input is NaN or outside the image, or whose person has no
+valid depth at all, are marked ``valid = False``: their output is whatever the
+stages inferred (the skeleton stage can place a missing joint from the others)
+or NaN, never silently presented as measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .camera import Camera
+from .errors import RefinetError
+from .lifting import lift_joints
+from .preprocess.patches import PatchConfig, extract_patches
+from .preprocess.points import PointConfig, sample_points
+from .stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode, skeleton_encode
+
+STAGES = ("patch", "skeleton", "pointcloud")
+STEPS = ("input", *STAGES)
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+Runner = Callable[..., np.ndarray]  # a stage network: float32 arrays in, float32 array out
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Pre-processing settings of every stage (they travel with each stage's checkpoint)."""
+
+    patch: PatchConfig = field(default_factory=PatchConfig)
+    points: PointConfig = field(default_factory=PointConfig)
+    skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
+    lift_window: int = 9
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Per step, joints ``(B, J, 3)`` m; 2D joints before/after stage A; validity ``(B, J)``."""
+
+    steps: dict[str, np.ndarray]
+    uv_px: dict[str, np.ndarray]
+    valid: np.ndarray
+
+
+class TorchRunner:
+    """Runs a torch module in eval mode on NumPy inputs (CPU or the module's device)."""
+
+    def __init__(self, module) -> None:
+        import torch
+
+        self._torch = torch
+        self.module = module.eval()
+        self.device = next(module.parameters()).device
+
+    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        tensors = [torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device) for x in inputs]
+        with torch.inference_mode():
+            return self.module(*tensors).float().cpu().numpy()
+
+
+class RefinementPipeline:
+    """Pre-processing and the loaded stages, in order; see the module docstring."""
+
+    def __init__(self, runners: Mapping[str, Runner], config: PipelineConfig = PipelineConfig()) -> None:
+        unknown = set(runners) - set(STAGES)
+        if unknown:
+            raise RefinetError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        self.runners = dict(runners)
+        self.config = config
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return ("input", *(s for s in STAGES if s in self.runners))
+
+    def run(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None = None) -> PipelineResult:
+        """Refine ``uv_px (B, J, 2)`` on ``depth_m (B, H, W)``; stop after step ``until`` if given."""
+        depth_m = np.asarray(depth_m, dtype=np.float32)
+        uv_px = np.asarray(uv_px, dtype=np.float64)
+        if depth_m.ndim != 3 or uv_px.ndim != 3 or uv_px.shape[0] != depth_m.shape[0] or uv_px.shape[-1] != 2:
+            raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
+                               f"and {uv_px.shape}")
+        cfg = self.config
+        joints, has_depth = lift_joints(uv_px, depth_m, camera, window=cfg.lift_window)
+        valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
+        steps = {"input": joints}
+        uvs = {"input": uv_px}
+        for stage in STAGES:
+            if until is not None and list(steps)[-1] == until:
+                break
+            if stage not in self.runners:
+                continue
+            joints = self._run_stage(stage, depth_m, uvs, joints, camera)
+            steps[stage] = joints
+        return PipelineResult(steps, uvs, valid)
+
+    def _run_stage(self, stage: str, depth_m: np.ndarray, uvs: dict, joints: np.ndarray, camera: Camera) -> np.ndarray:
+        cfg, runner = self.config, self.runners[stage]
+        if stage == "patch":
+            uv_in = uvs["input"]
+            patches, cell_px = extract_patches(depth_m, uv_in, joints[..., 2], camera, cfg.patch)
+            uv_out = patch_decode(uv_in, runner(patches), cell_px)
+            uvs["patch"] = uv_out
+            return lift_joints(uv_out, depth_m, camera, window=cfg.lift_window)[0]
+        if stage == "skeleton":
+            x, centre = skeleton_encode(joints, cfg.skeleton)
+            return skeleton_decode(x, runner(x), centre, cfg.skeleton)
+        points, counts, side_m = sample_points(depth_m, joints, camera, cfg.points)
+        return point_decode(joints, runner(points, counts), side_m, counts, cfg.points.mode)
+
+    @classmethod
+    def from_dir(cls, directory: str | Path = WEIGHTS_DIR, stages: tuple[str, ...] = STAGES,
+                 device: str = "cpu") -> RefinementPipeline:
+        """Load ``{stage}.safetensors`` for each of ``stages`` found in ``directory``."""
+        from .checkpoint import load_stage
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise RefinetError(f"checkpoint directory {directory} not found")
+        runners: dict[str, Runner] = {}
+        pre: dict[str, dict] = {}
+        for stage in stages:
+            path = directory / f"{stage}.safetensors"
+            if path.exists():
+                model, meta = load_stage(path, expect_stage=stage)
+                runners[stage] = TorchRunner(model.to(device))
+                pre[stage] = meta.preprocess
+        return cls(runners, config_from_preprocess(pre))
+
+
+def config_from_preprocess(pre: Mapping[str, dict]) -> PipelineConfig:
+    """Rebuild the pipeline config from the ``preprocess`` metadata stored with each stage."""
+    base = PipelineConfig()
+    return PipelineConfig(
+        patch=PatchConfig(**pre["patch"]) if "patch" in pre else base.patch,
+        points=PointConfig(**pre["pointcloud"]) if "pointcloud" in pre else base.points,
+        skeleton=SkeletonConfig(**pre["skeleton"]) if "skeleton" in pre else base.skeleton,
+    )

@@ -1,0 +1,10 @@
+"""Pre-processing between the stages: the reference contract (NumPy) and its batched torch twin.
+
+* :mod:`.patches`: stage A depth patches around 2D joints (``extract_patches_reference``,
+  ``extract_patches``, ``extract_patches_torch``).
+* :mod:`.points`: stage C point clouds in a cube around 3D joints (``sample_points_reference``,
+  ``sample_points``, ``points_to_offsets_scale``).
+
+Each module's docstring is the exact rule a CUDA kernel must reproduce. Torch is
+imported only by ``extract_patches_torch``.
+"""

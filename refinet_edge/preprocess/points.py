@@ -1,0 +1,298 @@
+"""Stage C input: per joint, up to N points of the depth map's cloud in a cube around it. Reference contract.
+
+Shapes and units
+----------------
+============  =====================  ==========================================
+name          shape                  meaning
+============  =====================  ==========================================
+``depth_m``   (H, W) / (B, H, W)     metres along z; 0 = missing
+``joints_m``  (J, 3) / (B, J, 3)     camera frame metres (x right, y down, z fwd)
+``points``    (J, N, 3) / (B, ...)   float32, normalised (below); padding rows 0
+``counts``    (J,) / (B, J)          float32 number of filled rows, ``min(M, N)``
+``side_m``    (J,) / (B, J)          float32 final cube side; NaN = invalid joint
+============  =====================  ==========================================
+
+N = ``PointConfig.num_points``. Counts are float so ONNX/TensorRT never see int64.
+
+Rule (every implementation, the CUDA kernel included)
+-----------------------------------------------------
+1. **float32.** ``depth_m`` and ``joints_m`` are converted to float32 first;
+   the camera's fx, fy, cx, cy are used as float32. Every step is one IEEE
+   float32 operation in the order written, no fused multiply-add.
+2. **Valid joint**: all three coordinates finite and z > 0. Otherwise: points
+   0, count 0, side NaN.
+3. **Valid pixel**: depth d finite and ``d >= float32(Z_NEAR_M)`` (0.05 m;
+   nothing a depth sensor measures is nearer, and it bounds the window
+   below). Its point, the float32 evaluation of
+   :meth:`Camera.deproject`: ``x = ((u - cx) / fx) * d``, ``y = ((v - cy) / fy) * d``,
+   ``z = d``, with (u, v) = (column, row).
+4. **Cube**: with ``h = float32(s / 2)``, a valid pixel is a candidate iff
+   ``|x - jx| < h and |y - jy| < h and |z - jz| < h`` (strict, as the authors).
+5. **Growth**: sides ``s_k = cube_side_m + k * grow_step_m`` (float64, not
+   accumulated) for k = 0, 1, ... while ``s_k <= max_side_m + 1e-9``
+   (:attr:`PointConfig.sides_m`: 0.30, 0.35, 0.40, 0.45 m). The final side is
+   the first whose candidate count M is ``> min_points``, else the last one
+   (so zero candidates give count 0 and the largest side).
+6. **Selection**: candidates in scan order (row v ascending, then column u
+   ascending). If M > N: ``"stride"`` keeps indices ``(i * M) // N`` for
+   i = 0..N-1 (64-bit integers), spread uniformly over the cube; ``"first"``
+   keeps the first N (the authors). Otherwise all M.
+7. **Normalisation**: ``"metric"``: ``(p - joint) / h`` per axis (the same
+   float32 differences as step 4, so every value lies in [-1, 1]).
+   ``"authors"``: ``p_mm = p * 1000``; per axis, mean and population std of the
+   selected ``p_mm`` (float64, two-pass, rounded to float32; std 0 -> 1), then
+   ``(p_mm - mean) / std``. Rows past the count are 0. (The authors cut
+   ITOP's y-up clouds; ours are in the camera frame, so y is negated.)
+8. **Network output units** (:func:`points_to_offsets_scale`): a stage C
+   offset ``o`` is ``o * side_m / 2`` metres in metric mode and ``o``
+   millimetres in authors mode (the authors predicted mm offsets directly).
+
+Bounded work (:func:`cube_window`)
+----------------------------------
+Only pixels whose ray can reach the cube are visited: the bounding box of the
+cube's projection. In float32, with ``h`` the half-side::
+
+    z_near = max(jz - h, Z_NEAR_M)     z_far = jz + h
+    u(x, z) = (x * fx) / z + cx        for x in {jx - h, jx + h}, z in {z_near, z_far}
+    col0 = max(floor(min u) - 1, 0)    col1 = min(ceil(max u) + 1, W - 1)
+
+and rows likewise with y, fy, cy, H (the 8 corners reduce to 4 per axis: u
+depends on x and z only). The window is empty when ``col0 > col1`` or
+``row0 > row1`` or a bound is NaN (check with isnan: C's fmaxf drops NaN).
+For a fixed z, u is monotone in x and for a fixed x in 1/z, so the corners
+bound every point with ``z >= z_near``; every candidate has
+``z >= Z_NEAR_M`` (rule 3), and the one-pixel margin absorbs float32
+rounding. So the window never drops a candidate: a full-frame scan gives
+the same result (tested). :func:`sample_points` computes the window once for
+the largest side and filters the candidates per side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera import Camera
+from ..errors import RefinetError
+from ._common import F32, check_choice, check_frame, check_int, check_real
+
+Z_NEAR_M = 0.05  # nearest depth (m) that counts as a measurement for stage C
+POINT_MODES = ("metric", "authors")
+SELECTIONS = ("stride", "first")
+MAX_GROWTH_STEPS = 64
+
+
+@dataclass(frozen=True)
+class PointConfig:
+    """How stage C point clouds are sampled (see the module docstring for the exact rule)."""
+
+    mode: str = "metric"  # "metric": (p - joint) / (s/2); "authors": per-axis standardised mm
+    num_points: int = 256  # N rows per joint (published: 2000 side view, 5000 top view)
+    cube_side_m: float = 0.30  # first cube side
+    grow_step_m: float = 0.05  # growth while the cube holds <= min_points
+    max_side_m: float = 0.45  # largest side
+    min_points: int = 128
+    selection: str = "stride"  # "stride": uniform over the cube; "first": first N in scan order
+
+    def __post_init__(self) -> None:
+        check_choice("PointConfig", "mode", self.mode, POINT_MODES)
+        check_choice("PointConfig", "selection", self.selection, SELECTIONS)
+        check_int("PointConfig", "num_points", self.num_points, 1)
+        check_int("PointConfig", "min_points", self.min_points, 0)
+        for field in ("cube_side_m", "grow_step_m", "max_side_m"):
+            check_real("PointConfig", field, getattr(self, field))
+        if self.max_side_m < self.cube_side_m:
+            raise RefinetError(f"PointConfig.max_side_m ({self.max_side_m}) must be >= cube_side_m "
+                               f"({self.cube_side_m}); set max_side_m = cube_side_m to disable growth")
+        if (self.max_side_m - self.cube_side_m) / self.grow_step_m > MAX_GROWTH_STEPS:
+            raise RefinetError(f"PointConfig.grow_step_m ({self.grow_step_m}) is too small: more than "
+                               f"{MAX_GROWTH_STEPS} steps from {self.cube_side_m} to {self.max_side_m} m")
+
+    @property
+    def sides_m(self) -> tuple[float, ...]:
+        """Cube sides tried in order (float64): ``cube_side_m + k * grow_step_m``."""
+        sides = [float(self.cube_side_m)]
+        while self.cube_side_m + len(sides) * self.grow_step_m <= self.max_side_m + 1e-9:
+            sides.append(self.cube_side_m + len(sides) * self.grow_step_m)
+        return tuple(sides)
+
+    @property
+    def half_sides_m(self) -> np.ndarray:
+        """float32 ``h_k = s_k / 2`` for :attr:`sides_m` (what the kernels compare against)."""
+        return np.array([0.5 * s for s in self.sides_m], dtype=np.float32)
+
+
+def points_to_offsets_scale(side_m: np.ndarray, cfg: PointConfig = PointConfig()) -> np.ndarray:
+    """Metres per unit of stage C output: ``side_m / 2`` (metric) or 0.001 (authors, mm); float32, NaN kept."""
+    side = np.asarray(side_m, dtype=np.float32)
+    if cfg.mode == "metric":
+        return side * F32(0.5)
+    return np.where(np.isnan(side), F32(np.nan), F32(0.001)).astype(np.float32)
+
+
+def cube_window(joints_m: np.ndarray, half_m: float | np.floating, camera: Camera) -> tuple[np.ndarray, ...]:
+    """Pixel windows ``(row0, row1, col0, col1)`` (inclusive, int64, each ``(...)``) around ``joints_m (..., 3)``.
+
+    The module's bounding rule for cubes of half-side ``half_m``, vectorised
+    over joints; an empty window has ``row0 > row1`` or ``col0 > col1``.
+    Joints must be valid (rule 2).
+    """
+    joints = np.asarray(joints_m, dtype=np.float32)
+    h = F32(half_m)
+    jx, jy, jz = joints[..., 0], joints[..., 1], joints[..., 2]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        z_near = np.maximum(jz - h, F32(Z_NEAR_M))
+        z_far = jz + h
+        col0, col1 = _axis_window(jx - h, jx + h, z_near, z_far, camera.fx, camera.cx, camera.width)
+        row0, row1 = _axis_window(jy - h, jy + h, z_near, z_far, camera.fy, camera.cy, camera.height)
+    return row0, row1, col0, col1
+
+
+def _axis_window(lo: np.ndarray, hi: np.ndarray, z_near: np.ndarray, z_far: np.ndarray, focal: float,
+                 centre: float, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    f, c = F32(focal), F32(centre)
+    proj = [(x * f) / z + c for x in (lo, hi) for z in (z_near, z_far)]
+    first = np.maximum(np.floor(np.minimum(np.minimum(proj[0], proj[1]), np.minimum(proj[2], proj[3]))) - 1, F32(0))
+    last = np.minimum(np.ceil(np.maximum(np.maximum(proj[0], proj[1]), np.maximum(proj[2], proj[3]))) + 1,
+                      F32(limit - 1))
+    empty = ~(first <= last)  # NaN -> empty
+    return np.where(empty, 1, first).astype(np.int64), np.where(empty, 0, last).astype(np.int64)
+
+
+def pixel_rays(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """float32 ``(u - cx) / fx`` per column ``(W,)`` and ``(v - cy) / fy`` per row ``(H,)``."""
+    ray_u = (np.arange(camera.width, dtype=np.float32) - F32(camera.cx)) / F32(camera.fx)
+    ray_v = (np.arange(camera.height, dtype=np.float32) - F32(camera.cy)) / F32(camera.fy)
+    return ray_u, ray_v
+
+
+def normalise_points(selected: np.ndarray, joint: np.ndarray, half_m: np.float32, mode: str) -> np.ndarray:
+    """Rule 7 on one joint's selected float32 points ``(M, 3)`` -> ``(M, 3)`` float32."""
+    if mode == "metric":
+        return ((selected - joint) / half_m).astype(np.float32)
+    p_mm = selected * F32(1000)
+    values = p_mm.astype(np.float64)
+    mean = values.mean(axis=0) if len(values) else np.zeros(3)
+    std = values.std(axis=0) if len(values) else np.ones(3)
+    std[std == 0] = 1.0
+    return ((p_mm - mean.astype(np.float32)) / std.astype(np.float32)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- reference
+
+
+def sample_points_reference(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
+                            cfg: PointConfig = PointConfig(), *,
+                            bounded: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One frame, straightforward: ``depth_m (H, W)``, ``joints_m (J, 3)`` -> points, counts, side_m.
+
+    Each side of the growth loop rescans its own window; ``bounded=False``
+    scans the whole image instead (the naive scan the window must equal).
+    Returns ``points (J, N, 3)``, ``counts (J,)``, ``side_m (J,)``, float32.
+    """
+    depth, joints = check_frame("sample_points_reference", depth_m, joints_m, 3, camera, batched=False)
+    num_joints, n = len(joints), cfg.num_points
+    points = np.zeros((num_joints, n, 3), dtype=np.float32)
+    counts = np.zeros(num_joints, dtype=np.float32)
+    side_m = np.full(num_joints, np.nan, dtype=np.float32)
+    sides, halves = cfg.sides_m, cfg.half_sides_m
+    for j, joint in enumerate(joints):
+        if not (np.all(np.isfinite(joint)) and joint[2] > 0):
+            continue
+        for k in range(len(sides)):
+            cloud = _cube_points_reference(depth, joint, halves[k], camera, bounded)
+            if len(cloud) > cfg.min_points:
+                break
+        m = len(cloud)
+        if m <= n:
+            keep = list(range(m))
+        elif cfg.selection == "first":
+            keep = list(range(n))
+        else:
+            keep = [i * m // n for i in range(n)]
+        points[j, : len(keep)] = normalise_points(cloud[keep], joint, halves[k], cfg.mode)
+        counts[j], side_m[j] = len(keep), sides[k]
+    return points, counts, side_m
+
+
+def _cube_points_reference(depth: np.ndarray, joint: np.ndarray, half: np.float32, camera: Camera,
+                           bounded: bool) -> np.ndarray:
+    """Candidate points ``(M, 3)`` float32 of one cube, in scan order."""
+    row0, row1, col0, col1 = 0, camera.height - 1, 0, camera.width - 1
+    if bounded:
+        row0, row1, col0, col1 = (int(b) for b in cube_window(joint, half, camera))
+    rows = np.arange(row0, row1 + 1, dtype=np.float32)[:, None]  # empty window -> no rows or columns
+    cols = np.arange(col0, col1 + 1, dtype=np.float32)[None, :]
+    d = depth[row0 : row1 + 1, col0 : col1 + 1]
+    x = ((cols - F32(camera.cx)) / F32(camera.fx)) * d
+    y = ((rows - F32(camera.cy)) / F32(camera.fy)) * d
+    inside = ((d >= F32(Z_NEAR_M)) & (np.abs(x - joint[0]) < half) & (np.abs(y - joint[1]) < half)
+              & (np.abs(d - joint[2]) < half))
+    return np.stack([x[inside], y[inside], d[inside]], axis=-1)  # boolean masks read row-major
+
+
+# ---------------------------------------------------------------- batched NumPy
+
+
+def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
+                  cfg: PointConfig = PointConfig()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched: ``depth_m (B, H, W)``, ``joints_m (B, J, 3)`` -> ``(B, J, N, 3)``, ``(B, J)``, ``(B, J)``.
+
+    Equal to :func:`sample_points_reference` frame by frame. Visits only each
+    joint's window (largest side) once; vectorised inside the window.
+    """
+    depth, joints = check_frame("sample_points", depth_m, joints_m, 3, camera, batched=True)
+    batch, num_joints = joints.shape[:2]
+    points = np.zeros((batch, num_joints, cfg.num_points, 3), dtype=np.float32)
+    counts = np.zeros((batch, num_joints), dtype=np.float32)
+    side_m = np.full((batch, num_joints), np.nan, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(joints).all(axis=-1) & (joints[..., 2] > 0)  # (B, J)
+    safe = np.where(valid[..., None], joints, F32(1))
+    windows = np.stack(cube_window(safe, cfg.half_sides_m[-1], camera), axis=-1)  # (B, J, 4)
+    ray_u, ray_v = pixel_rays(camera)
+    sides, halves = cfg.sides_m, cfg.half_sides_m
+    for b, j in zip(*np.nonzero(valid), strict=True):
+        row0, row1, col0, col1 = windows[b, j]
+        window = depth[b, row0 : row1 + 1, col0 : col1 + 1]
+        k, cloud, delta = _cube_candidates(window, joints[b, j], ray_u[col0 : col1 + 1], ray_v[row0 : row1 + 1],
+                                           halves, cfg.min_points)
+        chosen = _select(len(cloud), cfg.num_points, cfg.selection)
+        if cfg.mode == "metric":
+            points[b, j, : len(chosen)] = delta[chosen] / halves[k]  # the cube test's own differences
+        else:
+            points[b, j, : len(chosen)] = normalise_points(cloud[chosen], joints[b, j], halves[k], cfg.mode)
+        counts[b, j], side_m[b, j] = len(chosen), sides[k]
+    return points, counts, side_m
+
+
+def _cube_candidates(window: np.ndarray, joint: np.ndarray, ray_u: np.ndarray, ray_v: np.ndarray,
+                     halves: np.ndarray, min_points: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rules 3-5 on one joint's window: ``(k, cloud (M, 3), cloud - joint (M, 3))`` in scan order."""
+    x = ray_u[None, :] * window  # (h, w) float32
+    y = ray_v[:, None] * window
+    dx, dy, dz = x - joint[0], y - joint[1], window - joint[2]
+    reach = np.maximum(np.maximum(np.abs(dx), np.abs(dy)), np.abs(dz))  # inside iff reach < h
+    reach[window < F32(Z_NEAR_M)] = np.inf
+    flat = np.flatnonzero(reach < halves[-1])  # scan order
+    reach = reach.ravel()[flat]
+    k = len(halves) - 1
+    for step, half in enumerate(halves[:-1]):
+        if np.count_nonzero(reach < half) > min_points:
+            k = step
+            break
+    if k < len(halves) - 1:
+        flat = flat[reach < halves[k]]
+    cloud = np.stack([x.ravel()[flat], y.ravel()[flat], window.ravel()[flat]], axis=-1)
+    delta = np.stack([dx.ravel()[flat], dy.ravel()[flat], dz.ravel()[flat]], axis=-1)
+    return k, cloud, delta
+
+
+def _select(m: int, n: int, selection: str) -> np.ndarray:
+    """Rule 6: indices into ``m`` scan-ordered candidates."""
+    if m <= n:
+        return np.arange(m)
+    if selection == "first":
+        return np.arange(n)
+    return (np.arange(n, dtype=np.int64) * m) // n

@@ -1,0 +1,119 @@
+"""What goes into each stage's network and what comes out: encode, decode, target.
+
+The networks see camera- and distance-independent numbers; these functions
+convert between them and the package's units (px, metres, camera frame). They
+are shared by training (targets) and inference (decode), so both always agree.
+
+Conventions follow the authors: a network predicts the *error* of its input,
+``target = encode(input) - encode(ground truth)`` in its own units, and the
+refined value is ``input - output`` converted back.
+
+========== ===================================== =========================================
+stage      network input                         output -> refined
+========== ===================================== =========================================
+patch      patches (B, J, S, S), see             cells (B, J, 2);
+           :mod:`refinet_edge.preprocess.patches` uv_px - out * cell_px
+skeleton   metric: (joints_m - centre_m) / 1 m,   metric: joints_m - out * 1 m (missing
+           missing joints 0; authors: ITOP        joints start at the centre);
+           mean/std in mm, missing 0             authors: out * std + mean (absolute, mm)
+pointcloud points (B, J, N, 3), counts (B, J)     metric: joints_m - out * side_m / 2;
+                                                  authors: joints_m - out / 1000 (mm)
+========== ===================================== =========================================
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RefinetError
+
+SKELETON_SCALE_M = 1.0
+# Authors' ITOP normalisation of stage B inputs (mm), REFINET.md.
+ITOP_MEAN_MM = np.array([-69.996, -267.574, 2941.162])
+ITOP_STD_MM = np.array([181.096, 501.316, 175.272])
+
+
+@dataclass(frozen=True)
+class SkeletonConfig:
+    """Stage B normalisation: ``metric`` (root-relative, default) or ``authors`` (ITOP mean/std)."""
+
+    mode: str = "metric"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("metric", "authors"):
+            raise RefinetError(f"skeleton mode must be 'metric' or 'authors', got {self.mode!r}")
+
+
+# ---- patch (stage A) -----------------------------------------------------------------------
+
+def patch_target(uv_in_px: np.ndarray, uv_gt_px: np.ndarray, cell_px: np.ndarray) -> np.ndarray:
+    """Target cells (B, J, 2): how far the input 2D joint is from the truth, in patch cells."""
+    return (uv_in_px - uv_gt_px) / cell_px
+
+
+def patch_decode(uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarray) -> np.ndarray:
+    """Refined 2D joints (B, J, 2) px; joints without a valid patch (NaN cell size) stay as they were."""
+    refined = uv_in_px - out_cells * cell_px
+    return np.where(np.isfinite(cell_px), refined, uv_in_px)
+
+
+# ---- skeleton (stage B) --------------------------------------------------------------------
+
+def skeleton_centre(joints_m: np.ndarray) -> np.ndarray:
+    """Per-person centre (B, 3) m: the median of the joints that have a 3D position."""
+    valid = np.all(np.isfinite(joints_m), axis=-1, keepdims=True)
+    with warnings.catch_warnings():  # an all-missing person gives a NaN centre, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(np.where(valid, joints_m, np.nan), axis=-2)
+
+
+def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Network input (B, J, 3) float32 and the centre (B, 3) m used to decode it.
+
+    Joints with no 3D position (NaN) become 0, as the authors zeroed invisible ones.
+    """
+    valid = np.all(np.isfinite(joints_m), axis=-1, keepdims=True)
+    if cfg.mode == "metric":
+        centre = skeleton_centre(joints_m)
+        x = (joints_m - centre[:, None, :]) / SKELETON_SCALE_M
+    else:
+        centre = np.zeros(joints_m.shape[:-2] + (3,))
+        x = (joints_m * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM
+    x = np.where(valid & np.isfinite(x), x, 0.0)
+    return x.astype(np.float32), centre
+
+
+def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
+    """Refined joints (B, J, 3) m from the encoded input, the network output and the centre."""
+    if cfg.mode == "metric":
+        return centre[:, None, :] + (x - out) * SKELETON_SCALE_M
+    return (out * ITOP_STD_MM + ITOP_MEAN_MM) / 1000.0
+
+
+def skeleton_target(x: np.ndarray, gt_m: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
+    """The output that would decode exactly to ``gt_m``."""
+    if cfg.mode == "metric":
+        return x - (gt_m - centre[:, None, :]) / SKELETON_SCALE_M
+    return (gt_m * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM
+
+
+# ---- pointcloud (stage C) ------------------------------------------------------------------
+
+def point_target(joints_in_m: np.ndarray, gt_m: np.ndarray, side_m: np.ndarray, mode: str) -> np.ndarray:
+    """Target (B, J, 3): the input joint's error, in half-cube units (metric) or mm (authors)."""
+    if mode == "metric":
+        return (joints_in_m - gt_m) / (side_m[..., None] / 2.0)
+    return (joints_in_m - gt_m) * 1000.0
+
+
+def point_decode(joints_in_m: np.ndarray, out: np.ndarray, side_m: np.ndarray, counts: np.ndarray,
+                 mode: str) -> np.ndarray:
+    """Refined joints (B, J, 3) m; joints whose cube held no point keep their input."""
+    if mode == "metric":
+        refined = joints_in_m - out * (side_m[..., None] / 2.0)
+    else:
+        refined = joints_in_m - out / 1000.0
+    return np.where((counts > 0)[..., None] & np.isfinite(refined), refined, joints_in_m)

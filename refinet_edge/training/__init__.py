@@ -1,0 +1,1 @@
+"""Training the stages: hypes configs, data, loops, checkpoints."""

@@ -1,0 +1,90 @@
+"""Training batches for each stage: network inputs, targets and per-joint weights.
+
+Inputs are made the way the stage meets them when deployed: detector-like 2D
+noise (:class:`~refinet_edge.noise.DetectorNoise`) on the ground-truth 2D
+joints, then either
+
+* ``from_gt``: the authors' recipe, each stage on ground truth plus noise
+  (stage C: 3D Gaussian noise of ``sigma_mm`` on the 3D joints), or
+* chained: the previous stages' actual outputs (a :class:`RefinementPipeline`
+  holding the already-trained stages), so a stage learns to fix what the stage
+  before it really leaves behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..lifting import lift_joints
+from ..noise import DetectorNoise, gaussian_3d
+from ..pipeline import PipelineConfig, RefinementPipeline
+from ..preprocess.patches import extract_patches
+from ..preprocess.points import sample_points
+from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target
+from .frames import FrameStore
+
+# Targets beyond these are clipped: a joint the input missed by more than the
+# patch or cube can show is pushed towards the border, in the right direction.
+MAX_PATCH_TARGET_CELLS = 20.0
+MAX_POINT_TARGET = 2.0
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Network inputs, the target ``(B, J, D)`` and weights ``(B, J)`` (0 = joint not trained)."""
+
+    inputs: tuple[np.ndarray, ...]
+    target: np.ndarray
+    weight: np.ndarray
+
+
+@dataclass(frozen=True)
+class BatchRecipe:
+    stage: str
+    noise: DetectorNoise
+    sigma_mm: float
+    from_gt: bool
+    config: PipelineConfig
+
+
+def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
+               previous: RefinementPipeline | None = None) -> Batch:
+    """One batch of frames ``idx`` for ``recipe.stage``."""
+    depth = store.depth(idx)
+    uv_gt, gt_m = store.uv_px[idx], store.joints_m[idx]
+    uv_in = recipe.noise.apply_2d(uv_gt, rng)
+    cam, cfg = store.camera, recipe.config
+    if recipe.stage == "patch":
+        z_ref = lift_joints(uv_in, depth, cam, window=cfg.lift_window)[0][..., 2]
+        patches, cell_px = extract_patches(depth, uv_in, z_ref, cam, cfg.patch)
+        target = np.clip(patch_target(uv_in, uv_gt, cell_px), -MAX_PATCH_TARGET_CELLS, MAX_PATCH_TARGET_CELLS)
+        return _finish((patches,), target)
+    if recipe.stage == "skeleton":
+        if recipe.from_gt or previous is None:
+            joints_in = lift_joints(uv_in, depth, cam, window=cfg.lift_window)[0]
+        else:
+            joints_in = _last_step(previous.run(depth, uv_in, cam))
+        x, centre = skeleton_encode(joints_in, cfg.skeleton)
+        return _finish((x,), skeleton_target(x, gt_m, centre, cfg.skeleton))
+    if recipe.from_gt or previous is None:
+        joints_in = gaussian_3d(gt_m * 1000.0, rng, recipe.sigma_mm) / 1000.0
+    else:
+        joints_in = _last_step(previous.run(depth, uv_in, cam))
+    points, counts, side_m = sample_points(depth, joints_in, cam, cfg.points)
+    target = np.clip(point_target(joints_in, gt_m, side_m, cfg.points.mode), -MAX_POINT_TARGET, MAX_POINT_TARGET)
+    if cfg.points.mode != "metric":
+        target = point_target(joints_in, gt_m, side_m, cfg.points.mode)
+    batch = _finish((points, counts.astype(np.float32)), target)
+    return Batch(batch.inputs, batch.target, batch.weight * (counts > 0))
+
+
+def _last_step(result) -> np.ndarray:
+    return list(result.steps.values())[-1]
+
+
+def _finish(inputs: tuple[np.ndarray, ...], target: np.ndarray) -> Batch:
+    weight = np.all(np.isfinite(target), axis=-1).astype(np.float32)
+    target = np.where(np.isfinite(target), target, 0.0).astype(np.float32)
+    return Batch(tuple(np.ascontiguousarray(x, dtype=np.float32) for x in inputs), target, weight)

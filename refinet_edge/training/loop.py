@@ -1,0 +1,154 @@
+"""The training loop shared by the three stages.
+
+Adam with MultiStepLR (the published settings by default), gradient-norm
+clipping at 1, the authors' loss (mean over batch x joint of
+``weight * sum((pred - target)^2)``), validation accuracy at 10 cm after every
+epoch on a fixed noisy validation set, the best checkpoint by that accuracy, a
+full training state after every epoch for ``--resume``, and a JSON-lines run log.
+
+Run directory layout (``checkpoints.save_dir`` of the hypes; the stages of one
+chain share it, so a later stage finds the earlier ones)::
+
+    OUT/{stage}.safetensors best weights so far (fp32), with their pre-processing
+    OUT/{stage}.state.pt    model + optimiser + scheduler + epoch (for --resume)
+    OUT/{stage}.log.jsonl   one line per epoch: loss, accuracies, seconds
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RefinetError
+from ..evaluate import EvalSettings, score_steps
+from ..noise import DetectorNoise
+from ..pipeline import PipelineConfig, RefinementPipeline, TorchRunner
+from .batches import BatchRecipe, make_batch
+from .frames import FrameStore
+
+EventFn = Callable[[str, dict], None]  # ("batch" | "epoch" | "info", payload)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything one stage's training run needs (built from a hypes file)."""
+
+    stage: str
+    out_dir: Path
+    epochs: int = 30
+    batch_size: int = 64
+    base_lr: float = 1e-3
+    weight_decay: float = 1e-4
+    decay_steps: tuple[int, ...] = (10, 20)
+    gamma: float = 0.1
+    grad_clip: float = 1.0
+    noise: DetectorNoise = field(default_factory=DetectorNoise)
+    sigma_mm: float = 42.0
+    from_gt: bool = True
+    seed: int = 0
+    val_noise: DetectorNoise = field(default_factory=DetectorNoise)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    hypes: dict = field(default_factory=dict)  # the resolved hypes, for the log and checkpoint
+
+
+def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameStore,
+                previous: RefinementPipeline | None = None, resume: bool = False,
+                on_event: EventFn | None = None) -> dict:
+    """Train ``model`` for ``settings.stage``; return the best validation summary."""
+    import torch
+
+    from ..checkpoint import load_training_state, save_stage, save_training_state
+
+    emit = on_event or (lambda kind, payload: None)
+    out = Path(settings.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.base_lr, weight_decay=settings.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(settings.decay_steps), gamma=settings.gamma)
+    start_epoch, best = 0, {"acc_10cm": -1.0}
+    state_path = out / f"{settings.stage}.state.pt"
+    if resume:
+        if not state_path.exists():
+            raise RefinetError(f"--resume: no training state at {state_path}; start without --resume")
+        state = load_training_state(state_path)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"], state["best"]
+        emit("info", {"message": f"resumed at epoch {start_epoch} (best acc_10cm {best['acc_10cm']:.2f})"})
+    recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline)
+    for epoch in range(start_epoch, settings.epochs):
+        rng = np.random.default_rng([settings.seed, epoch])
+        t0 = time.perf_counter()
+        loss = _train_epoch(model, opt, recipe, train, rng, settings, previous, epoch, emit)
+        sched.step()
+        val_metrics = validate(settings.stage, model, val, previous, settings)
+        record = {"epoch": epoch + 1, "loss": loss, "lr": opt.param_groups[0]["lr"],
+                  "seconds": round(time.perf_counter() - t0, 1),
+                  **{f"val_{step}_acc_10cm": m.acc_10cm for step, m in val_metrics.items()},
+                  "val_mpjpe_mm": val_metrics[settings.stage].mpjpe_mm}
+        current = val_metrics[settings.stage].acc_10cm
+        if current > best["acc_10cm"]:
+            best = {"acc_10cm": current, "epoch": epoch + 1, "mpjpe_mm": val_metrics[settings.stage].mpjpe_mm}
+            save_stage(out / f"{settings.stage}.safetensors", settings.stage, model, model.config,
+                       preprocess=stage_preprocess(settings.stage, settings.pipeline),
+                       extra={"best": best, "hypes": settings.hypes}, dtype="fp32")
+        record["best_acc_10cm"] = best["acc_10cm"]
+        save_training_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict(), epoch=epoch + 1, best=best)
+        with open(out / f"{settings.stage}.log.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        emit("epoch", record)
+    return best
+
+
+def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSettings, previous, epoch: int,
+                 emit: EventFn) -> float:
+    import torch
+
+    model.train()
+    order = rng.permutation(len(train))
+    steps = len(order) // settings.batch_size
+    total = 0.0
+    for step in range(steps):
+        idx = np.sort(order[step * settings.batch_size:(step + 1) * settings.batch_size])
+        batch = make_batch(recipe, train, idx, rng, previous)
+        inputs = [torch.from_numpy(x) for x in batch.inputs]
+        target, weight = torch.from_numpy(batch.target), torch.from_numpy(batch.weight)
+        pred = model(*inputs)
+        loss = (weight * ((pred - target) ** 2).sum(-1)).sum() / weight.sum().clamp(min=1.0)
+        reg = getattr(model, "regularizer", None)
+        if callable(reg):
+            loss = loss + reg()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        opt.step()
+        value = loss.item()
+        total += value
+        emit("batch", {"epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": value})
+    return total / max(steps, 1)
+
+
+def validate(stage: str, model, val: FrameStore, previous: RefinementPipeline | None,
+             settings: TrainSettings) -> dict:
+    """Accuracy of every step up to ``stage`` on the validation frames (fixed noise seed)."""
+    runners = dict(previous.runners) if previous is not None else {}
+    runners[stage] = TorchRunner(model)
+    pipeline = RefinementPipeline(runners, settings.pipeline)
+    model.eval()
+    try:
+        return score_steps(val, pipeline, EvalSettings(noise=settings.val_noise, seed=12345))
+    finally:
+        model.train()
+
+
+def stage_preprocess(stage: str, config: PipelineConfig) -> dict:
+    """The pre-processing settings a stage's checkpoint carries."""
+    part = {"patch": config.patch, "skeleton": config.skeleton, "pointcloud": config.points}[stage]
+    return asdict(part)

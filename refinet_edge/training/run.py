@@ -1,0 +1,91 @@
+"""From a hypes file to a training run (``refinet-edge train``) or a test of its checkpoint.
+
+The stages of one chain share ``checkpoints.save_dir``: training a stage
+loads the stages before it from there, to validate the chain as deployed and,
+with ``data.from_gt: false``, to make its inputs from their outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import RefinetError
+from ..hypes import Hypes, dump_hypes
+from ..noise import DetectorNoise
+from ..pipeline import STAGES, PipelineConfig, RefinementPipeline
+from ..preprocess.patches import PatchConfig
+from ..preprocess.points import PointConfig
+from ..stage_io import SkeletonConfig
+from .frames import FrameStore, load_frames
+from .loop import EventFn, TrainSettings, train_stage
+
+ProgressFn = Callable[[str, int, int], None]
+VAL_FRAMES = 1000  # validation subset: enough for a stable acc_10cm, fast enough for every epoch
+
+
+def resolve(hypes: Hypes, key: str) -> Path:
+    """``train_dir`` or ``checkpoints.save_dir`` relative to ``project_dir``."""
+    value = Path(hypes.get(key))
+    return value if value.is_absolute() else Path(hypes.project_dir) / value
+
+
+def previous_stages(hypes: Hypes) -> RefinementPipeline | None:
+    """The trained stages before this one, from the shared save_dir (None if there are none)."""
+    save_dir = resolve(hypes, "checkpoints.save_dir")
+    earlier = STAGES[: STAGES.index(hypes.stage)]
+    found = tuple(s for s in earlier if (save_dir / f"{s}.safetensors").exists())
+    if not found:
+        return None
+    return RefinementPipeline.from_dir(save_dir, stages=found)
+
+
+def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> TrainSettings:
+    """Translate the resolved hypes into the loop's settings."""
+    if hypes.dataset == "Baracca":
+        raise RefinetError(f"{hypes.source}: Baracca has no 3D labels in our reader, so it cannot be trained on; "
+                           f"use ITOP or synthetic data")
+    if hypes.network.beta or hypes.network.gamma:
+        raise RefinetError(f"{hypes.source}: network.beta/gamma (symmetry and forcing losses) are not implemented "
+                           f"yet; set them to 0")
+    base = previous.config if previous is not None else PipelineConfig()
+    pipeline = {
+        "patch": replace(base, patch=PatchConfig(**hypes.preprocess_settings("patch"))),
+        "skeleton": replace(base, skeleton=SkeletonConfig(**hypes.preprocess_settings("skeleton"))),
+        "pointcloud": replace(base, points=PointConfig(**hypes.preprocess_settings("points"))),
+    }[hypes.stage]
+    noise = hypes.noise
+    two_d = DetectorNoise(sigma_px=noise.sigma_px, mu_px=noise.mu_px, swap_prob=noise.swap_prob,
+                          outlier_prob=noise.outlier_prob)
+    return TrainSettings(
+        stage=hypes.stage, out_dir=resolve(hypes, "checkpoints.save_dir"), epochs=hypes.epochs,
+        batch_size=hypes.data.batch_size, base_lr=hypes.solver.base_lr, weight_decay=hypes.solver.weight_decay,
+        decay_steps=tuple(hypes.solver.decay_steps), gamma=hypes.solver.gamma,
+        noise=two_d if hypes.stage != "pointcloud" else DetectorNoise(sigma_px=5.0),
+        sigma_mm=noise.sigma_mm, from_gt=hypes.data.from_gt, seed=hypes.train.seed,
+        val_noise=DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05),
+        pipeline=pipeline, hypes=dump_hypes(hypes),
+    )
+
+
+def load_train_val(hypes: Hypes, on_progress: ProgressFn | None = None) -> tuple[FrameStore, FrameStore]:
+    """The train and validation splits (authors' subjects 04 and 05) in memory."""
+    root = resolve(hypes, "train_dir")
+    limit = hypes.train.train_frames
+    train = load_frames(root, hypes.side, "train", limit=limit,
+                        on_progress=(lambda d, t: on_progress("load train", d, t)) if on_progress else None)
+    val = load_frames(root, hypes.side, "val").subset(VAL_FRAMES)
+    return train, val
+
+
+def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = None,
+                 on_progress: ProgressFn | None = None) -> dict:
+    """Train the stage the hypes describe; returns the best validation summary."""
+    from ..models import build_model
+
+    previous = previous_stages(hypes)
+    settings = settings_from_hypes(hypes, previous)
+    train, val = load_train_val(hypes, on_progress)
+    model = build_model(hypes.stage, hypes.model_config)
+    return train_stage(settings, model, train, val, previous=previous, resume=resume, on_event=on_event)

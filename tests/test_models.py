@@ -1,0 +1,189 @@
+"""The three stage networks: shapes, training signal, masking, determinism, sizes."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from refinet_edge.errors import RefinetError  # noqa: E402
+from refinet_edge.models import (  # noqa: E402
+    PRESETS,
+    STAGES,
+    PatchNetConfig,
+    PointCloudNetConfig,
+    SkeletonNetConfig,
+    build_model,
+    config_from_dict,
+    count_parameters,
+    preset_config,
+)
+from refinet_edge.models.pointcloud import PointCloudNet, feature_transform_regularizer  # noqa: E402
+
+# Small enough for CPU tests; the point-cloud configs keep both transforms on the published one.
+TEST_CONFIGS = {
+    "patch": PatchNetConfig(),
+    "skeleton": SkeletonNetConfig(linear_size=128),
+    "pointcloud": PointCloudNetConfig(num_points=64, conv_channels=(16, 32, 64), head_size=32),
+}
+
+
+def _inputs(stage: str, config, batch: int, seed: int = 0) -> tuple:
+    gen = torch.Generator().manual_seed(seed)
+    joints = config.num_joints
+    if stage == "patch":
+        return (torch.randn(batch, joints, config.patch_size, config.patch_size, generator=gen),)
+    if stage == "skeleton":
+        return (torch.randn(batch, joints, 3, generator=gen),)
+    points = torch.randn(batch, joints, config.num_points, 3, generator=gen)
+    counts = torch.randint(1, config.num_points + 1, (batch, joints), generator=gen).float()
+    return points, counts
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("preset", ["published", "edge"])
+def test_output_shapes_two_batch_sizes(stage: str, preset: str) -> None:
+    config = preset_config(stage, preset)
+    if stage == "pointcloud":  # published N = 2000 costs 12.8 GMACs per sample; the shapes do not need it
+        config = preset_config(stage, preset, num_points=32)
+    model = build_model(stage, config).eval()
+    out_dim = 2 if stage == "patch" else 3
+    with torch.no_grad():
+        for batch in (1, 3):
+            out = model(*_inputs(stage, config, batch))
+            assert out.shape == (batch, config.num_joints, out_dim)
+            assert out.dtype == torch.float32
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_adam_steps_reduce_the_loss_on_a_fixed_batch(stage: str) -> None:
+    torch.manual_seed(0)
+    config = config_from_dict(stage, {**TEST_CONFIGS[stage].to_dict(), "dropout": 0.0})
+    model = build_model(stage, config).train()
+    inputs = _inputs(stage, config, batch=8)
+    target = torch.randn(8, config.num_joints, 2 if stage == "patch" else 3, generator=torch.Generator().manual_seed(1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(*inputs), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize("transforms", [True, False])
+def test_masked_max_pool_ignores_padding(transforms: bool) -> None:
+    torch.manual_seed(0)
+    config = PointCloudNetConfig(
+        num_points=48, conv_channels=(16, 32, 64), head_size=16,
+        input_transform=transforms, feature_transform=transforms,
+    )
+    model = PointCloudNet(config)
+    model.train()
+    with torch.no_grad():  # non-trivial BN statistics
+        model(*_inputs("pointcloud", config, 4))
+    model.eval()
+    points, _ = _inputs("pointcloud", config, 2)
+    counts = torch.tensor([[10.0] * 15, [0.0] + [48.0] * 7 + [1.0] * 7])
+    changed = points.clone()
+    index = torch.arange(48).reshape(1, 1, 48, 1)
+    changed = torch.where(index >= counts[..., None, None], torch.randn_like(points) * 1e3, points)
+    with torch.no_grad():
+        out = model(points, counts)
+        out_changed = model(changed, counts)
+        out_zero = model(torch.zeros_like(points), counts)
+    assert torch.equal(out, out_changed)
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[1, 0], out_zero[1, 0])  # count 0: no point reaches the output
+    assert not torch.equal(out[0], out_zero[0])
+
+
+def test_feature_transform_regularizer() -> None:
+    torch.manual_seed(0)
+    model = PointCloudNet(TEST_CONFIGS["pointcloud"]).train()
+    assert model.regularizer().item() == 0.0  # no forward yet
+    offsets = model(*_inputs("pointcloud", TEST_CONFIGS["pointcloud"], 4))
+    reg = model.regularizer(weight=1.0)
+    _, transform = model.forward_with_transform(*_inputs("pointcloud", TEST_CONFIGS["pointcloud"], 4))
+    assert torch.allclose(reg, feature_transform_regularizer(transform))
+    assert offsets.shape == (4, 15, 3) and reg.shape == () and reg.item() > 0.0
+    (offsets.sum() + reg).backward()
+    assert model.feature_transform is not None and model.feature_transform.fcs[-1].weight.grad is not None
+    copy.deepcopy(model)  # the kept transform (with its graph) is not copied
+    model.eval()
+    assert model.regularizer().item() == 0.0
+    edge = PointCloudNet(preset_config("pointcloud", "edge", num_points=16)).train()
+    edge(*_inputs("pointcloud", edge.config, 2))
+    assert edge.regularizer().item() == 0.0
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_eval_mode_is_deterministic(stage: str) -> None:
+    model = build_model(stage, TEST_CONFIGS[stage]).eval()
+    inputs = _inputs(stage, TEST_CONFIGS[stage], 2)
+    with torch.no_grad():
+        assert torch.equal(model(*inputs), model(*inputs))
+
+
+# Pinned costs of the presets (batch 1); the docstring tables in models/config.py quote them.
+EXPECTED = {
+    ("patch", "published"): (827_806, 52_304_384),
+    ("patch", "edge"): (827_806, 52_304_384),
+    ("skeleton", "published"): (4_301_869, 4_286_464),
+    ("skeleton", "edge"): (1_102_381, 1_094_656),
+    ("pointcloud", "published"): (2_935_244, 12_828_705_840),
+    ("pointcloud", "edge"): (75_907, 158_520_960),
+}
+
+
+@pytest.mark.parametrize(("stage", "preset"), list(EXPECTED))
+def test_preset_params_and_macs(stage: str, preset: str) -> None:
+    config = PRESETS[stage][preset]
+    params, macs = EXPECTED[(stage, preset)]
+    assert config.num_params() == params
+    assert config.macs() == macs
+    assert count_parameters(build_model(stage, config)) == params
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_analytic_params_match_the_module_for_other_sizes(stage: str) -> None:
+    config = TEST_CONFIGS[stage]
+    assert count_parameters(build_model(stage, config)) == config.num_params()
+
+
+def test_published_sizes_are_the_defaults() -> None:
+    assert PRESETS["patch"]["published"] == PatchNetConfig(num_joints=15, patch_size=40)
+    assert PRESETS["skeleton"]["published"].linear_size == 1024
+    assert PRESETS["pointcloud"]["published"].conv_channels == (64, 128, 1024)
+    assert PRESETS["pointcloud"]["edge"].num_points == 256
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: PointCloudNetConfig(num_points=0), "num_points"),
+        (lambda: PatchNetConfig(dropout=1.5), "dropout"),
+        (lambda: PatchNetConfig(stage_channels=(64, 128), blocks_per_stage=(2,)), "blocks_per_stage"),
+        (lambda: PatchNetConfig(patch_size=2, stage_channels=(8, 8, 8), blocks_per_stage=(1, 1, 1)), "patch_size"),
+        (lambda: SkeletonNetConfig(batch_norm=1), "batch_norm"),
+        (lambda: SkeletonNetConfig(linear_size=True), "linear_size"),
+        (lambda: PointCloudNetConfig(conv_channels=(64, 128)), "conv_channels"),
+        (lambda: config_from_dict("skeleton", {"linear_sise": 3}), "linear_sise"),
+        (lambda: preset_config("skeleton", "tiny"), "tiny"),
+        (lambda: build_model("skelton"), "skelton"),
+        (lambda: build_model("patch", SkeletonNetConfig()), "PatchNetConfig"),
+    ],
+)
+def test_invalid_configs_name_the_field(build, field: str) -> None:
+    with pytest.raises(RefinetError, match=field):
+        build()
+
+
+def test_config_dict_round_trip() -> None:
+    for stage in STAGES:
+        for config in PRESETS[stage].values():
+            assert config_from_dict(stage, config.to_dict()) == config

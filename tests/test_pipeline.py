@@ -1,0 +1,85 @@
+"""End-to-end refinement: step order, chaining, invalid joints, checkpoint loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from refinet_edge.camera import camera_preset  # noqa: E402
+from refinet_edge.checkpoint import save_stage  # noqa: E402
+from refinet_edge.errors import RefinetError  # noqa: E402
+from refinet_edge.models import build_model, preset_config  # noqa: E402
+from refinet_edge.pipeline import PipelineConfig, RefinementPipeline, TorchRunner  # noqa: E402
+from refinet_edge.preprocess.points import PointConfig  # noqa: E402
+from refinet_edge.synth import generate_frame  # noqa: E402
+
+CAM = camera_preset("itop_side")
+
+
+def _frames(n=2):
+    frames = [generate_frame(i, seed=4, camera=CAM, view="side") for i in range(n)]
+    return np.stack([f.depth_m for f in frames]), np.stack([f.uv_px for f in frames]), frames
+
+
+def _zero_runner(dim):
+    return lambda *inputs: np.zeros(inputs[0].shape[:2] + (dim,), dtype=np.float32)
+
+
+def test_zero_output_stages_leave_the_input_unchanged():
+    depth, uv, _ = _frames()
+    pipe = RefinementPipeline({"patch": _zero_runner(2), "skeleton": _zero_runner(3),
+                               "pointcloud": _zero_runner(3)})
+    result = pipe.run(depth, uv, CAM)
+    assert list(result.steps) == ["input", "patch", "skeleton", "pointcloud"]
+    ok = np.isfinite(result.steps["input"])
+    for step in ("patch", "skeleton", "pointcloud"):
+        np.testing.assert_allclose(result.steps[step][ok], result.steps["input"][ok], atol=1e-6)
+
+
+def test_missing_stage_is_skipped_and_until_stops():
+    depth, uv, _ = _frames()
+    pipe = RefinementPipeline({"skeleton": _zero_runner(3)})
+    assert pipe.steps == ("input", "skeleton")
+    assert list(pipe.run(depth, uv, CAM, until="input").steps) == ["input"]
+
+
+def test_bad_joints_and_empty_depth_are_marked_invalid():
+    depth, uv, _ = _frames()
+    uv = uv.copy()
+    uv[0, 0] = np.nan
+    uv[0, 1] = (-50.0, 10.0)
+    depth[1] = 0.0
+    result = RefinementPipeline({"skeleton": _zero_runner(3)}).run(depth, uv, CAM)
+    assert not result.valid[0, 0] and not result.valid[0, 1]
+    assert result.valid[0, 2:].any()
+    assert not result.valid[1].any()
+    assert np.isnan(result.steps["input"][1]).all()
+
+
+def test_shape_errors_are_user_errors():
+    with pytest.raises(RefinetError, match="uv_px"):
+        RefinementPipeline({}).run(np.zeros((1, 240, 320)), np.zeros((15, 2)), CAM)
+    with pytest.raises(RefinetError, match="unknown stage"):
+        RefinementPipeline({"patches": _zero_runner(2)})
+
+
+def test_from_dir_loads_checkpoints_and_their_preprocessing(tmp_path):
+    cfg = preset_config("pointcloud", "edge", num_points=64)
+    model = build_model("pointcloud", cfg).eval()
+    save_stage(tmp_path / "pointcloud.safetensors", "pointcloud", model, cfg,
+               preprocess={"mode": "metric", "num_points": 64, "cube_side_m": 0.3, "grow_step_m": 0.05,
+                           "max_side_m": 0.45, "min_points": 128, "selection": "stride"}, extra={}, dtype="fp32")
+    pipe = RefinementPipeline.from_dir(tmp_path)
+    assert pipe.steps == ("input", "pointcloud")
+    assert pipe.config.points == PointConfig(num_points=64)
+    depth, uv, _ = _frames()
+    direct = RefinementPipeline({"pointcloud": TorchRunner(model)}, PipelineConfig(points=PointConfig(num_points=64)))
+    np.testing.assert_allclose(pipe.run(depth, uv, CAM).steps["pointcloud"],
+                               direct.run(depth, uv, CAM).steps["pointcloud"], atol=1e-5)
+
+
+def test_from_dir_missing_directory(tmp_path):
+    with pytest.raises(RefinetError, match="not found"):
+        RefinementPipeline.from_dir(tmp_path / "nope")
