@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from . import __version__
 from .errors import RefinetError
@@ -174,7 +174,7 @@ def train(
     from .training.run import run_training
 
     with _progress(f"train {h.stage}") as bar:
-        tasks: dict[str, object] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(what: str, done: int, total: int) -> None:
             task = tasks.setdefault(what, bar.add_task(what, total=total))

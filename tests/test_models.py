@@ -136,7 +136,7 @@ EXPECTED = {
     ("skeleton", "published"): (4_301_869, 4_286_464),
     ("skeleton", "edge"): (1_102_381, 1_094_656),
     ("pointcloud", "published"): (2_935_244, 12_828_705_840),
-    ("pointcloud", "edge"): (75_907, 158_520_960),
+    ("pointcloud", "edge"): (19_523, 19_970_880),
 }
 
 
@@ -159,7 +159,7 @@ def test_published_sizes_are_the_defaults() -> None:
     assert PRESETS["patch"]["published"] == PatchNetConfig(num_joints=15, patch_size=40)
     assert PRESETS["skeleton"]["published"].linear_size == 1024
     assert PRESETS["pointcloud"]["published"].conv_channels == (64, 128, 1024)
-    assert PRESETS["pointcloud"]["edge"].num_points == 256
+    assert PRESETS["pointcloud"]["edge"].num_points == 128
 
 
 @pytest.mark.parametrize(

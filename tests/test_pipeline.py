@@ -83,3 +83,18 @@ def test_from_dir_loads_checkpoints_and_their_preprocessing(tmp_path):
 def test_from_dir_missing_directory(tmp_path):
     with pytest.raises(RefinetError, match="not found"):
         RefinementPipeline.from_dir(tmp_path / "nope")
+
+
+def test_shipped_weights_load_and_refine():
+    from refinet_edge.metrics import compute_metrics
+    from refinet_edge.noise import DetectorNoise
+
+    pipe = RefinementPipeline.from_dir()
+    assert pipe.steps == ("input", "patch", "skeleton", "pointcloud")
+    frames = [generate_frame(i, seed=99, camera=CAM, view="side") for i in range(24)]
+    depth = np.stack([f.depth_m for f in frames])
+    gt = np.stack([f.joints_m for f in frames])
+    uv = DetectorNoise().apply_2d(np.stack([f.uv_px for f in frames]), np.random.default_rng(0))
+    result = pipe.run(depth, uv, CAM)
+    mpjpe = {step: compute_metrics(joints, gt).mpjpe_mm for step, joints in result.steps.items()}
+    assert mpjpe["pointcloud"] < mpjpe["input"], mpjpe

@@ -68,3 +68,16 @@ def test_train_cli_reports_bad_hypes_in_one_line(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "batchsize" in result.stderr and "batch_size" in result.stderr
+
+
+def test_ship_writes_fp16_weights_that_load(tiny_set, tmp_path):
+    from refinet_edge.pipeline import RefinementPipeline
+    from refinet_edge.training.ship import ship_weights
+
+    run_training(_hypes("skeleton", tiny_set, tmp_path / "run"))
+    written = ship_weights(tmp_path / "run", tmp_path / "weights")
+    assert [p.name for p in written] == ["skeleton.safetensors"]
+    assert written[0].stat().st_size < (tmp_path / "run" / "skeleton.safetensors").stat().st_size
+    assert RefinementPipeline.from_dir(tmp_path / "weights").steps == ("input", "skeleton")
+    with pytest.raises(RefinetError, match="no"):
+        ship_weights(tmp_path / "weights" / "missing")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -150,5 +151,5 @@ def validate(stage: str, model, val: FrameStore, previous: RefinementPipeline | 
 
 def stage_preprocess(stage: str, config: PipelineConfig) -> dict:
     """The pre-processing settings a stage's checkpoint carries."""
-    part = {"patch": config.patch, "skeleton": config.skeleton, "pointcloud": config.points}[stage]
-    return asdict(part)
+    parts: dict[str, Any] = {"patch": config.patch, "skeleton": config.skeleton, "pointcloud": config.points}
+    return asdict(parts[stage])
