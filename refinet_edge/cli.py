@@ -114,6 +114,10 @@ def evaluate(
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     pipeline, info = _load_pipeline(checkpoints, stages)
     pipeline.config = replace(pipeline.config, lift_window=window)
+    other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
+    if other:
+        console.print(f"note: stage(s) {', '.join(other)} were trained on another view than --view {view}; "
+                      f"expect poor accuracy (train weights for this view)")
     with open_split(data, view=view, split=split) as ds, _progress(f"evaluate {split}") as bar:
         task = bar.add_task("evaluate", total=len(ds))
         report = evaluate_split(ds, pipeline, settings, on_progress=lambda d, t: bar.update(task, completed=d),

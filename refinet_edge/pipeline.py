@@ -83,6 +83,7 @@ class RefinementPipeline:
             raise RefinetError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
         self.runners = dict(runners)
         self.config = config
+        self.provenance: dict[str, dict] = {}  # stage -> the training summary stored in its checkpoint
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -134,13 +135,26 @@ class RefinementPipeline:
             raise RefinetError(f"checkpoint directory {directory} not found")
         runners: dict[str, Runner] = {}
         pre: dict[str, dict] = {}
+        provenance: dict[str, dict] = {}
         for stage in stages:
             path = directory / f"{stage}.safetensors"
             if path.exists():
                 model, meta = load_stage(path, expect_stage=stage)
                 runners[stage] = TorchRunner(model.to(device))
                 pre[stage] = meta.preprocess
-        return cls(runners, config_from_preprocess(pre))
+                provenance[stage] = dict(meta.extra)
+        pipeline = cls(runners, config_from_preprocess(pre))
+        pipeline.provenance = provenance
+        return pipeline
+
+    def trained_views(self) -> dict[str, str]:
+        """The camera view (side/top) each loaded stage was trained on, where its checkpoint says."""
+        views = {}
+        for stage, extra in self.provenance.items():
+            view = extra.get("hypes", {}).get("hypes", {}).get("side")
+            if isinstance(view, str):
+                views[stage] = view
+        return views
 
 
 def config_from_preprocess(pre: Mapping[str, dict]) -> PipelineConfig:

@@ -98,3 +98,7 @@ def test_shipped_weights_load_and_refine():
     result = pipe.run(depth, uv, CAM)
     mpjpe = {step: compute_metrics(joints, gt).mpjpe_mm for step, joints in result.steps.items()}
     assert mpjpe["pointcloud"] < mpjpe["input"], mpjpe
+
+
+def test_shipped_weights_record_their_training_view():
+    assert set(RefinementPipeline.from_dir().trained_views().values()) == {"side"}
