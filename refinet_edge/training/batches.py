@@ -73,9 +73,9 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
     else:
         joints_in = _last_step(previous.run(depth, uv_in, cam))
     points, counts, side_m = sample_points(depth, joints_in, cam, cfg.points)
-    target = np.clip(point_target(joints_in, gt_m, side_m, cfg.points.mode), -MAX_POINT_TARGET, MAX_POINT_TARGET)
-    if cfg.points.mode != "metric":
-        target = point_target(joints_in, gt_m, side_m, cfg.points.mode)
+    target = point_target(joints_in, gt_m, side_m, cfg.points.mode)
+    if cfg.points.mode == "metric":  # half-cube units; authors' mode is in mm and stays unclipped
+        target = np.clip(target, -MAX_POINT_TARGET, MAX_POINT_TARGET)
     batch = _finish((points, counts.astype(np.float32)), target)
     return Batch(batch.inputs, batch.target, batch.weight * (counts > 0))
 
