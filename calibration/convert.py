@@ -1,0 +1,155 @@
+"""fp32 ONNX -> fp16 ONNX and int8 Q/DQ ONNX, with ONNX Runtime's own tools.
+
+Why ONNX Runtime's tools and not NVIDIA Model Optimizer: they come with
+``onnxruntime`` (already the CPU reference backend), run on a CPU-only machine
+and in CI without CUDA or TensorRT, and write plain ONNX (float16 tensors;
+standard QuantizeLinear/DequantizeLinear) that TensorRT parses strongly typed.
+The same runtime then scores the converted graphs in the accuracy gate.
+
+* fp16: ``onnxruntime.transformers.float16.convert_float_to_float16`` with
+  ``keep_io_types=True`` (inputs and outputs stay float32; a Cast at each end).
+* int8: ``onnxruntime.quantization.quant_pre_process`` (ONNX Runtime's
+  recommended pre-pass: folds MatMul + BatchNorm into Gemm), then
+  ``onnxruntime.quantization.quantize_static`` in QDQ format, int8
+  activations and weights, symmetric (zero point 0), per-channel weights on the
+  output-channel axis (Conv 0, Gemm with transB 0, MatMul 1), float biases
+  (``QuantizeBias=False``: TensorRT does not take int32 bias DQ), only the
+  inputs of Conv, Gemm and MatMul quantised (where TensorRT runs int8 kernels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from refinet_edge.export.onnx_export import read_metadata, save_checked, set_metadata
+from refinet_edge.export.precision import Precision
+
+from refinet_edge.errors import RefinetError, did_you_mean
+
+METHODS = ("minmax", "entropy", "percentile")
+QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
+PERCENTILE = 99.999
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise RefinetError(f"--method must be one of {', '.join(METHODS)}, got {method!r}"
+                           f"{did_you_mean(method, METHODS)}")
+    return method
+
+
+def _finish(model, src: Path, dst: Path, precision: Precision, extra: dict[str, str]) -> None:
+    props = read_metadata(model)
+    props.update({"precision": precision.value, **extra})
+    set_metadata(model, props)
+    save_checked(model, dst)
+
+
+def sort_nodes(graph) -> None:
+    """Sort ``graph.node`` topologically in place (stable: keeps the given order where it can)."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(name in available for name in n.input)]
+        if not ready:
+            raise RefinetError(f"graph {graph.name!r} has a cycle or a dangling input; cannot sort its nodes")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [n for n in pending if not any(n is r for r in ready)]
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def to_fp16(src: Path, dst: Path) -> float:
+    """Write the fp16 version of ``src`` to ``dst``; returns seconds."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    start = time.perf_counter()
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True, disable_shape_infer=False)
+    sort_nodes(model.graph)  # the converter appends its input Casts at the end of the node list
+    _finish(model, src, dst, Precision.FP16, {"converter": "onnxruntime.transformers.float16 keep_io_types"})
+    return time.perf_counter() - start
+
+
+class FeedReader:
+    """ONNX Runtime's CalibrationDataReader over recorded feed dicts (one batch per call)."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self.feeds = feeds
+        self._iter: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = iter(self.feeds)
+
+
+CALIBRATOR_OPTIONS = {  # ONNX Runtime's calibrator settings per method (entropy needs more than its default
+    "minmax": {"symmetric": True},  # 128 bins, with which it cannot clip anything)
+    "entropy": {"symmetric": True, "num_bins": 2048, "num_quantized_bins": 128},
+    "percentile": {"symmetric": True, "num_bins": 2048, "percentile": PERCENTILE},
+}
+
+
+def calibrate_ranges(model_path: Path, feeds: list[dict[str, np.ndarray]], method: str, cache: Path) -> None:
+    """Collect activation ranges of ``model_path`` on ``feeds`` and save them as ONNX Runtime's range cache."""
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    with tempfile.TemporaryDirectory(prefix="refinet-calib-") as tmp, contextlib.redirect_stdout(io.StringIO()):
+        calibrator = create_calibrator(model_path, QUANTIZED_OPS, str(Path(tmp) / "augmented.onnx"),
+                                       _METHODS()[method], extra_options=CALIBRATOR_OPTIONS[method])
+        calibrator.collect_data(FeedReader(feeds))
+        save_tensors_data(calibrator.compute_data(), cache)
+
+
+def _METHODS() -> dict:  # noqa: N802 - a lazy constant (onnxruntime imported on use)
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}
+
+
+def to_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: str = "minmax") -> float:
+    """Calibrate ``src`` on ``feeds`` and write the Q/DQ model to ``dst``; returns seconds.
+
+    The activation ranges are kept beside it as ``{dst}.ranges.json`` (ONNX Runtime's calibration cache).
+    """
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    check_method(method)
+    if not feeds:
+        raise RefinetError("int8 calibration needs at least one batch of inputs")
+    start = time.perf_counter()
+    tmp, pre = dst.with_name(f".{dst.name}.qdq-tmp"), dst.with_name(f".{dst.name}.pre-tmp")
+    ranges = dst.with_name(dst.name + ".ranges.json")
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+             "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}}
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # folds MatMul + BatchNorm into Gemm
+        calibrate_ranges(pre, feeds, method, ranges)
+        quantize_static(str(pre), str(tmp), None, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=QUANTIZED_OPS, calibrate_method=_METHODS()[method],
+                        extra_options=extra, calibration_cache_path=str(ranges))
+        model = onnx.load(str(tmp))
+    finally:
+        tmp.unlink(missing_ok=True)
+        pre.unlink(missing_ok=True)
+    _finish(model, src, dst, Precision.INT8, {"calibration_method": method,
+                                               "calibration_batches": str(len(feeds)),
+                                               "quantizer": "onnxruntime.quantization.quantize_static QDQ"})
+    return time.perf_counter() - start

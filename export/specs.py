@@ -1,0 +1,79 @@
+"""Tensor names and shapes of each stage's network, as exported.
+
+=========== ========================== ================= ===========================
+stage       input names                input shapes      output
+=========== ========================== ================= ===========================
+patch       ``patches``                (B, J, S, S)      ``offsets`` (B, J, 2) cells
+skeleton    ``joints``                 (B, J, 3)         ``offsets`` (B, J, 3)
+pointcloud  ``points``, ``counts``     (B, J, N, 3),     ``offsets`` (B, J, 3)
+                                       (B, J)
+=========== ========================== ================= ===========================
+
+All float32; ``B`` (people x frames) is the only dynamic axis, named ``batch``.
+``J``, ``S`` and ``N`` come from the stage's model config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from refinet_edge.errors import RefinetError
+from refinet_edge.models import ModelConfig, PatchNetConfig, PointCloudNetConfig, SkeletonNetConfig
+
+BATCH_AXIS = "batch"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Names and per-sample shapes (without the batch axis) of a stage's inputs and output."""
+
+    stage: str
+    inputs: dict[str, tuple[int, ...]]
+    outputs: dict[str, tuple[int, ...]]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(self.outputs)
+
+    def check_feed(self, feed: dict[str, np.ndarray]) -> int:
+        """Check a feed dict against the spec; returns its batch size."""
+        if set(feed) != set(self.inputs):
+            raise RefinetError(f"{self.stage}: inputs {sorted(feed)} given, expected {list(self.inputs)}")
+        batches = {name: feed[name].shape[0] if feed[name].ndim else -1 for name in feed}
+        for name, shape in self.inputs.items():
+            if tuple(feed[name].shape[1:]) != shape:
+                raise RefinetError(f"{self.stage}: input {name} has shape {tuple(feed[name].shape)}, "
+                                   f"expected (B, {', '.join(map(str, shape))})")
+        if len(set(batches.values())) != 1:
+            raise RefinetError(f"{self.stage}: inputs disagree on the batch size: {batches}")
+        return next(iter(batches.values()))
+
+
+def stage_spec(stage: str, config: ModelConfig) -> StageSpec:
+    """The spec of ``stage`` built with ``config``."""
+    if stage == "patch" and isinstance(config, PatchNetConfig):
+        j, s = config.num_joints, config.patch_size
+        return StageSpec(stage, {"patches": (j, s, s)}, {"offsets": (j, 2)})
+    if stage == "skeleton" and isinstance(config, SkeletonNetConfig):
+        return StageSpec(stage, {"joints": (config.num_joints, 3)}, {"offsets": (config.num_joints, 3)})
+    if stage == "pointcloud" and isinstance(config, PointCloudNetConfig):
+        j, n = config.num_joints, config.num_points
+        return StageSpec(stage, {"points": (j, n, 3), "counts": (j,)}, {"offsets": (j, 3)})
+    raise RefinetError(f"no spec for stage {stage!r} with a {type(config).__name__}")
+
+
+def spec_from_dict(stage: str, data: dict) -> StageSpec:
+    """Rebuild a spec stored in a manifest (``{"inputs": {name: shape}, "outputs": ...}``)."""
+    return StageSpec(stage, {k: tuple(v) for k, v in data["inputs"].items()},
+                     {k: tuple(v) for k, v in data["outputs"].items()})
+
+
+def spec_to_dict(spec: StageSpec) -> dict:
+    return {"inputs": {k: list(v) for k, v in spec.inputs.items()},
+            "outputs": {k: list(v) for k, v in spec.outputs.items()}}
