@@ -88,7 +88,7 @@ SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s for s, _ in SCHEMA if s))
 PREPROCESS_KEYS: dict[str, tuple[str, ...]] = {
     "patch": ("mode", "size", "metric_side_m", "depth_range_m", "itop_mean", "itop_std"),
     "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection"),
-    "skeleton": ("mode",),
+    "skeleton": ("mode", "rays"),
 }
 PREPROCESS_MODES: dict[str, tuple[str, ...]] = {
     "patch": ("metric", "authors", "itop_authors", "baracca_authors"), "points": ("metric", "authors"),
@@ -376,6 +376,10 @@ def _model_config(where: str, merged: dict, rank: dict[str, int]) -> ModelConfig
             raise RefinetError(f"{where}: network.activation {net['activation']!r} is not supported; use relu")
         authors.update({name: ("network", name) for name in ("linear_size", "residual", "batch_norm", "dropout")})
     overrides = {k: v for k, v in model.items() if k != "preset"}
+    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("rays") is True:
+        features = overrides.setdefault("input_features", 5)  # x, y, z + the two ray features
+        if features != 5:
+            raise RefinetError(f"{where}: preprocess.skeleton.rays needs model.input_features 5, got {features}")
     for name, (section, key) in authors.items():
         value = merged[section][key]
         if name == "dropout" and isinstance(value, bool):

@@ -14,8 +14,9 @@ stage      network input                         output -> refined
 patch      patches (B, J, S, S), see             cells (B, J, 2);
            :mod:`refinet_edge.preprocess.patches` uv_px - out * cell_px
 skeleton   metric: (joints_m - centre_m) / 1 m,   metric: joints_m - out * 1 m (missing
-           missing joints 0; authors: ITOP        joints start at the centre);
-           mean/std in mm, missing 0             authors: out * std + mean (absolute, mm)
+           (+ 2 ray features with ``rays``),     joints start at the centre);
+           missing joints 0; authors: ITOP        authors: out * std + mean (absolute, mm)
+           mean/std in mm, missing 0
 pointcloud points (B, J, N, 3), counts (B, J)     metric: joints_m - out * side_m / 2;
                                                   authors: joints_m - out / 1000 (mm)
 ========== ===================================== =========================================
@@ -38,13 +39,31 @@ ITOP_STD_MM = np.array([181.096, 501.316, 175.272])
 
 @dataclass(frozen=True)
 class SkeletonConfig:
-    """Stage B normalisation: ``metric`` (root-relative, default) or ``authors`` (ITOP mean/std)."""
+    """Stage B normalisation: ``metric`` (root-relative, default) or ``authors`` (ITOP mean/std).
+
+    ``rays`` (metric only) adds two depth-free features per joint: where the
+    joint's camera ray passes at the person's depth, relative to the centre,
+    ``(x/z - x_c/z_c) * z_c`` and the same for y (metres). A wrong lifted depth
+    moves x, y and z together along the ray; these two numbers do not move, so
+    the network can trust the 2D evidence and fix the depth. Input becomes
+    ``(B, J, 5)``: the three coordinates first, then the two ray features.
+    """
 
     mode: str = "metric"
+    rays: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("metric", "authors"):
             raise RefinetError(f"skeleton mode must be 'metric' or 'authors', got {self.mode!r}")
+        if not isinstance(self.rays, bool):
+            raise RefinetError(f"skeleton rays must be true or false, got {self.rays!r}")
+        if self.rays and self.mode != "metric":
+            raise RefinetError("skeleton rays need mode 'metric' (the authors' mode has no per-person centre)")
+
+    @property
+    def input_features(self) -> int:
+        """Numbers per joint in the network input: 3, or 5 with rays."""
+        return 5 if self.rays else 3
 
 
 # ---- patch (stage A) -----------------------------------------------------------------------
@@ -71,7 +90,7 @@ def skeleton_centre(joints_m: np.ndarray) -> np.ndarray:
 
 
 def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Network input (B, J, 3) float32 and the centre (B, 3) m used to decode it.
+    """Network input (B, J, F) float32 (F = ``cfg.input_features``) and the centre (B, 3) m to decode it.
 
     Joints with no 3D position (NaN) become 0, as the authors zeroed invisible ones.
     """
@@ -79,6 +98,10 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
     if cfg.mode == "metric":
         centre = skeleton_centre(joints_m)
         x = (joints_m - centre[:, None, :]) / SKELETON_SCALE_M
+        if cfg.rays:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ray = joints_m[..., :2] / joints_m[..., 2:3] - (centre[:, :2] / centre[:, 2:3])[:, None, :]
+            x = np.concatenate([x, ray * centre[:, None, 2:3] / SKELETON_SCALE_M], axis=-1)  # (B, J, 5)
     else:
         centre = np.zeros(joints_m.shape[:-2] + (3,))
         x = (joints_m * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM
@@ -89,14 +112,14 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
 def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
     """Refined joints (B, J, 3) m from the encoded input, the network output and the centre."""
     if cfg.mode == "metric":
-        return centre[:, None, :] + (x - out) * SKELETON_SCALE_M
+        return centre[:, None, :] + (x[..., :3] - out) * SKELETON_SCALE_M
     return (out * ITOP_STD_MM + ITOP_MEAN_MM) / 1000.0
 
 
 def skeleton_target(x: np.ndarray, gt_m: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
     """The output that would decode exactly to ``gt_m``."""
     if cfg.mode == "metric":
-        return x - (gt_m - centre[:, None, :]) / SKELETON_SCALE_M
+        return x[..., :3] - (gt_m - centre[:, None, :]) / SKELETON_SCALE_M
     return (gt_m * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -36,7 +37,7 @@ def _inputs(stage: str, config, batch: int, seed: int = 0) -> tuple:
     if stage == "patch":
         return (torch.randn(batch, joints, config.patch_size, config.patch_size, generator=gen),)
     if stage == "skeleton":
-        return (torch.randn(batch, joints, 3, generator=gen),)
+        return (torch.randn(batch, joints, config.input_features, generator=gen),)
     points = torch.randn(batch, joints, config.num_points, 3, generator=gen)
     counts = torch.randint(1, config.num_points + 1, (batch, joints), generator=gen).float()
     return points, counts
@@ -187,3 +188,38 @@ def test_config_dict_round_trip() -> None:
     for stage in STAGES:
         for config in PRESETS[stage].values():
             assert config_from_dict(stage, config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("stage", "config"),
+    [("skeleton", SkeletonNetConfig(linear_size=64, input_features=5)),
+     ("pointcloud", PointCloudNetConfig(num_points=32, conv_channels=(8, 16, 32), head_size=16, joint_embedding=True))],
+)
+def test_edge_options_shapes_params_and_gradient(stage: str, config) -> None:
+    model = build_model(stage, config)
+    assert count_parameters(model) == config.num_params()
+    inputs = _inputs(stage, config, batch=4)
+    out = model(*inputs)
+    assert out.shape == (4, config.num_joints, 3)
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_joint_embedding_makes_the_output_depend_on_the_joint() -> None:
+    config = PointCloudNetConfig(num_points=16, conv_channels=(8, 16, 32), head_size=16, joint_embedding=True,
+                                 input_transform=False, feature_transform=False)
+    model = build_model("pointcloud", config)
+    with torch.no_grad():
+        model.joint_bias.copy_(torch.randn(config.num_joints, config.head_size))
+    model.eval()
+    cloud = torch.randn(1, 1, config.num_points, 3).expand(1, config.num_joints, config.num_points, 3)
+    counts = torch.full((1, config.num_joints), float(config.num_points))
+    out = model(cloud.contiguous(), counts)  # the same cloud for every joint
+    assert not torch.allclose(out[0, 0], out[0, 1])
+    plain = PointCloudNet(dataclasses.replace(config, joint_embedding=False))
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "joint_bias"})
+    plain.eval()
+    with torch.no_grad():
+        model.joint_bias.zero_()
+    assert torch.allclose(model(cloud.contiguous(), counts), plain(cloud.contiguous(), counts))

@@ -157,6 +157,7 @@ class SkeletonNetConfig(_StageConfig):
     """Stage B, the Martinez-style residual MLP: (B, J, 3) -> (B, J, 3)."""
 
     num_joints: int = 15
+    input_features: int = 3  # numbers per joint in: 3 (x, y, z), 5 with the pre-processing's ray features
     linear_size: int = 1024  # width L of every hidden layer
     num_blocks: int = 2  # residual blocks of two (Linear + BN + ReLU + dropout)
     dropout: float = 0.2
@@ -164,20 +165,20 @@ class SkeletonNetConfig(_StageConfig):
     residual: bool = True  # the skip around each block (authors' network.residual)
 
     def __post_init__(self) -> None:
-        for name, minimum in (("num_joints", 1), ("linear_size", 1), ("num_blocks", 0)):
+        for name, minimum in (("num_joints", 1), ("input_features", 1), ("linear_size", 1), ("num_blocks", 0)):
             _check_int(self, name, minimum)
         _check_dropout(self)
         _check_bool(self, "batch_norm")
         _check_bool(self, "residual")
 
     def macs(self) -> int:
-        d, size = 3 * self.num_joints, self.linear_size
-        return 2 * d * size + 2 * self.num_blocks * size * size
+        d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
+        return d_in * size + d * size + 2 * self.num_blocks * size * size
 
     def num_params(self) -> int:
-        d, size = 3 * self.num_joints, self.linear_size
+        d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
         layer = size + (2 * size if self.batch_norm else 0)  # bias + BN
-        return d * size + layer + 2 * self.num_blocks * (size * size + layer) + size * d + d
+        return d_in * size + layer + 2 * self.num_blocks * (size * size + layer) + size * d + d
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class PointCloudNetConfig(_StageConfig):
     input_transform: bool = True  # STN3d: learned 3x3 transform of the input points
     feature_transform: bool = True  # STN(C1): learned C1xC1 transform of the first features
     dropout: float = 0.2
+    joint_embedding: bool = False  # a learned per-joint bias in the head: the net knows which joint it refines
 
     def __post_init__(self) -> None:
         for name in ("num_joints", "num_points", "head_size"):
@@ -198,6 +200,7 @@ class PointCloudNetConfig(_StageConfig):
         _check_channels(self, "conv_channels", 3)
         _check_bool(self, "input_transform")
         _check_bool(self, "feature_transform")
+        _check_bool(self, "joint_embedding")
         _check_dropout(self)
         if self.conv_channels[2] < 4 and (self.input_transform or self.feature_transform):
             raise RefinetError(
@@ -226,6 +229,8 @@ class PointCloudNetConfig(_StageConfig):
         c1, c2, c3 = self.conv_channels
         total = sum(a * b + 3 * b for a, b in ((3, c1), (c1, c2), (c2, c3)))  # conv bias + BN
         total += c3 * self.head_size + 2 * self.head_size + self.head_size * 3 + 3
+        if self.joint_embedding:
+            total += self.num_joints * self.head_size
         if self.input_transform:
             total += self._stn_macs_params(3)[1]
         if self.feature_transform:

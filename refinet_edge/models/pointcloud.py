@@ -18,6 +18,8 @@ Layers per cloud, the J clouds of a sample batched as (B*J, 3, N)::
     conv1d 64->128 + BN + ReLU, conv1d 128->1024 + BN
     max over the VALID points only                             (B*J, 1024)
     FC 1024->128 (no bias) + BN + ReLU + dropout 0.2, FC 128->3
+    (``joint_embedding``: + a learned (J, 128) per-joint bias before that BN;
+     not in the paper: the shared net then knows which joint it refines)
 
 **Masked max-pool.** ``mask = index < count`` with ``index = 0..N-1`` (a fixed
 float buffer, not stored in checkpoints); padded features are replaced by
@@ -131,6 +133,9 @@ class PointCloudNet(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.head_size, 3),
         )
+        # (J, head) learned bias added after the head's first Linear: equivalent to a one-hot joint id in its input
+        self.joint_bias = (nn.Parameter(torch.zeros(config.num_joints, config.head_size))
+                           if config.joint_embedding else None)
         index = torch.arange(config.num_points, dtype=torch.float32).reshape(1, 1, config.num_points)
         self.register_buffer("point_index", index, persistent=False)  # (1, 1, N) 0..N-1
         self._last_transform: torch.Tensor | None = None
@@ -182,4 +187,7 @@ class PointCloudNet(nn.Module):
             x = _apply_transform(x, transform)
         x = self.conv3(self.conv2(x))  # (M, C3, N)
         feature = masked_max(x, valid, has_points)  # (M, C3)
-        return self.head(feature).reshape(-1, cfg.num_joints, 3), transform  # (B, J, 3)
+        if self.joint_bias is None:
+            return self.head(feature).reshape(-1, cfg.num_joints, 3), transform  # (B, J, 3)
+        hidden = self.head[0](feature).reshape(-1, cfg.num_joints, cfg.head_size) + self.joint_bias  # (B, J, H)
+        return self.head[1:](hidden.reshape(-1, cfg.head_size)).reshape(-1, cfg.num_joints, 3), transform
