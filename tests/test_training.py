@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -81,3 +82,12 @@ def test_ship_writes_fp16_weights_that_load(tiny_set, tmp_path):
     assert RefinementPipeline.from_dir(tmp_path / "weights").steps == ("input", "skeleton")
     with pytest.raises(RefinetError, match="no"):
         ship_weights(tmp_path / "weights" / "missing")
+
+
+def test_skeleton_trains_with_symmetry_and_forcing_losses(tiny_set, tmp_path):
+    hypes = _hypes("skeleton", tiny_set, tmp_path, **{"network.beta": 1.0, "network.gamma": 1.0,
+                                                       "network.alpha": 0.1})
+    best = run_training(hypes)
+    assert 0.0 <= best["acc_10cm"] <= 100.0
+    record = json.loads((tmp_path / "skeleton.log.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["loss"])

@@ -2,7 +2,8 @@
 
 Adam with MultiStepLR (the published settings by default), gradient-norm
 clipping at 1, the authors' loss (mean over batch x joint of
-``weight * sum((pred - target)^2)``), validation accuracy at 10 cm after every
+``weight * sum((pred - target)^2)``; for the skeleton stage weighted by alpha,
+plus beta * symmetry and gamma * forcing, :mod:`.losses`), validation accuracy at 10 cm after every
 epoch on a fixed noisy validation set, the best checkpoint by that accuracy, a
 full training state after every epoch for ``--resume``, and a JSON-lines run log.
 
@@ -31,6 +32,7 @@ from ..noise import DetectorNoise
 from ..pipeline import PipelineConfig, RefinementPipeline, TorchRunner
 from .batches import BatchRecipe, make_batch
 from .frames import FrameStore
+from .losses import forcing_loss, refined_joints_m, symmetry_loss
 
 EventFn = Callable[[str, dict], None]  # ("batch" | "epoch" | "info", payload)
 
@@ -55,6 +57,7 @@ class TrainSettings:
     val_noise: DetectorNoise = field(default_factory=DetectorNoise)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     hypes: dict = field(default_factory=dict)  # the resolved hypes, for the log and checkpoint
+    loss_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)  # skeleton: alpha MSE, beta symmetry, gamma forcing
 
 
 def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameStore,
@@ -122,7 +125,7 @@ def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSett
         inputs = [torch.from_numpy(x) for x in batch.inputs]
         target, weight = torch.from_numpy(batch.target), torch.from_numpy(batch.weight)
         pred = model(*inputs)
-        loss = (weight * ((pred - target) ** 2).sum(-1)).sum() / weight.sum().clamp(min=1.0)
+        loss = _loss(pred, target, weight, inputs, settings)
         reg = getattr(model, "regularizer", None)
         if callable(reg):
             loss = loss + reg()
@@ -134,6 +137,21 @@ def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSett
         total += value
         emit("batch", {"epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": value})
     return total / max(steps, 1)
+
+
+def _loss(pred, target, weight, inputs, settings: TrainSettings):
+    """The authors' masked MSE; for the skeleton, ``alpha * MSE + beta * symmetry + gamma * forcing``."""
+    mse = (weight * ((pred - target) ** 2).sum(-1)).sum() / weight.sum().clamp(min=1.0)
+    alpha, beta, gamma = settings.loss_weights
+    if settings.stage != "skeleton" or (alpha, beta, gamma) == (1.0, 0.0, 0.0):
+        return mse
+    joints = refined_joints_m(inputs[0], pred, settings.pipeline.skeleton)  # (B, J, 3) m
+    loss = alpha * mse
+    if beta:
+        loss = loss + beta * symmetry_loss(joints)
+    if gamma:
+        loss = loss + gamma * forcing_loss(joints)
+    return loss
 
 
 def validate(stage: str, model, val: FrameStore, previous: RefinementPipeline | None,

@@ -46,9 +46,6 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
     if hypes.dataset == "Baracca":
         raise RefinetError(f"{hypes.source}: Baracca has no 3D labels in our reader, so it cannot be trained on; "
                            f"use ITOP or synthetic data")
-    if hypes.network.beta or hypes.network.gamma:
-        raise RefinetError(f"{hypes.source}: network.beta/gamma (symmetry and forcing losses) are not implemented "
-                           f"yet; set them to 0")
     base = previous.config if previous is not None else PipelineConfig()
     pipeline = {
         "patch": replace(base, patch=PatchConfig(**hypes.preprocess_settings("patch"))),
@@ -66,6 +63,8 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         sigma_mm=noise.sigma_mm, from_gt=hypes.data.from_gt, seed=hypes.train.seed,
         val_noise=DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05),
         pipeline=pipeline, hypes=dump_hypes(hypes),
+        loss_weights=((float(hypes.network.alpha), float(hypes.network.beta), float(hypes.network.gamma))
+                      if hypes.stage == "skeleton" else (1.0, 0.0, 0.0)),
     )
 
 
