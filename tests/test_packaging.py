@@ -46,7 +46,8 @@ def test_wheel_has_no_generic_top_level_names(tmp_path):
     for module in ("refinet_edge/export/__init__.py", "refinet_edge/calibration/__init__.py",
                    "refinet_edge/benchmarks/__init__.py", "refinet_edge/cli.py",
                    "refinet_edge/weights/patch.safetensors", "refinet_edge/weights/skeleton.safetensors",
-                   "refinet_edge/weights/pointcloud.safetensors", "refinet_edge/weights/MODEL_CARD.md"):
+                   "refinet_edge/weights/pointcloud.safetensors", "refinet_edge/weights/MODEL_CARD.md",
+                   "refinet_edge/kernels/points.cu", "refinet_edge/kernels/refinet_common.cuh"):
         assert module in names
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "refinet-edge = refinet_edge.cli:main" in entry
