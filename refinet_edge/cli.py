@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from . import __version__
@@ -259,6 +260,11 @@ def info() -> None:
         out.print(f"  {module:13s} {'installed' if found else 'not installed':14s} {extra}")
 
 
+from .live.cli import register as _register_live  # noqa: E402 - after the built-in verbs, for --help order
+
+_register_live(app)
+
+
 def _check_view(view: str) -> None:
     if view not in ("side", "top"):
         raise RefinetError(f"--view must be 'side' or 'top', got {view!r}")
@@ -295,7 +301,7 @@ def main() -> None:
     try:
         app()
     except RefinetError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except OSError as exc:
         if exc.filename is None:

@@ -66,23 +66,40 @@ def walking_sequence(n_frames: int, *, seed: int, camera: Camera | str = "itop_s
     return _walk(n_frames, seed, camera, view, fps, subject, config)
 
 
+class WalkingScene:
+    """A fixed room, camera and walker; :meth:`render` draws frame ``i`` (time ``i / fps``) on demand.
+
+    Frames may be rendered in any order or skipped (a live source renders the
+    frame for the current time); frame ``i`` is the same however it is reached.
+    """
+
+    def __init__(self, seed: int, camera: Camera, view: str, fps: float, subject: int,
+                 config: SynthConfig = DEFAULT_CONFIG) -> None:
+        self.seed, self.camera, self.view, self.fps, self.subject, self.config = seed, camera, view, fps, subject, \
+            config
+        self.body = body_shape(seed, subject)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, subject)))
+        radius = rng.uniform(0.6, 1.2) if view == "side" else rng.uniform(0.3, 0.6)
+        self.walk = CircleWalk(self.body, sample_gait_style(rng), radius, rng.uniform(0, 2 * np.pi),
+                               float(rng.choice([-1.0, 1.0])))
+        envelope = np.concatenate([self.walk.points_at(t).joints for t in np.linspace(0, self.walk.lap_s, 16)])
+        if view == "side":
+            self.cam_pose = place_side_camera(rng, camera, envelope, max_distance_m=MAX_DISTANCE_M - radius)
+        else:
+            self.cam_pose = place_top_camera(rng, camera, envelope)
+        self.layout = scene_surfaces(rng, view, self.cam_pose, envelope, None, config.occluder_prob)
+
+    def render(self, i: int) -> SynthFrame:
+        points = self.walk.points_at(i / self.fps)
+        frame_rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(3, self.subject, i)))
+        meta = {"index": i, "subject": self.subject, "family": "walking", "view": self.view,
+                "has_occluder": self.layout.has_occluder}
+        return render_frame(meta, self.camera, self.cam_pose, posed_body(self.body, points), self.layout.surfaces,
+                            points.joints, frame_rng, self.config)
+
+
 def _walk(n_frames: int, seed: int, camera: Camera, view: str, fps: float, subject: int,
           config: SynthConfig) -> Iterator[SynthFrame]:
-    body = body_shape(seed, subject)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, subject)))
-    radius = rng.uniform(0.6, 1.2) if view == "side" else rng.uniform(0.3, 0.6)
-    walk = CircleWalk(body, sample_gait_style(rng), radius, rng.uniform(0, 2 * np.pi),
-                      float(rng.choice([-1.0, 1.0])))
-    envelope = np.concatenate([walk.points_at(t).joints for t in np.linspace(0, walk.lap_s, 16)])
-    if view == "side":
-        cam_pose = place_side_camera(rng, camera, envelope, max_distance_m=MAX_DISTANCE_M - radius)
-    else:
-        cam_pose = place_top_camera(rng, camera, envelope)
-    layout = scene_surfaces(rng, view, cam_pose, envelope, None, config.occluder_prob)
+    scene = WalkingScene(seed, camera, view, fps, subject, config)
     for i in range(n_frames):
-        points = walk.points_at(i / fps)
-        frame_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, subject, i)))
-        meta = {"index": i, "subject": subject, "family": "walking", "view": view,
-                "has_occluder": layout.has_occluder}
-        yield render_frame(meta, camera, cam_pose, posed_body(body, points), layout.surfaces,
-                           points.joints, frame_rng, config)
+        yield scene.render(i)

@@ -1,0 +1,160 @@
+"""``refinet-edge live`` and ``refinet-edge record``: options onto :mod:`refinet_edge.live` calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..errors import RefinetError
+
+console = Console(stderr=True)
+out = Console()
+
+CameraOpt = Annotated[str, typer.Option(help="realsense, synthetic, or a recording PATH.db3 / PATH.bag.")]
+Preset = Annotated[str, typer.Option(help="Synthetic source: camera preset (see `refinet-edge info`).")]
+View = Annotated[str, typer.Option(help="Synthetic source: side or top.")]
+Seed = Annotated[int, typer.Option(help="Synthetic source: scene seed (room, camera, walker).")]
+Width = Annotated[int, typer.Option(help="RealSense: stream width in px.")]
+Height = Annotated[int, typer.Option(help="RealSense: stream height in px.")]
+Fps = Annotated[int, typer.Option(help="RealSense / synthetic: frames per second.")]
+Serial = Annotated[str | None, typer.Option(help="RealSense: serial number of the camera to use.")]
+Image = Annotated[str, typer.Option(help="RealSense / recording: image stream, color, infrared or auto.")]
+
+
+def live(
+    camera: CameraOpt = "realsense",
+    backend: Annotated[str | None, typer.Option(help="torch, onnxruntime or tensorrt (default: fastest available).")]
+    = None,
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8.")] = "fp32",
+    detector: Annotated[str | None, typer.Option(
+        help="2D front end: gt[:sigma=5,...] (synthetic), keypoints:FILE.jsonl, onnx:MODEL.onnx.")] = None,
+    headless: Annotated[bool, typer.Option(help="Never open a window; print a status line.")] = False,
+    frames: Annotated[int | None, typer.Option(help="Stop after this many processed frames.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write one JSON line per frame here.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Write the annotated frames here (.mp4).")] = None,
+    summary_json: Annotated[Path | None, typer.Option("--summary", help="Write the closing summary as JSON.")]
+    = None,
+    checkpoints: Annotated[Path | None, typer.Option(help="Stage checkpoints (default: the shipped weights).")]
+    = None,
+    realtime: Annotated[bool | None, typer.Option(
+        help="Drop frames the pipeline cannot keep up with (camera: always; recordings, synthetic: off).")] = None,
+    preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
+    width: Width = 640, height: Height = 480, fps: Fps = 30, serial: Serial = None, image: Image = "auto",
+    align: Annotated[str, typer.Option(help="RealSense: align depth to color, or color to depth.")] = "color",
+    filters: Annotated[bool, typer.Option(help="RealSense: spatial, temporal and hole-filling depth filters.")]
+    = False,
+) -> None:
+    """Refine 3D poses live from a RealSense camera, a recording or a synthetic scene.
+
+    Each frame: 2D joints from --detector, then the refinement stages, giving 3D
+    joints (metres, camera frame, ITOP order) with per-joint validity. Prints a
+    status line (or shows a window), and a summary at the end or on Ctrl-C.
+    """
+    from ..pipeline import WEIGHTS_DIR
+    from .backends import choose_backend
+    from .detectors import make_detector
+    from .draw import can_show_window
+    from .refiner import Refiner
+    from .session import LiveOptions, run_live
+    from .sources import CameraSettings, open_source
+    from .synthetic import SyntheticSettings
+
+    if frames is not None and frames < 1:
+        raise RefinetError(f"--frames must be >= 1, got {frames}")
+    settings = CameraSettings(width, height, fps, serial, image, align, filters)
+    source = open_source(camera, realtime=realtime, settings=settings,
+                         synthetic=SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed))
+    with source:
+        spec = detector or _default_detector(camera, source)
+        det = make_detector(spec)
+        chosen = choose_backend(backend, precision)
+        directory = checkpoints or WEIGHTS_DIR
+        pipeline = chosen.load(directory, precision)
+        if not pipeline.runners:
+            raise RefinetError(f"{directory}: no stage checkpoints ({{patch,skeleton,pointcloud}}.safetensors)")
+        window, why = (False, "--headless") if headless else can_show_window()
+        console.print(f"live: backend {chosen.name} {precision} on {chosen.device()}, stages "
+                      f"{'+'.join(pipeline.runners)} from {directory}", highlight=False)
+        console.print(f"live: source {source.description}; detector {det.name}; "
+                      f"{'window' if window else 'headless (' + why + ')'}", highlight=False)
+        summary = run_live(source, det, Refiner(pipeline), LiveOptions(frames, output, video, window),
+                           status=lambda line: console.print(line, highlight=False))
+    summary.update(backend=chosen.name, precision=precision, device=chosen.device(), source=source.description,
+                   detector=det.name)
+    _print_summary(summary)
+    if output:
+        out.print(f"live: wrote {summary['frames']} lines to {output}")
+    if summary_json:
+        from ..atomic import write_json
+
+        write_json(summary_json, summary)
+
+
+def _default_detector(camera: str, source) -> str:
+    if camera == "synthetic" or getattr(source, "has_truth", False):
+        return "gt"
+    raise RefinetError("choose a 2D detector for this source: --detector onnx:MODEL.onnx or "
+                       "--detector keypoints:FILE.jsonl")
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    out.print(f"live: {summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps']:.2f} fps), "
+              f"{summary['dropped']} dropped{', stopped by Ctrl-C' if summary['interrupted'] else ''}")
+    table = Table(title="latency per frame (ms)")
+    for col in ("step", "p50", "p90", "p99"):
+        table.add_column(col, justify="right")
+    for key, p in summary["latency_ms"].items():
+        table.add_row(key, f"{p['p50']:.1f}", f"{p['p90']:.1f}", f"{p['p99']:.1f}")
+    out.print(table)
+    if summary["accuracy"]:
+        acc = Table(title="accuracy against the synthetic ground truth")
+        for col in ("step", "acc@10cm %", "acc@5cm %", "MPJPE mm", "missing"):
+            acc.add_column(col, justify="right")
+        for step, m in summary["accuracy"].items():
+            acc.add_row(step, f"{m['acc_10cm']:.2f}", f"{m['acc_5cm']:.2f}", f"{m['mpjpe_mm']:.1f}",
+                        str(m["missing_joints"]))
+        out.print(acc)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``live`` and ``record`` to the main command line."""
+    app.command()(live)
+    app.command()(record)
+
+
+def record(
+    out_path: Annotated[Path, typer.Option("--out", help="Recording to write (.db3, RealSense ROS2 format).")],
+    camera: Annotated[str, typer.Option(help="realsense or synthetic.")] = "synthetic",
+    frames: Annotated[int, typer.Option(help="Number of frames to record.")] = 300,
+    preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
+    width: Width = 640, height: Height = 480, fps: Fps = 30, serial: Serial = None, image: Image = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing recording.")] = False,
+) -> None:
+    """Record a RealSense camera or a synthetic scene to a RealSense recording (.db3).
+
+    Synthetic scenes go through librealsense's software device and recorder, so
+    the file plays back in realsense-viewer and through `live --camera FILE.db3`;
+    their ground truth goes beside it as FILE.truth.jsonl (keypoints format plus
+    3D joints).
+    """
+    from .record import record_realsense, record_synthetic
+    from .sources import CameraSettings
+    from .synthetic import SyntheticSettings
+
+    if frames < 1:
+        raise RefinetError(f"--frames must be >= 1, got {frames}")
+    if camera == "synthetic":
+        result = record_synthetic(out_path, SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed), frames,
+                                  overwrite=overwrite)
+    elif camera == "realsense":
+        result = record_realsense(out_path, CameraSettings(width, height, fps, serial, image), frames,
+                                  overwrite=overwrite)
+    else:
+        raise RefinetError(f"--camera {camera!r}: record takes realsense or synthetic")
+    out.print(f"record: {json.dumps(result)}")

@@ -1,0 +1,140 @@
+"""The real-time loop: capture, 2D detection and refinement in three threads that overlap.
+
+::
+
+    capture thread --slot--> detect thread --slot--> caller's thread (refine, outputs)
+
+Each hand-over is a one-item slot. For a real-time source (a camera, real-time
+playback) a full slot is overwritten, so old frames are dropped rather than
+queued and latency never builds up; for the others (recordings played as fast
+as possible, the synthetic scene in evaluation) a full slot makes the producer
+wait, so every frame is processed. Frames missing from the numbers that reach
+the caller are counted as dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .detectors import Detections, Detector
+from .frames import FrameSource, RGBDFrame
+from .refiner import Refined, Refiner
+
+_END = object()
+
+
+class Slot:
+    """A one-item hand-over; ``lossy`` overwrites a waiting item (counting it), otherwise ``put`` waits.
+
+    The end marker always waits (it never replaces the last frame) unless ``stop`` is set.
+    """
+
+    def __init__(self, lossy: bool, stop: threading.Event) -> None:
+        self.lossy, self.stop = lossy, stop
+        self._item: object = None
+        self._full = False
+        self._cond = threading.Condition()
+        self.overwritten = 0
+
+    def put(self, item: object) -> None:
+        with self._cond:
+            while self._full and (not self.lossy or item is _END) and not self.stop.is_set():
+                self._cond.wait(0.1)
+            if self._full:
+                self.overwritten += 1
+            self._item, self._full = item, True
+            self._cond.notify_all()
+
+    def get(self) -> object:
+        with self._cond:
+            while not self._full:
+                if self.stop.is_set():
+                    return _END
+                self._cond.wait(0.1)
+            item, self._item, self._full = self._item, None, False
+            self._cond.notify_all()
+            return item
+
+
+@dataclass
+class LiveResult:
+    """One processed frame: the frame, its detections, the refinement and its latency (ms per step)."""
+
+    frame: RGBDFrame
+    detections: Detections
+    refined: Refined
+    latency_ms: dict[str, float]
+    dropped_before: int  # frames missing between the previous result and this one
+
+
+@dataclass
+class _Shared:
+    stop: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class LiveLoop:
+    """Runs ``source`` through ``detector`` and ``refiner``; iterate to get :class:`LiveResult` in order."""
+
+    def __init__(self, source: FrameSource, detector: Detector, refiner: Refiner,
+                 read_timeout_s: float = 5.0) -> None:
+        self.source, self.detector, self.refiner = source, detector, refiner
+        self.read_timeout_s = read_timeout_s
+        self.dropped = 0
+
+    def run(self, stop: threading.Event | None = None) -> Iterator[LiveResult]:
+        """Yield results until the source ends or ``stop`` is set; errors in the threads are re-raised here."""
+        shared = _Shared(stop=stop or threading.Event())
+        lossy = self.source.realtime
+        captured, detected = Slot(lossy, shared.stop), Slot(lossy, shared.stop)
+        threads = [threading.Thread(target=self._capture, args=(captured, shared), daemon=True, name="capture"),
+                   threading.Thread(target=self._detect, args=(captured, detected, shared), daemon=True,
+                                    name="detect")]
+        for thread in threads:
+            thread.start()
+        last = None
+        try:
+            while (item := detected.get()) is not _END:
+                frame, wait_ms, detections, detect_ms = item  # type: ignore[misc]
+                refined = self.refiner(frame, detections)
+                gap = 0 if last is None else max(0, frame.number - last - 1)
+                self.dropped += gap
+                last = frame.number
+                latency = {"capture_wait": wait_ms, "detect_2d": detect_ms, **refined.timings_ms,
+                           "end_to_end": (time.perf_counter() - frame.arrival_s) * 1e3}
+                yield LiveResult(frame, detections, refined, latency, gap)
+        finally:
+            shared.stop.set()
+            for thread in threads:
+                thread.join(timeout=self.read_timeout_s + 1.0)
+        if shared.error is not None:
+            raise shared.error
+
+    def _capture(self, out: Slot, shared: _Shared) -> None:
+        try:
+            while not shared.stop.is_set():
+                start = time.perf_counter()
+                frame = self.source.read(self.read_timeout_s)
+                if frame is None:
+                    break
+                out.put((frame, (time.perf_counter() - start) * 1e3))
+        except BaseException as exc:  # re-raised in the caller's thread
+            shared.error = exc
+        finally:
+            out.put(_END)
+
+    def _detect(self, inp: Slot, out: Slot, shared: _Shared) -> None:
+        try:
+            while (item := inp.get()) is not _END:
+                frame, wait_ms = item  # type: ignore[misc]
+                start = time.perf_counter()
+                detections = self.detector(frame)
+                out.put((frame, wait_ms, detections, (time.perf_counter() - start) * 1e3))
+        except BaseException as exc:
+            shared.error = exc
+            shared.stop.set()
+        finally:
+            out.put(_END)

@@ -1,0 +1,170 @@
+"""The live path on the synthetic source: frames, detectors, the threaded loop, outputs and the command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from refinet_edge.errors import RefinetError
+from refinet_edge.live.detectors import (
+    Detections,
+    GroundTruthDetector,
+    KeypointsFileDetector,
+    detections_to_jsonl,
+    make_detector,
+)
+from refinet_edge.live.frames import depth_from_raw, raw_from_depth
+from refinet_edge.live.realtime import LiveLoop, Slot
+from refinet_edge.live.refiner import Refiner
+from refinet_edge.live.synthetic import SyntheticSettings, SyntheticSource
+from refinet_edge.noise import DetectorNoise
+from refinet_edge.pipeline import RefinementPipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> RefinementPipeline:
+    pytest.importorskip("torch")
+    return RefinementPipeline.from_dir()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "refinet_edge.cli", *args], capture_output=True, text=True)
+
+
+def test_synthetic_source_is_deterministic_and_has_ground_truth():
+    source = SyntheticSource(SyntheticSettings(seed=2))
+    a, b = source.read(), source.read()
+    assert (a.number, b.number) == (0, 1)
+    again = SyntheticSource(SyntheticSettings(seed=2)).frame(1)
+    np.testing.assert_array_equal(b.depth_m, again.depth_m)
+    assert a.camera.depth_scale == pytest.approx(0.001) and a.image_bgr.shape == (240, 320, 3)
+    np.testing.assert_allclose(a.camera.project(a.truth.joints_m), a.truth.uv_px, atol=1e-3)  # float32 intrinsics
+    valid = a.depth_m > 0  # depth is on the z16 grid, as a camera delivers it
+    np.testing.assert_array_equal(depth_from_raw(raw_from_depth(a.depth_m, 0.001), 0.001), a.depth_m)
+    assert np.all(a.depth_m[valid] >= 0.3)
+
+
+def test_realtime_synthetic_source_skips_to_the_current_frame():
+    source = SyntheticSource(SyntheticSettings(fps=200.0), realtime=True)
+    first = source.read()
+    threading.Event().wait(0.1)  # 20 frame periods pass
+    assert source.read().number >= first.number + 10
+
+
+def test_ground_truth_detector_noise_depends_on_frame_number_only():
+    frame = SyntheticSource().frame(3)
+    detector = GroundTruthDetector(DetectorNoise(sigma_px=5.0), seed=1)
+    np.testing.assert_array_equal(detector(frame).uv_px, detector(frame).uv_px)
+    exact = GroundTruthDetector(DetectorNoise(sigma_px=0.0))(frame)
+    np.testing.assert_array_equal(exact.uv_px[0], frame.truth.uv_px)
+
+
+def test_keypoints_file_round_trip_and_missing_frames(tmp_path):
+    uv = np.arange(30, dtype=float).reshape(1, 15, 2)
+    scores = np.ones((1, 15))
+    scores[0, 4] = 0.0
+    path = tmp_path / "k.jsonl"
+    path.write_text(detections_to_jsonl(7, Detections(uv, scores)) + "\n\n", encoding="utf-8")
+    detector = make_detector(f"keypoints:{path}")
+    assert isinstance(detector, KeypointsFileDetector)
+    source = SyntheticSource()
+    got = detector(source.frame(7))
+    assert got.count == 1 and np.isnan(got.uv_px[0, 4]).all()
+    np.testing.assert_array_equal(np.delete(got.uv_px[0], 4, 0), np.delete(uv[0], 4, 0))
+    assert detector(source.frame(8)).count == 0
+
+
+@pytest.mark.parametrize("line, needle", [
+    ("not json", "k.jsonl:1: not valid JSON"),
+    ('{"frame": 1}', 'expected {"frame": <int>, "people": [...]}'),
+    ('{"frame": 1, "people": [{"joints_2d": [[0, 0]], "scores": [1]}]}', "expected joints_2d of shape (15, 2)"),
+    ('{"frame": 1, "people": [{"joints_2d": ' + json.dumps([[0, 0]] * 15) + ', "scores": ' + json.dumps([2] * 15)
+     + "}]}", "scores must be in 0..1"),
+])
+def test_keypoints_file_errors_name_the_line(tmp_path, line, needle):
+    path = tmp_path / "k.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(RefinetError, match=None) as info:
+        make_detector(f"keypoints:{path}")
+    assert needle in str(info.value)
+
+
+def test_detector_spec_errors():
+    with pytest.raises(RefinetError, match="did you mean 'keypoints'"):
+        make_detector("keypoint:x.jsonl")
+    with pytest.raises(RefinetError, match="unknown setting 'sigmaa'"):
+        make_detector("gt:sigmaa=3")
+    assert make_detector("gt:sigma=2,swap=0.1,seed=4").noise.swap_prob == 0.1
+
+
+def test_lossless_slot_keeps_every_item_and_lossy_slot_drops_old_ones():
+    stop = threading.Event()
+    lossy = Slot(lossy=True, stop=stop)
+    for i in range(3):
+        lossy.put(i)
+    assert lossy.get() == 2 and lossy.overwritten == 2
+    lossless = Slot(lossy=False, stop=stop)
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(lossless.get() for _ in range(3)))
+    reader.start()
+    for i in range(3):
+        lossless.put(i)
+    reader.join(5)
+    assert got == [0, 1, 2]
+
+
+def test_live_loop_refines_every_frame_of_a_non_realtime_source(pipeline):
+    source = SyntheticSource()
+    loop = LiveLoop(source, GroundTruthDetector(DetectorNoise(sigma_px=0.0)), Refiner(pipeline))
+    results = []
+    for result in loop.run():
+        results.append(result)
+        if len(results) == 3:
+            break
+    assert [r.frame.number for r in results] == [0, 1, 2] and loop.dropped == 0
+    r = results[0]
+    assert r.refined.joints_m.shape == (1, 15, 3) and r.refined.valid.all()
+    assert {"capture_wait", "detect_2d", "preprocess", "patch", "skeleton", "pointcloud", "refine",
+            "end_to_end"} <= set(r.latency_ms)
+    direct = pipeline.run(r.frame.depth_m[None], r.frame.truth.uv_px[None], r.frame.camera)
+    np.testing.assert_allclose(r.refined.joints_m, direct.steps["pointcloud"], atol=1e-6)
+    assert np.linalg.norm(r.refined.joints_m[0] - r.frame.truth.joints_m, axis=-1).mean() < 0.15
+
+
+def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
+    out = tmp_path / "out.jsonl"
+    summary = tmp_path / "summary.json"
+    result = run_cli("live", "--camera", "synthetic", "--headless", "--frames", "3", "--output", str(out),
+                     "--summary", str(summary), "--video", str(tmp_path / "v.mp4"))
+    assert result.returncode == 0, result.stderr
+    assert "backend torch fp32 on cpu" in " ".join(result.stderr.split())
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == [0, 1, 2]
+    person = lines[0]["people"][0]
+    assert len(person["joints_3d_m"]) == 15 and len(person["valid"]) == 15 and len(person["joints_2d"]) == 15
+    assert {"detect_2d", "pointcloud", "end_to_end"} <= set(lines[0]["latency_ms"])
+    report = json.loads(summary.read_text())
+    assert report["frames"] == 3 and report["dropped"] == 0 and not report["interrupted"]
+    assert set(report["accuracy"]) == {"input", "patch", "skeleton", "pointcloud"}
+    assert (tmp_path / "v.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--camera", "webcam"), "expected realsense, synthetic, or a recording"),
+    (("--camera", "synthetic", "--detector", "mediapipe2"), "unknown detector"),
+    (("--camera", "synthetic", "--backend", "tensorrtt"), "did you mean 'tensorrt'"),
+    (("--camera", "synthetic", "--precision", "int8"), "no installed backend runs int8 (torch runs fp32)"),
+    (("--camera", "synthetic", "--backend", "torch", "--precision", "fp16"), "runs fp32, not fp16"),
+    (("--camera", "missing.db3"), "missing.db3: recording not found"),
+    (("--camera", "synthetic", "--detector", "keypoints:nope.jsonl"), "nope.jsonl: keypoints file not found"),
+])
+def test_live_bad_input_is_one_line(args, needle):
+    result = run_cli("live", "--headless", "--frames", "1", *args)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert needle in " ".join(result.stderr.split())
