@@ -240,7 +240,8 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
     """Batched: ``depth_m (B, H, W)``, ``joints_m (B, J, 3)`` -> ``(B, J, N, 3)``, ``(B, J)``, ``(B, J)``.
 
     Equal to :func:`sample_points_reference` frame by frame. Visits only each
-    joint's window (largest side) once; vectorised inside the window.
+    joint's window: first the smallest cube's (enough for most joints), and
+    the largest side's only when the cube must grow; vectorised inside it.
     """
     depth, joints = check_frame("sample_points", depth_m, joints_m, 3, camera, batched=True)
     batch, num_joints = joints.shape[:2]
@@ -250,14 +251,14 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(joints).all(axis=-1) & (joints[..., 2] > 0)  # (B, J)
     safe = np.where(valid[..., None], joints, F32(1))
-    windows = np.stack(cube_window(safe, cfg.half_sides_m[-1], camera), axis=-1)  # (B, J, 4)
-    ray_u, ray_v = pixel_rays(camera)
     sides, halves = cfg.sides_m, cfg.half_sides_m
+    windows = np.stack(cube_window(safe, halves[-1], camera), axis=-1)  # (B, J, 4)
+    first = np.stack(cube_window(safe, halves[0], camera), axis=-1)  # most joints need no growth
+    rays = pixel_rays(camera)
     for b, j in zip(*np.nonzero(valid), strict=True):
-        row0, row1, col0, col1 = windows[b, j]
-        window = depth[b, row0 : row1 + 1, col0 : col1 + 1]
-        k, cloud, delta = _cube_candidates(window, joints[b, j], ray_u[col0 : col1 + 1], ray_v[row0 : row1 + 1],
-                                           halves, cfg.min_points)
+        k, cloud, delta = _cube_candidates(depth[b], first[b, j], joints[b, j], rays, halves[:1], cfg.min_points)
+        if len(halves) > 1 and len(cloud) <= cfg.min_points:  # grow: rescan the largest side's window
+            k, cloud, delta = _cube_candidates(depth[b], windows[b, j], joints[b, j], rays, halves, cfg.min_points)
         chosen = _select(len(cloud), cfg.num_points, cfg.selection)
         if cfg.mode == "metric":
             points[b, j, : len(chosen)] = delta[chosen] / halves[k]  # the cube test's own differences
@@ -267,9 +268,18 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
     return points, counts, side_m
 
 
-def _cube_candidates(window: np.ndarray, joint: np.ndarray, ray_u: np.ndarray, ray_v: np.ndarray,
+def _cube_candidates(depth: np.ndarray, bounds: np.ndarray, joint: np.ndarray, rays: tuple[np.ndarray, np.ndarray],
                      halves: np.ndarray, min_points: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """Rules 3-5 on one joint's window: ``(k, cloud (M, 3), cloud - joint (M, 3))`` in scan order."""
+    """Rules 3-5 in one window ``bounds = (row0, row1, col0, col1)`` of ``depth (H, W)`` for cubes ``halves``.
+
+    Returns ``(k, cloud (M, 3), cloud - joint (M, 3))`` in scan order. Any
+    window that holds cube ``halves[-1]`` holds every smaller one too, and a
+    sub-window keeps the image's scan order, so the result does not depend on
+    which such window is scanned.
+    """
+    row0, row1, col0, col1 = bounds
+    window = depth[row0 : row1 + 1, col0 : col1 + 1]
+    ray_u, ray_v = rays[0][col0 : col1 + 1], rays[1][row0 : row1 + 1]
     x = ray_u[None, :] * window  # (h, w) float32
     y = ray_v[:, None] * window
     dx, dy, dz = x - joint[0], y - joint[1], window - joint[2]

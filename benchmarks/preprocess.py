@@ -1,0 +1,172 @@
+"""Time the pre-processing steps (lifting, stage A patches, stage C points) on every available implementation.
+
+    python -m refinet_edge.benchmarks.preprocess                     # 320x240, 640x480, 848x480; 1, 2, 4, 8 people
+    python -m refinet_edge.benchmarks.preprocess --cameras d435_640x480 --people 1 --repeats 200
+
+Implementations: ``reference`` (the per-frame NumPy references: loops for
+lifting and patches, per-side window rescans for points), ``naive`` (points
+only: the reference scanning the whole frame for every joint and side),
+``fast`` (the batched CPU path the pipeline uses) and ``cuda`` (the kernels
+through the default CUDA layer, when a GPU is present).
+
+Scenes: synthetic side-view frames (one person each, 1-4 m away, sensor noise
+and holes) from :func:`refinet_edge.synth.generate_frame`, 15 joints with
+5 px Gaussian detector noise; B people = B frames. Inside the timer: the step
+on ``depth_m (B, H, W)`` float32 already in host memory; for ``cuda`` also
+the host->device copies of depth and joints, the device allocations, the
+launches, the device->host copies and the final synchronisation (NumPy in,
+NumPy out). ``total`` = lift + patches + points, run back to back. Warm-up
+runs (and kernel compilation) come first, outside the timer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import refinet_edge
+from refinet_edge.lifting import lift_joints_detailed, lift_joints_reference
+from refinet_edge.preprocess.patches import PatchConfig, extract_patches, extract_patches_reference
+from refinet_edge.preprocess.points import PointConfig, sample_points, sample_points_reference
+from refinet_edge.synth import generate_frame
+
+from .synth_rate import cpu_model
+
+CAMERAS = ("itop_side", "d435_640x480", "d435_848x480")
+STEPS = ("lift", "patches", "points", "total")
+
+
+def scene(camera: str, people: int, seed: int = 0) -> tuple:
+    """``depth_m (B, H, W)`` float32, noisy ``uv_px (B, 15, 2)`` and the camera."""
+    frames = [generate_frame(i, seed=seed, camera=camera, view="side") for i in range(people)]
+    rng = np.random.default_rng(seed)
+    uv = np.stack([f.uv_px for f in frames]) + rng.normal(0.0, 5.0, (people, 15, 2))
+    return np.stack([f.depth_m for f in frames]).astype(np.float32), uv, frames[0].camera
+
+
+def implementations(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) -> dict[str, dict[str, Callable]]:
+    """Per implementation, per step, a function of ``(depth, uv, joints)``."""
+
+    def per_frame(fn: Callable) -> Callable:
+        return lambda depth, *rest: [fn(depth[b], *(r[b] for r in rest)) for b in range(len(depth))]
+
+    ref = {
+        "lift": lambda d, uv, j: lift_joints_reference(uv, d, cam),
+        "patches": lambda d, uv, j: per_frame(lambda db, ub, jb: extract_patches_reference(
+            db, ub, jb[:, 2], cam, patch_cfg))(d, uv, j),
+        "points": lambda d, uv, j: per_frame(lambda db, jb: sample_points_reference(db, jb, cam, point_cfg))(d, j),
+    }
+    naive = {"points": lambda d, uv, j: per_frame(lambda db, jb: sample_points_reference(
+        db, jb, cam, point_cfg, bounded=False))(d, j)}
+    fast = {
+        "lift": lambda d, uv, j: lift_joints_detailed(uv, d, cam),
+        "patches": lambda d, uv, j: extract_patches(d, uv, j[..., 2], cam, patch_cfg),
+        "points": lambda d, uv, j: sample_points(d, j, cam, point_cfg),
+    }
+    impls = {"reference": ref, "naive": naive, "fast": fast}
+    if gpu is not None:
+        impls["cuda"] = {
+            "lift": lambda d, uv, j: gpu.lift_joints(uv, d, cam),
+            "patches": lambda d, uv, j: gpu.extract_patches(d, uv, j[..., 2], cam, patch_cfg),
+            "points": lambda d, uv, j: gpu.sample_points(d, j, cam, point_cfg),
+        }
+    for steps in impls.values():
+        if len(steps) == 3:
+            parts = dict(steps)
+            steps["total"] = lambda d, uv, j, p=parts: [p[s](d, uv, j) for s in ("lift", "patches", "points")]
+    return impls
+
+
+def percentiles(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, float]:
+    """p50/p90/p99 in ms of ``repeats`` timed calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    p50, p90, p99 = np.percentile(times, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "repeats": repeats}
+
+
+def run(cameras: tuple[str, ...], people: tuple[int, ...], repeats: int, ref_repeats: int, warmup: int,
+        point_cfg: PointConfig, layer: str, impl_names: tuple[str, ...]) -> list[dict]:
+    gpu = None
+    if "cuda" in impl_names:
+        from refinet_edge.kernels import open_preprocessor
+
+        gpu = open_preprocessor(layer)
+        print(f"# cuda: {gpu.describe() if gpu else 'not available (no GPU or CUDA layer)'}")
+    rows = []
+    for name in cameras:
+        for count in people:
+            depth, uv, cam = scene(name, count)
+            joints = lift_joints_detailed(uv, depth, cam).joints_m
+            for impl, steps in implementations(cam, PatchConfig(), point_cfg, gpu).items():
+                if impl not in impl_names:
+                    continue
+                slow = impl in ("reference", "naive")
+                for step, fn in steps.items():
+                    call = lambda f=fn, d=depth, u=uv, j=joints: f(d, u, j)  # noqa: E731
+                    stats = percentiles(call, ref_repeats if slow else repeats, 1 if slow else warmup)
+                    rows.append({"camera": name, "resolution": f"{cam.width}x{cam.height}", "people": count,
+                                 "step": step, "impl": impl, **stats})
+                    print(_line(rows[-1], rows), flush=True)
+    return rows
+
+
+def _line(row: dict, rows: list[dict]) -> str:
+    ref = [r for r in rows if r["impl"] == "reference" and all(r[k] == row[k] for k in ("camera", "people", "step"))]
+    speed = f"{ref[0]['p50_ms'] / row['p50_ms']:7.1f}x" if ref and row["impl"] != "reference" else "        "
+    return (f"{row['resolution']:>8} {row['people']:>3} {row['step']:>8} {row['impl']:>9} {row['p50_ms']:9.3f} "
+            f"{row['p90_ms']:9.3f} {row['p99_ms']:9.3f} {speed}")
+
+
+def environment() -> dict:
+    """Hardware and versions for the report header."""
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "refinet_edge": refinet_edge.__version__, "machine": platform.machine()}
+    try:
+        from cuda.bindings import __version__ as cuda_bindings
+
+        info["cuda_bindings"] = cuda_bindings
+    except ImportError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cameras", nargs="+", default=list(CAMERAS), help="camera presets (resolutions)")
+    parser.add_argument("--people", nargs="+", type=int, default=[1, 2, 4, 8])
+    parser.add_argument("--repeats", type=int, default=100, help="timed runs of fast/cuda")
+    parser.add_argument("--ref-repeats", type=int, default=5, help="timed runs of reference/naive (slow)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--num-points", type=int, default=128, help="stage C N (the shipped edge preset: 128)")
+    parser.add_argument("--impl", nargs="+", default=["reference", "naive", "fast", "cuda"],
+                        choices=["reference", "naive", "fast", "cuda"])
+    parser.add_argument("--layer", default="auto", help="CUDA layer: auto, cuda-python or pycuda")
+    parser.add_argument("--json", help="also write the rows and the environment to this JSON file")
+    args = parser.parse_args(argv)
+    point_cfg = PointConfig(num_points=args.num_points)
+    env = environment()
+    print("# " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    print(f"# patches {PatchConfig()}; points {point_cfg}; lifting window 9 (grow 2); repeats {args.repeats} "
+          f"(reference/naive {args.ref_repeats}), warm-up {args.warmup}; times in ms")
+    print(f"{'res':>8} {'B':>3} {'step':>8} {'impl':>9} {'p50':>9} {'p90':>9} {'p99':>9} {'vs ref':>8}")
+    rows = run(tuple(args.cameras), tuple(args.people), args.repeats, args.ref_repeats, args.warmup, point_cfg,
+               args.layer, tuple(args.impl))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"environment": env, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
