@@ -158,7 +158,8 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     (("--camera", "webcam"), "expected realsense, synthetic, or a recording"),
     (("--camera", "synthetic", "--detector", "mediapipe2"), "unknown detector"),
     (("--camera", "synthetic", "--backend", "tensorrtt"), "did you mean 'tensorrt'"),
-    (("--camera", "synthetic", "--precision", "int8"), "no installed backend runs int8 (torch runs fp32)"),
+    (("--camera", "synthetic", "--backend", "onnxruntime"), "--backend onnxruntime"),
+    (("--camera", "synthetic", "--precision", "int8"), "no installed backend runs int8 on checkpoints (torch runs fp32)"),
     (("--camera", "synthetic", "--backend", "torch", "--precision", "fp16"), "runs fp32, not fp16"),
     (("--camera", "missing.db3"), "missing.db3: recording not found"),
     (("--camera", "synthetic", "--detector", "keypoints:nope.jsonl"), "nope.jsonl: keypoints file not found"),
@@ -168,3 +169,19 @@ def test_live_bad_input_is_one_line(args, needle):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     assert needle in " ".join(result.stderr.split())
+
+
+def test_one_euro_steadies_a_still_joint_and_follows_a_moving_one():
+    from refinet_edge.live.smoothing import OneEuro
+
+    rng = np.random.default_rng(0)
+    still = OneEuro()
+    noisy = 1.0 + rng.normal(0, 0.01, size=(300, 15, 3))
+    out = np.stack([still(x, i / 30) for i, x in enumerate(noisy)])
+    assert out[30:].std() < 0.5 * noisy[30:].std()
+    moving = OneEuro()
+    track = np.linspace(0, 3, 90)[:, None, None] * np.ones((1, 15, 3))  # 1 m/s
+    follow = np.stack([moving(x, i / 30) for i, x in enumerate(track)])
+    assert np.abs(follow[-1] - track[-1]).max() < 0.1  # lag under 10 cm at 1 m/s
+    missing = np.full((15, 3), np.nan)
+    assert np.isnan(moving(missing, 3.1)).all() and np.isfinite(moving(track[-1], 3.2)).all()

@@ -31,8 +31,11 @@ def live(
     = None,
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8.")] = "fp32",
     detector: Annotated[str | None, typer.Option(
-        help="2D front end: gt[:sigma=5,...] (synthetic), keypoints:FILE.jsonl, onnx:MODEL.onnx.")] = None,
+        help="2D front end: gt[:sigma=5,...], keypoints:FILE.jsonl, onnx:MODEL.onnx, mediapipe[:MODEL.task].")]
+    = None,
     headless: Annotated[bool, typer.Option(help="Never open a window; print a status line.")] = False,
+    smooth: Annotated[bool, typer.Option(help="One Euro filter on the 3D joints over time (one person; live use, "
+                                               "not evaluation).")] = False,
     frames: Annotated[int | None, typer.Option(help="Stop after this many processed frames.")] = None,
     output: Annotated[Path | None, typer.Option(help="Write one JSON line per frame here.")] = None,
     video: Annotated[Path | None, typer.Option(help="Write the annotated frames here (.mp4).")] = None,
@@ -40,6 +43,8 @@ def live(
     = None,
     checkpoints: Annotated[Path | None, typer.Option(help="Stage checkpoints (default: the shipped weights).")]
     = None,
+    onnx_dir: Annotated[Path | None, typer.Option(help="Exported stages (`refinet-edge export` / `build` output) "
+                                                       "for --backend onnxruntime or tensorrt.")] = None,
     realtime: Annotated[bool | None, typer.Option(
         help="Drop frames the pipeline cannot keep up with (camera: always; recordings, synthetic: off).")] = None,
     preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
@@ -71,17 +76,19 @@ def live(
     with source:
         spec = detector or _default_detector(camera, source)
         det = make_detector(spec)
-        chosen = choose_backend(backend, precision)
-        directory = checkpoints or WEIGHTS_DIR
-        pipeline = chosen.load(directory, precision)
+        chosen = choose_backend(backend, precision, onnx_dir)
+        directory = (onnx_dir if chosen.exported else checkpoints) or WEIGHTS_DIR
+        pipeline, notes = chosen.load(directory, precision)
         if not pipeline.runners:
             raise RefinetError(f"{directory}: no stage checkpoints ({{patch,skeleton,pointcloud}}.safetensors)")
+        for note in notes:
+            console.print(f"note: {note}", highlight=False)
         window, why = (False, "--headless") if headless else can_show_window()
         console.print(f"live: backend {chosen.name} {precision} on {chosen.device()}, stages "
                       f"{'+'.join(pipeline.runners)} from {directory}", highlight=False)
         console.print(f"live: source {source.description}; detector {det.name}; "
                       f"{'window' if window else 'headless (' + why + ')'}", highlight=False)
-        summary = run_live(source, det, Refiner(pipeline), LiveOptions(frames, output, video, window),
+        summary = run_live(source, det, Refiner(pipeline), LiveOptions(frames, output, video, window, smooth=smooth),
                            status=lambda line: console.print(line, highlight=False))
     summary.update(backend=chosen.name, precision=precision, device=chosen.device(), source=source.description,
                    detector=det.name)
@@ -95,10 +102,15 @@ def live(
 
 
 def _default_detector(camera: str, source) -> str:
+    """Ground truth where the source has it, else MediaPipe when installed; otherwise the user must choose."""
+    import importlib.util
+
     if camera == "synthetic" or getattr(source, "has_truth", False):
         return "gt"
-    raise RefinetError("choose a 2D detector for this source: --detector onnx:MODEL.onnx or "
-                       "--detector keypoints:FILE.jsonl")
+    if importlib.util.find_spec("mediapipe") is not None:
+        return "mediapipe"
+    raise RefinetError("choose a 2D detector for this source: --detector onnx:MODEL.onnx (YOLO pose), "
+                       "--detector keypoints:FILE.jsonl, or install the mediapipe extra for --detector mediapipe")
 
 
 def _print_summary(summary: dict) -> None:

@@ -2,11 +2,12 @@
 
 Chosen with ``--detector SPEC``:
 
-========================  ==========================================================
+===========================  ==========================================================
 ``gt[:sigma=5,swap=0,...]``  ground truth + :class:`~refinet_edge.noise.DetectorNoise` (synthetic sources)
-``keypoints:FILE.jsonl``   precomputed 2D per frame (format below)
-``onnx:MODEL.onnx``        a COCO-17 pose model on ONNX Runtime (:mod:`.onnx_pose`)
-========================  ==========================================================
+``keypoints:FILE.jsonl``     precomputed 2D per frame (format below)
+``onnx:MODEL.onnx``          a COCO-17 YOLO pose model on ONNX Runtime (:mod:`.onnx_pose`)
+``mediapipe[:MODEL.task]``   MediaPipe Pose on the colour image (:mod:`.mediapipe_pose`)
+===========================  ==========================================================
 
 Keypoint files: JSON Lines, one line per frame::
 
@@ -174,10 +175,17 @@ def _onnx(arg: str) -> Detector:
     return OnnxPoseDetector(Path(arg))
 
 
+def _mediapipe(arg: str) -> Detector:
+    from .mediapipe_pose import MediaPipeDetector
+
+    return MediaPipeDetector(Path(arg) if arg else None)
+
+
 DETECTORS: dict[str, tuple[Callable[[str], Detector], str]] = {
     "gt": (_gt, "gt[:sigma=5,mu=0,swap=0,outlier=0,seed=0]"),
     "keypoints": (lambda arg: KeypointsFileDetector(arg), "keypoints:FILE.jsonl"),
     "onnx": (_onnx, "onnx:MODEL.onnx"),
+    "mediapipe": (_mediapipe, "mediapipe[:MODEL.task]"),
 }
 
 

@@ -7,15 +7,16 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .detectors import Detector
 from .draw import VideoOut, annotate
 from .frames import FrameSource
 from .outputs import AccuracyTracker, JsonlWriter, LatencyStats
-from .realtime import LiveLoop
+from .realtime import LiveLoop, LiveResult
 from .refiner import Refiner
+from .smoothing import OneEuro
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class LiveOptions:
     video: Path | None = None           # annotated frames
     window: bool = False                # show a window (only where can_show_window() said yes)
     status_every_s: float = 1.0         # status line period
+    smooth: bool = False                # One Euro filter on the final 3D joints (one person)
 
 
 def run_live(source: FrameSource, detector: Detector, refiner: Refiner, options: LiveOptions,
@@ -39,10 +41,13 @@ def run_live(source: FrameSource, detector: Detector, refiner: Refiner, options:
     video = VideoOut(options.video, source.fps) if options.video else None
     stats, accuracy = LatencyStats(), AccuracyTracker()
     loop = LiveLoop(source, detector, refiner)
+    smoother = OneEuro() if options.smooth else None
     count, start, last_status, people = 0, time.perf_counter(), 0.0, 0
     try:
         with closing(loop.run(stop)) as results:
             for result in results:
+                if smoother is not None:
+                    result = _smoothed(result, smoother)
                 count += 1
                 people += result.detections.count
                 stats.add(result.latency_ms)
@@ -100,3 +105,13 @@ def _show(canvas) -> bool:
         while (key := cv2.waitKey(50) & 0xFF) not in (ord(" "), ord("q"), 27):
             pass
     return key in (ord("q"), 27)
+
+
+def _smoothed(result: LiveResult, smoother: OneEuro) -> LiveResult:
+    """The result with its final step's joints smoothed over time (single person; otherwise the filter resets)."""
+    refined = result.refined
+    if refined.joints_m.shape[0] != 1:
+        smoother.reset()
+        return result
+    joints = smoother(refined.joints_m[0], result.frame.timestamp_ms / 1000.0)[None]
+    return replace(result, refined=replace(refined, steps={**refined.steps, refined.final: joints}))
