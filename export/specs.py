@@ -4,13 +4,14 @@
 stage       input names                input shapes      output
 =========== ========================== ================= ===========================
 patch       ``patches``                (B, J, S, S)      ``offsets`` (B, J, 2) cells
-skeleton    ``joints``                 (B, J, 3)         ``offsets`` (B, J, 3)
+skeleton    ``joints``                 (B, J, F)         ``offsets`` (B, J, 3)
 pointcloud  ``points``, ``counts``     (B, J, N, 3),     ``offsets`` (B, J, 3)
                                        (B, J)
 =========== ========================== ================= ===========================
 
 All float32; ``B`` (people x frames) is the only dynamic axis, named ``batch``.
-``J``, ``S`` and ``N`` come from the stage's model config.
+``J``, ``S``, ``N`` and ``F`` (3, or 5 with the skeleton's ray features) come
+from the stage's model config.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def stage_spec(stage: str, config: ModelConfig) -> StageSpec:
         j, s = config.num_joints, config.patch_size
         return StageSpec(stage, {"patches": (j, s, s)}, {"offsets": (j, 2)})
     if stage == "skeleton" and isinstance(config, SkeletonNetConfig):
-        return StageSpec(stage, {"joints": (config.num_joints, 3)}, {"offsets": (config.num_joints, 3)})
+        j, f = config.num_joints, config.input_features  # f = 3, or 5 with the ray features
+        return StageSpec(stage, {"joints": (j, f)}, {"offsets": (j, 3)})
     if stage == "pointcloud" and isinstance(config, PointCloudNetConfig):
         j, n = config.num_joints, config.num_points
         return StageSpec(stage, {"points": (j, n, 3), "counts": (j,)}, {"offsets": (j, 3)})
