@@ -159,7 +159,7 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     (("--camera", "synthetic", "--detector", "mediapipe2"), "unknown detector"),
     (("--camera", "synthetic", "--backend", "tensorrtt"), "did you mean 'tensorrt'"),
     (("--camera", "synthetic", "--backend", "onnxruntime"), "--backend onnxruntime"),
-    (("--camera", "synthetic", "--precision", "int8"), "no installed backend runs int8 on checkpoints (torch runs fp32)"),
+    (("--camera", "synthetic", "--precision", "int8"), "backend runs int8 on checkpoints (torch runs fp32)"),
     (("--camera", "synthetic", "--backend", "torch", "--precision", "fp16"), "runs fp32, not fp16"),
     (("--camera", "missing.db3"), "missing.db3: recording not found"),
     (("--camera", "synthetic", "--detector", "keypoints:nope.jsonl"), "nope.jsonl: keypoints file not found"),
@@ -185,3 +185,14 @@ def test_one_euro_steadies_a_still_joint_and_follows_a_moving_one():
     assert np.abs(follow[-1] - track[-1]).max() < 0.1  # lag under 10 cm at 1 m/s
     missing = np.full((15, 3), np.nan)
     assert np.isnan(moving(missing, 3.1)).all() and np.isfinite(moving(track[-1], 3.2)).all()
+
+
+def test_a_realtime_source_drops_frames_the_pipeline_cannot_keep_up_with(pipeline):
+    source = SyntheticSource(SyntheticSettings(fps=100.0), realtime=True)  # faster than refinement on a CPU
+    loop = LiveLoop(source, GroundTruthDetector(), Refiner(pipeline))
+    numbers = []
+    for result in loop.run():
+        numbers.append(result.frame.number)
+        if len(numbers) == 4:
+            break
+    assert numbers == sorted(set(numbers)) and loop.dropped == numbers[-1] - numbers[0] - 3 > 0

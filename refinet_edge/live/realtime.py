@@ -80,9 +80,10 @@ class LiveLoop:
     """Runs ``source`` through ``detector`` and ``refiner``; iterate to get :class:`LiveResult` in order."""
 
     def __init__(self, source: FrameSource, detector: Detector, refiner: Refiner,
-                 read_timeout_s: float = 5.0) -> None:
+                 read_timeout_s: float | None = None) -> None:
         self.source, self.detector, self.refiner = source, detector, refiner
-        self.read_timeout_s = read_timeout_s
+        # a camera that sends nothing for 5 s is in trouble; a file played for us may just be slow to decode
+        self.read_timeout_s = read_timeout_s or (5.0 if source.realtime else 30.0)
         self.dropped = 0
 
     def run(self, stop: threading.Event | None = None) -> Iterator[LiveResult]:

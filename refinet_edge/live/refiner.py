@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -53,8 +54,8 @@ class Refiner:
 
     def __init__(self, pipeline: RefinementPipeline) -> None:
         self.timings: dict[str, float] = {}
-        self.pipeline = RefinementPipeline(
-            {stage: _TimedRunner(r, self.timings, stage) for stage, r in pipeline.runners.items()}, pipeline.config)
+        self.pipeline = copy.copy(pipeline)  # same config and settings, timed runners
+        self.pipeline.runners = {stage: _TimedRunner(r, self.timings, stage) for stage, r in pipeline.runners.items()}
         self.steps = self.pipeline.steps
 
     def __call__(self, frame: RGBDFrame, detections: Detections) -> Refined:
