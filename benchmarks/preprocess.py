@@ -9,6 +9,11 @@ only: the reference scanning the whole frame for every joint and side),
 ``fast`` (the batched CPU path the pipeline uses) and ``cuda`` (the kernels
 through the default CUDA layer, when a GPU is present).
 
+With torch CUDA: ``cuda-dev`` (the kernels on CUDA tensors already on the
+GPU: launches and synchronisation only) and ``torch-cuda`` (stage A patches
+written with torch CUDA ops, :func:`extract_patches_torch`, the comparison
+the issue asks for; lifting and points have no torch version).
+
 Scenes: synthetic side-view frames (one person each, 1-4 m away, sensor noise
 and holes) from :func:`refinet_edge.synth.generate_frame`, 15 joints with
 5 px Gaussian detector noise; B people = B frames. Inside the timer: the step
@@ -39,7 +44,7 @@ from refinet_edge.synth import generate_frame
 from .synth_rate import cpu_model
 
 CAMERAS = ("itop_side", "d435_640x480", "d435_848x480")
-STEPS = ("lift", "patches", "points", "total")
+IMPLS = ("reference", "naive", "fast", "cuda", "cuda-dev", "torch-cuda")
 
 
 def scene(camera: str, people: int, seed: int = 0) -> tuple:
@@ -76,10 +81,48 @@ def implementations(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) ->
             "patches": lambda d, uv, j: gpu.extract_patches(d, uv, j[..., 2], cam, patch_cfg),
             "points": lambda d, uv, j: gpu.sample_points(d, j, cam, point_cfg),
         }
+    impls.update(_torch_cuda(cam, patch_cfg, point_cfg, gpu))
     for steps in impls.values():
         if len(steps) == 3:
             parts = dict(steps)
             steps["total"] = lambda d, uv, j, p=parts: [p[s](d, uv, j) for s in ("lift", "patches", "points")]
+    return impls
+
+
+def _torch_cuda(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) -> dict[str, dict[str, Callable]]:
+    """``torch-cuda``: stage A patches written with torch CUDA ops; ``cuda-dev``: the kernels on CUDA tensors.
+
+    Inputs already on the GPU; each call ends with ``torch.cuda.synchronize()``.
+    """
+    try:
+        import torch
+    except ImportError:
+        return {}
+    if not torch.cuda.is_available():
+        return {}
+    from refinet_edge.preprocess.patches import extract_patches_torch
+
+    def on_gpu(fn: Callable) -> Callable:
+        cache: dict[int, tuple] = {}
+
+        def call(d, uv, j):
+            key = id(d)
+            if key not in cache:
+                cache.clear()
+                cache[key] = tuple(torch.from_numpy(np.ascontiguousarray(a)).cuda() for a in (d, uv, j))
+            out = fn(*cache[key])
+            torch.cuda.synchronize()
+            return out
+        return call
+
+    impls = {"torch-cuda": {"patches": on_gpu(lambda d, uv, j: extract_patches_torch(
+        d, uv, j[..., 2].float(), cam.fx, cam.fy, patch_cfg))}}
+    if gpu is not None:
+        impls["cuda-dev"] = {
+            "lift": on_gpu(lambda d, uv, j: gpu.lift_joints(uv, d, cam)),
+            "patches": on_gpu(lambda d, uv, j: gpu.extract_patches(d, uv, j[..., 2], cam, patch_cfg)),
+            "points": on_gpu(lambda d, uv, j: gpu.sample_points(d, j, cam, point_cfg)),
+        }
     return impls
 
 
@@ -93,13 +136,14 @@ def percentiles(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str
         fn()
         times.append((time.perf_counter() - start) * 1e3)
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
-    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "repeats": repeats}
+    return {"min_ms": float(np.min(times)), "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99),
+            "repeats": repeats}
 
 
 def run(cameras: tuple[str, ...], people: tuple[int, ...], repeats: int, ref_repeats: int, warmup: int,
         point_cfg: PointConfig, layer: str, impl_names: tuple[str, ...]) -> list[dict]:
     gpu = None
-    if "cuda" in impl_names:
+    if {"cuda", "cuda-dev"} & set(impl_names):
         from refinet_edge.kernels import open_preprocessor
 
         gpu = open_preprocessor(layer)
@@ -125,7 +169,8 @@ def run(cameras: tuple[str, ...], people: tuple[int, ...], repeats: int, ref_rep
 def _line(row: dict, rows: list[dict]) -> str:
     ref = [r for r in rows if r["impl"] == "reference" and all(r[k] == row[k] for k in ("camera", "people", "step"))]
     speed = f"{ref[0]['p50_ms'] / row['p50_ms']:7.1f}x" if ref and row["impl"] != "reference" else "        "
-    return (f"{row['resolution']:>8} {row['people']:>3} {row['step']:>8} {row['impl']:>9} {row['p50_ms']:9.3f} "
+    return (f"{row['resolution']:>8} {row['people']:>3} {row['step']:>8} {row['impl']:>9} {row['min_ms']:9.3f} "
+            f"{row['p50_ms']:9.3f} "
             f"{row['p90_ms']:9.3f} {row['p99_ms']:9.3f} {speed}")
 
 
@@ -150,8 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ref-repeats", type=int, default=5, help="timed runs of reference/naive (slow)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--num-points", type=int, default=128, help="stage C N (the shipped edge preset: 128)")
-    parser.add_argument("--impl", nargs="+", default=["reference", "naive", "fast", "cuda"],
-                        choices=["reference", "naive", "fast", "cuda"])
+    parser.add_argument("--impl", nargs="+", default=list(IMPLS), choices=IMPLS)
     parser.add_argument("--layer", default="auto", help="CUDA layer: auto, cuda-python or pycuda")
     parser.add_argument("--json", help="also write the rows and the environment to this JSON file")
     args = parser.parse_args(argv)
@@ -160,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     print("# " + ", ".join(f"{k}={v}" for k, v in env.items()))
     print(f"# patches {PatchConfig()}; points {point_cfg}; lifting window 9 (grow 2); repeats {args.repeats} "
           f"(reference/naive {args.ref_repeats}), warm-up {args.warmup}; times in ms")
-    print(f"{'res':>8} {'B':>3} {'step':>8} {'impl':>9} {'p50':>9} {'p90':>9} {'p99':>9} {'vs ref':>8}")
+    print(f"{'res':>8} {'B':>3} {'step':>8} {'impl':>9} {'min':>9} {'p50':>9} {'p90':>9} {'p99':>9} {'p50 vs ref':>8}")
     rows = run(tuple(args.cameras), tuple(args.people), args.repeats, args.ref_repeats, args.warmup, point_cfg,
                args.layer, tuple(args.impl))
     if args.json:

@@ -26,9 +26,9 @@ import numpy as np
 
 from .camera import Camera
 from .errors import RefinetError
-from .lifting import lift_joints
-from .preprocess.patches import PatchConfig, extract_patches
-from .preprocess.points import PointConfig, sample_points
+from .preprocess.patches import PatchConfig
+from .preprocess.points import PointConfig
+from .preprocess.steps import PREPROCESS_CHOICES, Steps, select_steps
 from .stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode, skeleton_encode
 
 STAGES = ("patch", "skeleton", "pointcloud")
@@ -77,13 +77,23 @@ class TorchRunner:
 class RefinementPipeline:
     """Pre-processing and the loaded stages, in order; see the module docstring."""
 
-    def __init__(self, runners: Mapping[str, Runner], config: PipelineConfig = PipelineConfig()) -> None:
+    def __init__(self, runners: Mapping[str, Runner], config: PipelineConfig = PipelineConfig(),
+                 preprocess: str | Steps = "auto") -> None:
+        """``preprocess``: ``auto`` (CUDA kernels when a GPU is usable, else CPU), ``cpu`` or ``cuda``."""
         unknown = set(runners) - set(STAGES)
         if unknown:
             raise RefinetError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        if isinstance(preprocess, str) and preprocess not in PREPROCESS_CHOICES:
+            select_steps(preprocess)  # raises with the choices
+        self._preprocess = preprocess  # resolved on the first run: no CUDA call before
         self.runners = dict(runners)
         self.config = config
         self.provenance: dict[str, dict] = {}  # stage -> the training summary stored in its checkpoint
+
+    @property
+    def preprocess(self) -> str:
+        """Where pre-processing runs: ``auto`` until the first run, then ``cpu`` or ``cuda``."""
+        return self._preprocess if isinstance(self._preprocess, str) else self._preprocess.name
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -97,7 +107,8 @@ class RefinementPipeline:
             raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
                                f"and {uv_px.shape}")
         cfg = self.config
-        joints, has_depth = lift_joints(uv_px, depth_m, camera, window=cfg.lift_window)
+        self._preprocess = prep = select_steps(self._preprocess)
+        joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
         valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
         steps = {"input": joints}
         uvs = {"input": uv_px}
@@ -106,22 +117,23 @@ class RefinementPipeline:
                 break
             if stage not in self.runners:
                 continue
-            joints = self._run_stage(stage, depth_m, uvs, joints, camera)
+            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera)
             steps[stage] = joints
         return PipelineResult(steps, uvs, valid)
 
-    def _run_stage(self, stage: str, depth_m: np.ndarray, uvs: dict, joints: np.ndarray, camera: Camera) -> np.ndarray:
+    def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
+                   camera: Camera) -> np.ndarray:
         cfg, runner = self.config, self.runners[stage]
         if stage == "patch":
             uv_in = uvs["input"]
-            patches, cell_px = extract_patches(depth_m, uv_in, joints[..., 2], camera, cfg.patch)
+            patches, cell_px = prep.patches(depth_m, uv_in, joints[..., 2], camera, cfg.patch)
             uv_out = patch_decode(uv_in, runner(patches), cell_px)
             uvs["patch"] = uv_out
-            return lift_joints(uv_out, depth_m, camera, window=cfg.lift_window)[0]
+            return prep.lift(uv_out, depth_m, camera, cfg.lift_window)[0]
         if stage == "skeleton":
             x, centre = skeleton_encode(joints, cfg.skeleton)
             return skeleton_decode(x, runner(x), centre, cfg.skeleton)
-        points, counts, side_m = sample_points(depth_m, joints, camera, cfg.points)
+        points, counts, side_m = prep.points(depth_m, joints, camera, cfg.points)
         return point_decode(joints, runner(points, counts), side_m, counts, cfg.points.mode)
 
     @classmethod

@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fixtures.cuda_host import HostLayer, build_host_kernels
+from fixtures.kernel_scenes import check_lifting, check_patches, check_points, scenes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refinet_edge.camera import Camera
 from refinet_edge.errors import RefinetError
 from refinet_edge.kernels.ops import GpuPreprocessor, depth_from_raw
-from refinet_edge.lifting import lift_joints_detailed
-from refinet_edge.preprocess.patches import PatchConfig, extract_patches
+from refinet_edge.preprocess.patches import PatchConfig
 from refinet_edge.preprocess.points import PointConfig, sample_points
 
 
@@ -30,80 +30,24 @@ def gpu(tmp_path_factory: pytest.TempPathFactory) -> GpuPreprocessor:
     return GpuPreprocessor(HostLayer(library))
 
 
-@st.composite
-def _scenes(draw: st.DrawFn) -> tuple:
-    """Frames (raw uint16 or float32 with NaN/inf/negative values), people on them, and the camera."""
-    width, height = draw(st.integers(1, 24)), draw(st.integers(1, 20))
-    f = draw(st.floats(5.0, 40.0))
-    camera = Camera("h", width, height, f, f * draw(st.floats(0.8, 1.25)), draw(st.floats(-3, width + 3)),
-                    draw(st.floats(-3, height + 3)), depth_scale=draw(st.sampled_from([0.001, 0.00025, 1.0])))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    frames, people = draw(st.integers(1, 2)), draw(st.integers(1, 3))
-    frame_of = rng.integers(0, frames, people)
-    base = draw(st.sampled_from([0.3, 1.0, 3.0]))
-    metres = base + rng.uniform(-0.25, 0.25, (frames, height, width))
-    metres[rng.random(metres.shape) < draw(st.sampled_from([0.0, 0.3, 1.0]))] = 0  # holes; all-zero maps
-    if draw(st.booleans()):
-        depth = np.round(metres / camera.depth_scale).clip(0, 65535).astype(np.uint16)
-    else:
-        depth = metres.astype(np.float32)
-        depth[rng.random(depth.shape) < 0.05] = rng.choice([np.nan, np.inf, -1.0, 0.049, 0.05, 0.051])
-    uv = rng.uniform(-0.3, 1.3, (people, draw(st.integers(1, 6)), 2)) * [width, height]  # in, at and off the border
-    uv[rng.random(uv.shape[:2]) < 0.15] = np.nan
-    uv[rng.random(uv.shape[:2]) < 0.1] = rng.choice([0.5, 1.5, -0.5, 1e9, -1e9])  # ties and huge values
-    return camera, depth, frame_of, uv
-
-
-def _per_person(depth: np.ndarray, frame_of: np.ndarray, camera: Camera) -> np.ndarray:
-    return depth_from_raw(depth, camera.depth_scale)[frame_of]  # (B, H, W) float32 metres, as the CPU path wants
-
-
 @settings(max_examples=40, deadline=None)
-@given(_scenes(), st.sampled_from([(1, 0), (3, 2), (9, 1)]))
+@given(scenes(), st.sampled_from([(1, 0), (3, 2), (9, 1)]))
 def test_lifting_kernel_equals_reference(gpu: GpuPreprocessor, scene: tuple, window: tuple[int, int]) -> None:
-    camera, depth, frame_of, uv = scene
-    joints, source = gpu.lift_joints(uv, depth, camera, frame_of=frame_of, window=window[0], grow_steps=window[1])
-    ref = lift_joints_detailed(uv, _per_person(depth, frame_of, camera), camera, *window)
-    np.testing.assert_array_equal(source, ref.depth_source)
-    np.testing.assert_array_equal(joints, ref.joints_m)  # float64, bit for bit (NaN where no depth)
+    check_lifting(gpu, scene, window)
 
 
 @settings(max_examples=40, deadline=None)
-@given(_scenes(), st.sampled_from(["metric", "itop_authors"]), st.sampled_from([1, 4, 5, 17]))
+@given(scenes(), st.sampled_from(["metric", "itop_authors"]), st.sampled_from([1, 4, 5, 17]))
 def test_patch_kernels_equal_reference(gpu: GpuPreprocessor, scene: tuple, mode: str, size: int) -> None:
-    camera, depth, frame_of, uv = scene
-    rng = np.random.default_rng(size)
-    z_ref = rng.uniform(0.2, 4.0, uv.shape[:2]).astype(np.float32)
-    z_ref[rng.random(z_ref.shape) < 0.2] = rng.choice([0.0, -1.0, np.nan, np.inf, 1e-40])
-    cfg = PatchConfig(mode=mode, size=size, metric_side_m=0.3)
-    patches, cell_px = gpu.extract_patches(depth, uv, z_ref, camera, cfg, frame_of=frame_of)
-    ref_p, ref_c = extract_patches(_per_person(depth, frame_of, camera), uv, z_ref, camera, cfg)
-    np.testing.assert_array_equal(cell_px, ref_c)
-    if mode == "metric":
-        np.testing.assert_array_equal(patches, ref_p)
-    else:  # the map mean is a float64 sum in another order
-        np.testing.assert_allclose(patches, ref_p, rtol=1e-6, atol=1e-6)
+    check_patches(gpu, scene, mode, size)
 
 
 @settings(max_examples=40, deadline=None)
-@given(_scenes(), st.sampled_from(["metric", "authors"]), st.sampled_from(["stride", "first"]),
+@given(scenes(), st.sampled_from(["metric", "authors"]), st.sampled_from(["stride", "first"]),
        st.integers(1, 40), st.integers(0, 60))
 def test_point_kernel_equals_reference(gpu: GpuPreprocessor, scene: tuple, mode: str, selection: str,
                                        num_points: int, min_points: int) -> None:
-    camera, depth, frame_of, uv = scene
-    metres = _per_person(depth, frame_of, camera)
-    joints = lift_joints_detailed(uv, metres, camera).joints_m  # NaN for missing joints
-    joints[:, ::3, 2] -= 0.05  # off the surface, some behind the camera when near
-    cfg = PointConfig(mode=mode, selection=selection, num_points=num_points, min_points=min_points,
-                      cube_side_m=0.1, max_side_m=0.45)
-    points, counts, side_m = gpu.sample_points(depth, joints, camera, cfg, frame_of=frame_of)
-    ref = sample_points(metres, joints, camera, cfg)
-    np.testing.assert_array_equal(counts, ref[1])
-    np.testing.assert_array_equal(side_m, ref[2])
-    if mode == "metric":
-        np.testing.assert_array_equal(points, ref[0])
-    else:  # float64 means and stds in another summation order
-        np.testing.assert_allclose(points, ref[0], rtol=1e-6, atol=1e-6)
+    check_points(gpu, scene, mode, selection, num_points, min_points)
 
 
 def test_realistic_frame_selects_by_stride_from_thousands(gpu: GpuPreprocessor) -> None:
@@ -148,3 +92,25 @@ def test_kernel_input_errors_name_the_problem(gpu: GpuPreprocessor) -> None:
         gpu.extract_patches(depth, uv, None, camera)
     with pytest.raises(RefinetError, match="<= 64 joints"):
         gpu.lift_joints(np.zeros((1, 65, 2)), depth, camera)
+
+
+def test_pipeline_on_the_kernels_gives_the_cpu_numbers(gpu: GpuPreprocessor) -> None:
+    from refinet_edge.pipeline import PipelineConfig, RefinementPipeline
+    from refinet_edge.preprocess.steps import CudaSteps
+
+    camera = Camera("p", 64, 48, 50.0, 50.0, 31.5, 23.5)
+    rng = np.random.default_rng(4)
+    depth = (rng.uniform(1.9, 2.1, (2, 48, 64)) * (rng.random((2, 48, 64)) > 0.2)).astype(np.float32)
+    uv = rng.uniform(-2, 66, (2, 15, 2))
+    uv[1, 4] = np.nan
+    runners = {"patch": lambda p: np.stack([p.mean(axis=(2, 3)), p[..., 0, 0]], axis=-1) * 0.1,
+               "pointcloud": lambda pts, counts: pts.mean(axis=2) * 0.1}
+    cfg = PipelineConfig(points=PointConfig(num_points=32), patch=PatchConfig(size=8))
+    on_gpu = RefinementPipeline(runners, cfg, preprocess=CudaSteps(gpu))
+    on_cpu = RefinementPipeline(runners, cfg, preprocess="cpu")
+    got, want = on_gpu.run(depth, uv, camera), on_cpu.run(depth, uv, camera)
+    assert on_gpu.preprocess == "cuda" and on_cpu.preprocess == "cpu"
+    assert list(got.steps) == ["input", "patch", "pointcloud"]
+    for step in got.steps:
+        np.testing.assert_array_equal(got.steps[step], want.steps[step])
+    np.testing.assert_array_equal(got.valid, want.valid)

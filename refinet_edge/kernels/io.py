@@ -32,14 +32,14 @@ class HostOperands:
         self._outputs: list[tuple[np.ndarray, int]] = []
 
     def input(self, array: Any, dtype: type) -> int:
-        host = np.ascontiguousarray(np.asarray(array), dtype=dtype)
+        host: np.ndarray = np.ascontiguousarray(np.asarray(array), dtype=dtype)
         ptr = self._alloc(host.nbytes)
         self.layer.copy_to_device(ptr, host, self.stream)
         self._keep.append(host)  # the async copy reads it until finish()
         return ptr
 
     def output(self, shape: tuple[int, ...], dtype: type) -> int:
-        host = np.empty(shape, dtype=dtype)
+        host: np.ndarray = np.empty(shape, dtype=dtype)
         ptr = self._alloc(host.nbytes)
         self._outputs.append((host, ptr))
         return ptr
@@ -71,7 +71,7 @@ class HostOperands:
 class TorchOperands:
     """Torch CUDA tensors in and out, on torch's current stream of their device."""
 
-    _DTYPES = {np.float32: "float32", np.float64: "float64", np.int32: "int32", np.int8: "int8",
+    _DTYPES: dict[Any, str] = {np.float32: "float32", np.float64: "float64", np.int32: "int32", np.int8: "int8",
                np.uint16: "uint16"}
 
     def __init__(self, device: Any) -> None:

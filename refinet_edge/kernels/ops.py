@@ -175,6 +175,7 @@ class GpuPreprocessor:
             out = (P(ops.output((people, joints, size, size), np.float32)),
                    P(ops.output((people, joints, 2), np.float32)))
             grid = (-(-size * size // BLOCK), joints, people)
+            args: tuple[np.generic, ...]
             if cfg.mode == "metric":
                 if z_ref_m is None or tuple(z_ref_m.shape) != (people, joints):
                     raise RefinetError(f"metric patches need z_ref_m ({people}, {joints}), got "

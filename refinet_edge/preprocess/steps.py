@@ -1,0 +1,106 @@
+"""Where the pipeline's pre-processing runs: the fast CPU path or the CUDA kernels, one interface.
+
+:func:`select_steps` turns the pipeline's ``preprocess`` setting into a steps
+object: ``"cpu"`` (NumPy), ``"cuda"`` (the kernels; an error when no GPU or
+CUDA layer is usable) or ``"auto"`` (the kernels when usable, else the CPU
+path). Both give the same numbers (the kernels match the CPU contract bit for
+bit), and the choice is logged once per process on the ``refinet_edge``
+logger. No CUDA call happens until a pipeline first runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import numpy as np
+
+from ..camera import Camera
+from ..errors import RefinetError, did_you_mean
+from ..lifting import lift_joints
+from .patches import PatchConfig, extract_patches
+from .points import PointConfig, sample_points
+
+PREPROCESS_CHOICES = ("auto", "cpu", "cuda")
+_log = logging.getLogger("refinet_edge")
+_auto: list[Steps] = []  # the process-wide result of "auto" (probing CUDA once)
+
+
+class Steps(Protocol):
+    """Lifting, patches and points on ``depth_m (B, H, W)`` float32 with one person per depth map."""
+
+    name: str
+
+    def lift(self, uv_px: np.ndarray, depth_m: np.ndarray, camera: Camera,
+             window: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def patches(self, depth_m: np.ndarray, uv_px: np.ndarray, z_ref_m: np.ndarray, camera: Camera,
+                cfg: PatchConfig) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def points(self, depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
+               cfg: PointConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+class CpuSteps:
+    """The batched NumPy path."""
+
+    name = "cpu"
+
+    def describe(self) -> str:
+        return "fast CPU path (NumPy)"
+
+    def lift(self, uv_px, depth_m, camera, window):
+        return lift_joints(uv_px, depth_m, camera, window=window)
+
+    def patches(self, depth_m, uv_px, z_ref_m, camera, cfg):
+        return extract_patches(depth_m, uv_px, z_ref_m, camera, cfg)
+
+    def points(self, depth_m, joints_m, camera, cfg):
+        return sample_points(depth_m, joints_m, camera, cfg)
+
+
+class CudaSteps:
+    """The CUDA kernels (:class:`refinet_edge.kernels.ops.GpuPreprocessor`); CPU for what they lack."""
+
+    name = "cuda"
+
+    def __init__(self, gpu) -> None:
+        self.gpu = gpu
+        self._cpu = CpuSteps()
+
+    def describe(self) -> str:
+        return self.gpu.describe()
+
+    def lift(self, uv_px, depth_m, camera, window):
+        joints, source = self.gpu.lift_joints(uv_px, depth_m, camera, window=window)
+        return joints, source != 0
+
+    def patches(self, depth_m, uv_px, z_ref_m, camera, cfg):
+        if cfg.mode == "baracca_authors":  # no kernel for the Baracca normalisation
+            return self._cpu.patches(depth_m, uv_px, z_ref_m, camera, cfg)
+        return self.gpu.extract_patches(depth_m, uv_px, z_ref_m, camera, cfg)
+
+    def points(self, depth_m, joints_m, camera, cfg):
+        return self.gpu.sample_points(depth_m, joints_m, camera, cfg)
+
+
+def select_steps(preprocess: str | Steps = "auto") -> Steps:
+    """The steps for a pipeline's ``preprocess`` setting (see the module docstring); a Steps object passes."""
+    if not isinstance(preprocess, str):
+        return preprocess
+    if preprocess not in PREPROCESS_CHOICES:
+        raise RefinetError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}; got {preprocess!r}"
+                           f"{did_you_mean(preprocess, PREPROCESS_CHOICES)}")
+    if preprocess == "cpu":
+        return CpuSteps()
+    from ..kernels import open_preprocessor
+
+    if preprocess == "cuda":
+        steps: Steps = CudaSteps(open_preprocessor(required=True))
+        _log.info("pre-processing: %s", steps.describe())  # type: ignore[attr-defined]
+        return steps
+    if not _auto:
+        gpu = open_preprocessor()
+        _auto.append(CudaSteps(gpu) if gpu is not None else CpuSteps())
+        _log.info("pre-processing: %s", _auto[0].describe())  # type: ignore[attr-defined]
+    return _auto[0]

@@ -1,0 +1,22 @@
+"""The pre-processing benchmark runs end to end on a tiny setting and reports what it promises."""
+
+from __future__ import annotations
+
+import json
+
+from refinet_edge.benchmarks import preprocess
+
+
+def test_benchmark_reports_every_step_and_implementation(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    preprocess.main(["--cameras", "itop_side", "--people", "2", "--repeats", "2", "--ref-repeats", "1",
+                     "--warmup", "0", "--impl", "reference", "naive", "fast", "cuda", "--json", str(out)])
+    report = json.loads(out.read_text())
+    got = {(r["impl"], r["step"]) for r in report["rows"]}
+    for impl in ("reference", "fast"):
+        assert {(impl, s) for s in ("lift", "patches", "points", "total")} <= got
+    assert ("naive", "points") in got
+    assert all(0 < r["min_ms"] <= r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] for r in report["rows"])
+    assert report["environment"]["cores"] and report["environment"]["numpy"]
+    printed = capsys.readouterr().out
+    assert "320x240" in printed and "p99" in printed and "# cuda:" in printed
