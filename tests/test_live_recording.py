@@ -97,3 +97,33 @@ def test_record_errors_are_one_line(tmp_path):
     bad.write_bytes(b"not a recording")
     with pytest.raises(RefinetError, match="not a RealSense recording"):
         RecordingSource(bad).__enter__()
+
+
+def _cameras() -> int:
+    return len(rs.context().query_devices())
+
+
+@pytest.mark.skipif(_cameras() > 0, reason="a RealSense camera is attached")
+def test_no_camera_is_a_clear_error(tmp_path):
+    result = run_cli("live", "--camera", "realsense", "--headless", "--frames", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no RealSense camera found" in result.stderr
+    result = run_cli("record", "--camera", "realsense", "--out", str(tmp_path / "cam.db3"), "--frames", "1")
+    assert result.returncode == 1 and "no RealSense camera found" in result.stderr
+
+
+@pytest.mark.camera
+def test_a_real_camera_streams_aligned_frames_with_its_own_intrinsics(tmp_path):
+    """Needs a D400 camera: `python -m pytest -m camera`."""
+    from refinet_edge.live.realsense import RealSenseSource
+    from refinet_edge.live.sources import CameraSettings
+
+    if _cameras() == 0:
+        pytest.skip("no RealSense camera attached")
+    with RealSenseSource(CameraSettings(640, 480, 30), record_to=tmp_path / "cam.db3") as source:
+        frames = [source.read() for _ in range(10)]
+    assert all(f.depth_m.shape == (480, 640) and f.image_bgr.shape == (480, 640, 3) for f in frames)
+    assert 0 < frames[0].camera.depth_scale < 0.01 and frames[0].camera.fx > 100
+    assert [f.number for f in frames] == sorted(f.number for f in frames)
+    with RecordingSource(tmp_path / "cam.db3") as played:
+        assert played.read() is not None
