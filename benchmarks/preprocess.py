@@ -36,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 
 import refinet_edge
+from refinet_edge.camera import camera_preset
 from refinet_edge.lifting import lift_joints_detailed, lift_joints_reference
 from refinet_edge.preprocess.patches import PatchConfig, extract_patches, extract_patches_reference
 from refinet_edge.preprocess.points import PointConfig, sample_points, sample_points_reference
@@ -187,8 +188,8 @@ def environment() -> dict:
     return info
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", nargs="+", default=list(CAMERAS), help="camera presets (resolutions)")
     parser.add_argument("--people", nargs="+", type=int, default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=100, help="timed runs of fast/cuda")
@@ -199,6 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layer", default="auto", help="CUDA layer: auto, cuda-python or pycuda")
     parser.add_argument("--json", help="also write the rows and the environment to this JSON file")
     args = parser.parse_args(argv)
+    for name in args.cameras:
+        camera_preset(name)  # an unknown preset fails here, before any output
+    if min(args.people) < 1 or min(args.repeats, args.ref_repeats) < 1 or args.warmup < 0:
+        parser.error("--people and the repeats must be >= 1, --warmup >= 0")
     point_cfg = PointConfig(num_points=args.num_points)
     env = environment()
     print("# " + ", ".join(f"{k}={v}" for k, v in env.items()))

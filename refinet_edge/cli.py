@@ -264,6 +264,10 @@ from .live.cli import register as _register_live  # noqa: E402 - after the built
 
 _register_live(app)
 
+from .kernels.cli import register as _register_kernels  # noqa: E402 - bench-kernels
+
+_register_kernels(app)
+
 
 def _check_view(view: str) -> None:
     if view not in ("side", "top"):

@@ -20,3 +20,17 @@ def test_benchmark_reports_every_step_and_implementation(tmp_path, capsys) -> No
     assert report["environment"]["cores"] and report["environment"]["numpy"]
     printed = capsys.readouterr().out
     assert "320x240" in printed and "p99" in printed and "# cuda:" in printed
+
+
+def test_cli_verb_runs_the_benchmark_and_rejects_bad_input() -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "refinet_edge.cli", "bench-kernels", "--people", "1", "--repeats", "1",
+               "--ref-repeats", "1", "--warmup", "0", "--impl", "fast"]
+    done = subprocess.run(command + ["--cameras", "itop_side"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "320x240" in done.stdout and "fast" in done.stdout
+    bad = subprocess.run(command + ["--cameras", "itop_sid"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "did you mean 'itop_side'" in bad.stderr and bad.stdout == ""
