@@ -4,6 +4,8 @@
   ``extract_patches``, ``extract_patches_torch``).
 * :mod:`.points`: stage C point clouds in a cube around 3D joints (``sample_points_reference``,
   ``sample_points``, ``points_to_offsets_scale``).
+* :mod:`.steps`: where the pipeline runs them, the fast CPU path or the CUDA
+  kernels of :mod:`refinet_edge.kernels` (``select_steps``).
 
 Each module's docstring is the exact rule a CUDA kernel must reproduce. Torch is
 imported only by ``extract_patches_torch``.
