@@ -9,7 +9,7 @@ from refinet_edge.benchmarks import preprocess
 
 def test_benchmark_reports_every_step_and_implementation(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
-    preprocess.main(["--cameras", "itop_side", "--people", "2", "--repeats", "2", "--ref-repeats", "1",
+    preprocess.main(["--cameras", "itop_side", "--people", "1", "--repeats", "2", "--ref-repeats", "1",
                      "--warmup", "0", "--impl", "reference", "naive", "fast", "cuda", "--json", str(out)])
     report = json.loads(out.read_text())
     got = {(r["impl"], r["step"]) for r in report["rows"]}

@@ -42,7 +42,7 @@ def test_patch_kernels_equal_reference(gpu: GpuPreprocessor, scene: tuple, mode:
     check_patches(gpu, scene, mode, size)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(scenes(), st.sampled_from(["metric", "authors"]), st.sampled_from(["stride", "first"]),
        st.integers(1, 40), st.integers(0, 60))
 def test_point_kernel_equals_reference(gpu: GpuPreprocessor, scene: tuple, mode: str, selection: str,
