@@ -195,4 +195,4 @@ def test_a_realtime_source_drops_frames_the_pipeline_cannot_keep_up_with(pipelin
         numbers.append(result.frame.number)
         if len(numbers) == 4:
             break
-    assert numbers == sorted(set(numbers)) and loop.dropped == numbers[-1] - numbers[0] - 3 > 0
+    assert numbers == sorted(set(numbers)) and loop.dropped >= numbers[-1] - numbers[0] - 3 > 0

@@ -93,14 +93,15 @@ class RecordingSource:
         self.sensors = []
         for sensor in {id(s): s for s, _ in [depth[0], wanted[0]]}.values():
             sensor.open([p for _, p in [depth[0], wanted[0]] if _ is sensor])
-            sensor.start(self.syncer)
             self.sensors.append(sensor)
+        self._started = False  # playback starts with the first read, so real-time play loses nothing to set-up
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sensor in self.sensors:
             try:
-                sensor.stop()
+                if self._started:
+                    sensor.stop()
                 sensor.close()
             except RuntimeError:
                 pass
@@ -108,6 +109,10 @@ class RecordingSource:
 
     def read(self, timeout_s: float = 5.0) -> RGBDFrame | None:
         rs = self.rs
+        if not self._started:
+            for sensor in self.sensors:
+                sensor.start(self.syncer)
+            self._started = True
         deadline = time.perf_counter() + timeout_s
         while True:
             ok, frames = self.syncer.try_wait_for_frames(100)

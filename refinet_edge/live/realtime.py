@@ -8,8 +8,8 @@ Each hand-over is a one-item slot. For a real-time source (a camera, real-time
 playback) a full slot is overwritten, so old frames are dropped rather than
 queued and latency never builds up; for the others (recordings played as fast
 as possible, the synthetic scene in evaluation) a full slot makes the producer
-wait, so every frame is processed. Frames missing from the numbers that reach
-the caller are counted as dropped.
+wait, so every frame is processed. Dropped frames are those the source skipped
+(gaps in its frame numbers) plus those overwritten in a slot.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class Slot:
         with self._cond:
             while self._full and (not self.lossy or item is _END) and not self.stop.is_set():
                 self._cond.wait(0.1)
-            if self._full:
+            if self.stop.is_set() and item is not _END:
+                return  # the run is ending: nobody will take it
+            if self._full and self._item is not _END and item is not _END:
                 self.overwritten += 1
             self._item, self._full = item, True
             self._cond.notify_all()
@@ -67,7 +69,7 @@ class LiveResult:
     detections: Detections
     refined: Refined
     latency_ms: dict[str, float]
-    dropped_before: int  # frames missing between the previous result and this one
+    dropped_before: int  # frame numbers missing between the previous result and this one
 
 
 @dataclass
@@ -84,13 +86,15 @@ class LiveLoop:
         self.source, self.detector, self.refiner = source, detector, refiner
         # a camera that sends nothing for 5 s is in trouble; a file played for us may just be slow to decode
         self.read_timeout_s = read_timeout_s or (5.0 if source.realtime else 30.0)
-        self.dropped = 0
+        self.skipped = 0  # frame numbers the source skipped before we read (a camera or player dropped them)
+        self._slots: list[Slot] = []
 
     def run(self, stop: threading.Event | None = None) -> Iterator[LiveResult]:
         """Yield results until the source ends or ``stop`` is set; errors in the threads are re-raised here."""
         shared = _Shared(stop=stop or threading.Event())
         lossy = self.source.realtime
         captured, detected = Slot(lossy, shared.stop), Slot(lossy, shared.stop)
+        self._slots = [captured, detected]
         threads = [threading.Thread(target=self._capture, args=(captured, shared), daemon=True, name="capture"),
                    threading.Thread(target=self._detect, args=(captured, detected, shared), daemon=True,
                                     name="detect")]
@@ -102,7 +106,6 @@ class LiveLoop:
                 frame, wait_ms, detections, detect_ms = item  # type: ignore[misc]
                 refined = self.refiner(frame, detections)
                 gap = 0 if last is None else max(0, frame.number - last - 1)
-                self.dropped += gap
                 last = frame.number
                 latency = {"capture_wait": wait_ms, "detect_2d": detect_ms, **refined.timings_ms,
                            "end_to_end": (time.perf_counter() - frame.arrival_s) * 1e3}
@@ -114,13 +117,22 @@ class LiveLoop:
         if shared.error is not None:
             raise shared.error
 
+    @property
+    def dropped(self) -> int:
+        """Frames lost so far: skipped by the source, or overwritten in a slot before they were taken."""
+        return self.skipped + sum(slot.overwritten for slot in self._slots)
+
     def _capture(self, out: Slot, shared: _Shared) -> None:
+        previous = None
         try:
             while not shared.stop.is_set():
                 start = time.perf_counter()
                 frame = self.source.read(self.read_timeout_s)
                 if frame is None:
                     break
+                if previous is not None:
+                    self.skipped += max(0, frame.number - previous - 1)
+                previous = frame.number
                 out.put((frame, (time.perf_counter() - start) * 1e3))
         except BaseException as exc:  # re-raised in the caller's thread
             shared.error = exc
