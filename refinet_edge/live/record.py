@@ -98,7 +98,11 @@ def record_synthetic(out: Path, settings: SyntheticSettings, frames: int, overwr
     os.unlink(tmp_name)  # the recorder creates the file itself
     tmp = Path(tmp_name)
     try:
-        recorder = rs.recorder(str(tmp), device)
+        try:
+            recorder = rs.recorder(str(tmp), device)
+        except RuntimeError as exc:  # e.g. a librealsense older than 2.58, which records .bag only
+            raise RefinetError(f"librealsense cannot record {out.name} ({exc}); refinet-edge records .db3, "
+                               f"which needs pyrealsense2 >= 2.58") from None
         sensor.open([depth_profile, ir_profile])
         sink = rs.frame_queue(4)
         sensor.start(sink)
