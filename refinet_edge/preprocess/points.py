@@ -256,23 +256,27 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
     first = np.stack(cube_window(safe, halves[0], camera), axis=-1)  # most joints need no growth
     rays = pixel_rays(camera)
     for b, j in zip(*np.nonzero(valid), strict=True):
-        k, cloud, delta = _cube_candidates(depth[b], first[b, j], joints[b, j], rays, halves[:1], cfg.min_points)
-        if len(halves) > 1 and len(cloud) <= cfg.min_points:  # grow: rescan the largest side's window
-            k, cloud, delta = _cube_candidates(depth[b], windows[b, j], joints[b, j], rays, halves, cfg.min_points)
-        chosen = _select(len(cloud), cfg.num_points, cfg.selection)
-        if cfg.mode == "metric":
-            points[b, j, : len(chosen)] = delta[chosen] / halves[k]  # the cube test's own differences
+        k, flat, planes = _cube_candidates(depth[b], first[b, j], joints[b, j], rays, halves[:1], cfg.min_points)
+        if len(halves) > 1 and len(flat) <= cfg.min_points:  # grow: rescan the largest side's window
+            k, flat, planes = _cube_candidates(depth[b], windows[b, j], joints[b, j], rays, halves, cfg.min_points)
+        chosen = flat[_select(len(flat), cfg.num_points, cfg.selection)]  # gather only the selected rows
+        if cfg.mode == "metric":  # the cube test's own differences
+            delta = np.stack([plane.ravel()[chosen] for plane in planes[3:]], axis=-1)
+            points[b, j, : len(chosen)] = delta / halves[k]
         else:
-            points[b, j, : len(chosen)] = normalise_points(cloud[chosen], joints[b, j], halves[k], cfg.mode)
+            cloud = np.stack([plane.ravel()[chosen] for plane in planes[:3]], axis=-1)
+            points[b, j, : len(chosen)] = normalise_points(cloud, joints[b, j], halves[k], cfg.mode)
         counts[b, j], side_m[b, j] = len(chosen), sides[k]
     return points, counts, side_m
 
 
 def _cube_candidates(depth: np.ndarray, bounds: np.ndarray, joint: np.ndarray, rays: tuple[np.ndarray, np.ndarray],
-                     halves: np.ndarray, min_points: int) -> tuple[int, np.ndarray, np.ndarray]:
+                     halves: np.ndarray, min_points: int) -> tuple[int, np.ndarray, tuple[np.ndarray, ...]]:
     """Rules 3-5 in one window ``bounds = (row0, row1, col0, col1)`` of ``depth (H, W)`` for cubes ``halves``.
 
-    Returns ``(k, cloud (M, 3), cloud - joint (M, 3))`` in scan order. Any
+    Returns ``(k, flat, (x, y, z, dx, dy, dz))``: the side, the candidates'
+    flat indices into the window in scan order, and the window's float32
+    planes (the points and their differences from the joint). Any
     window that holds cube ``halves[-1]`` holds every smaller one too, and a
     sub-window keeps the image's scan order, so the result does not depend on
     which such window is scanned.
@@ -294,9 +298,7 @@ def _cube_candidates(depth: np.ndarray, bounds: np.ndarray, joint: np.ndarray, r
             break
     if k < len(halves) - 1:
         flat = flat[reach < halves[k]]
-    cloud = np.stack([x.ravel()[flat], y.ravel()[flat], window.ravel()[flat]], axis=-1)
-    delta = np.stack([dx.ravel()[flat], dy.ravel()[flat], dz.ravel()[flat]], axis=-1)
-    return k, cloud, delta
+    return k, flat, (x, y, window, dx, dy, dz)
 
 
 def _select(m: int, n: int, selection: str) -> np.ndarray:
