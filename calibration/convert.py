@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from refinet_edge.export.onnx_export import read_metadata, save_checked, set_metadata
-from refinet_edge.export.precision import Precision
 
 from refinet_edge.errors import RefinetError, did_you_mean
+from refinet_edge.export.onnx_export import read_metadata, save_checked, set_metadata
+from refinet_edge.export.precision import Precision
 
 METHODS = ("minmax", "entropy", "percentile")
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from refinet_edge.evaluate import EvalSettings, score_steps
 from refinet_edge.export.backends import make_runner
 from refinet_edge.export.precision import Precision
-
-from refinet_edge.evaluate import EvalSettings, score_steps
 from refinet_edge.pipeline import RefinementPipeline, config_from_preprocess
 
 MAX_DROP_POINTS = {Precision.FP16: 0.1, Precision.INT8: 0.5}

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from refinet_edge.atomic import write_json
+from refinet_edge.errors import RefinetError
 from refinet_edge.export.backends import pipeline_from_onnx_dir
 from refinet_edge.export.inputs import frames_from, record_stage_inputs
 from refinet_edge.export.manifest import (
@@ -29,9 +31,6 @@ from refinet_edge.export.manifest import (
 )
 from refinet_edge.export.precision import Precision
 from refinet_edge.export.trt_check import check_trt_compat
-
-from refinet_edge.atomic import write_json
-from refinet_edge.errors import RefinetError
 
 from .convert import check_method, to_fp16, to_int8
 from .gate import run_gate

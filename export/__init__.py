@@ -1,5 +1,18 @@
-"""ONNX export and TensorRT engine building (installed as ``refinet_edge.export``).
+"""ONNX export, TensorRT engines, runners and comparison (installed as ``refinet_edge.export``).
 
-Empty until the export/engines issue lands; kept so the package layout the
-design card asks for installs from the first release.
+==================  ===============================================================
+module              what
+==================  ===============================================================
+``onnx_export``     one stage checkpoint -> simplified, checked ONNX with provenance
+``run_export``      the ``export`` verb: every stage, TensorRT check, parity gate
+``trt_check``       TensorRT 10/11 compatibility rules, checked without TensorRT
+``runners``         one runner interface (torch, onnxruntime; ``trt_runner``)
+``backends``        runners and whole pipelines by backend and precision name
+``compare``         two runners on the same inputs, tolerances per precision
+``engine_info``     build settings, profiles, engine sidecars (no TensorRT needed)
+``trt_build``       TensorRT engine build (strongly typed, 10.x and 11.x)
+``build``           the ``build`` verb
+==================  ===============================================================
+
+Nothing here imports onnx, onnxruntime, torch or tensorrt at import time.
 """

@@ -90,3 +90,19 @@ def pipeline_from_onnx_dir(onnx_dir: str | Path, backend: str = "onnxruntime", p
     pre = {s: manifest["stages"][s]["preprocess"] for s in wanted}
     pipeline = RefinementPipeline(runners, config_from_preprocess(pre))
     return pipeline, notes
+
+
+def evaluate_pipeline(backend: str, onnx_dir: Path | None, precision: str, stages: str,
+                      checkpoints: Path | None = None) -> tuple[RefinementPipeline, dict, list[str]]:
+    """``evaluate --backend/--onnx-dir/--precision``: the pipeline, its report entry per stage, notes."""
+    backend = parse_backend(backend)
+    if onnx_dir is None:
+        raise RefinetError(f"--backend {backend} --precision {precision} runs exported stages: add --onnx-dir DIR "
+                           f"(made by `refinet-edge export`)")
+    wanted = STAGES if stages == "all" else tuple(s.strip() for s in stages.split(","))
+    for stage in wanted:
+        if stage not in STAGES:
+            raise RefinetError(f"--stages: unknown stage {stage!r}; valid: all or some of {', '.join(STAGES)}")
+    pipeline, notes = pipeline_from_onnx_dir(onnx_dir, backend, precision, wanted, checkpoints)
+    info = {s: {"backend": backend, "runner": getattr(r, "name", "?")} for s, r in pipeline.runners.items()}
+    return pipeline, info, notes

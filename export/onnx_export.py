@@ -52,7 +52,7 @@ def provenance_props(stage: str, precision: Precision, opset: int, checkpoint, s
     """The ``metadata_props`` of an exported stage (every value a string)."""
     return {
         "stage": stage, "precision": precision.value, "opset": str(opset),
-        "refinet_edge_version": __version__, "checkpoint_sha256": checkpoint.sha256,
+        "version": __version__, "checkpoint_sha256": checkpoint.sha256,
         "preprocess": json.dumps(checkpoint.preprocess, sort_keys=True),
         "model_config": json.dumps(checkpoint.model_config.to_dict(), sort_keys=True),
         "spec": json.dumps(spec_to_dict(spec)),

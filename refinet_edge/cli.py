@@ -95,6 +95,10 @@ def evaluate(
         help="Directory with {patch,skeleton,pointcloud}.safetensors (default: the shipped weights).")] = None,
     stages: Annotated[str, typer.Option(
         help="Stages to run: 'all' (those found), 'none' (lifted input only) or a list like patch,skeleton.")] = "all",
+    backend: Annotated[str, typer.Option(help="Where the stages run: torch, onnxruntime or tensorrt.")] = "torch",
+    onnx_dir: Annotated[Path | None, typer.Option(help="`refinet-edge export` output (onnxruntime, tensorrt).")]
+    = None,
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (onnxruntime, tensorrt).")] = "fp32",
 ) -> None:
     """Score every step of the refinement pipeline on a labelled split and print a table.
 
@@ -113,7 +117,14 @@ def evaluate(
 
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
-    pipeline, info = _load_pipeline(checkpoints, stages)
+    if backend == "torch" and onnx_dir is None and precision == "fp32":
+        pipeline, info = _load_pipeline(checkpoints, stages)
+    else:
+        from .export.backends import evaluate_pipeline
+
+        pipeline, info, notes = evaluate_pipeline(backend, onnx_dir, precision, stages, checkpoints)
+        for note in notes:
+            console.print(f"note: {note}")
     pipeline.config = replace(pipeline.config, lift_window=window)
     other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
     if other:
@@ -259,6 +270,10 @@ def info() -> None:
         found = importlib.util.find_spec(module) is not None
         out.print(f"  {module:13s} {'installed' if found else 'not installed':14s} {extra}")
 
+
+from .export.commands import register as _register_export  # noqa: E402 - export, calibrate, build, compare
+
+_register_export(app)
 
 from .live.cli import register as _register_live  # noqa: E402 - after the built-in verbs, for --help order
 

@@ -15,3 +15,12 @@ def itop_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_itop(root, "side", "train")
     write_itop(root, "side", "test")
     return root
+
+
+@pytest.fixture(scope="session")
+def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped stages exported to ONNX (read-only: copy it with fixtures.export.copy_onnx_dir to change it)."""
+    pytest.importorskip("onnxruntime")
+    from fixtures.export import make_onnx_dir
+
+    return make_onnx_dir(tmp_path_factory.mktemp("export"))

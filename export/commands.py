@@ -1,0 +1,106 @@
+"""CLI verbs ``export``, ``build`` and ``compare`` (and ``calibrate`` from :mod:`refinet_edge.calibration`).
+
+Options are mapped onto the API, nothing more.
+
+Registered on the main app by :func:`register` (see :mod:`refinet_edge.cli`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from refinet_edge.errors import RefinetError
+
+console = Console(stderr=True)
+out = Console(highlight=False)
+
+Data = Annotated[Path | None, typer.Option(
+    help="ITOP-layout directory (e.g. `synth` output); default: synthetic frames generated in memory.")]
+OnnxDir = Annotated[Path, typer.Option("--onnx-dir", help="Directory written by `refinet-edge export`.")]
+
+
+def say(line: str) -> None:
+    out.print(line, soft_wrap=True)
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, disable=not console.is_terminal)
+
+
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the ONNX files and manifest.json.")],
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="Directory with {patch,skeleton,pointcloud}.safetensors (default: the shipped weights).")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset (13..20; TensorRT 10 and 11 parse 17).")] = 17,
+    data: Data = None,
+    frames: Annotated[int, typer.Option(help="Frames for the parity gate (test split of --data).")] = 32,
+) -> None:
+    """Export each stage to ONNX (dynamic batch, simplified, checked) and gate on ORT-vs-PyTorch parity.
+
+    Writes {stage}.onnx with provenance in metadata_props and manifest.json; the
+    parity gate compares ONNX Runtime (CPU) with PyTorch on real stage inputs and
+    fails the export beyond 1e-4 max abs error.
+    """
+    from .inputs import frames_from
+    from .run_export import export_all
+
+    store = frames_from(data, "test", frames, seed=1)
+    export_all(checkpoints, out_dir, store, opset, log=say)
+    say(f"export: wrote {out_dir / 'manifest.json'}")
+
+
+def build(
+    onnx_dir: OnnxDir,
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8: which ONNX set to build.")] = "fp16",
+    max_batch: Annotated[int, typer.Option(help="Largest batch (people x frames) the engines accept.")] = 16,
+    opt_batch: Annotated[int, typer.Option(help="Batch the kernels are tuned for.")] = 1,
+    workspace: Annotated[int, typer.Option(help="TensorRT workspace memory pool limit, MB.")] = 1024,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write engines (default: --onnx-dir).")]
+    = None,
+) -> None:
+    """Build TensorRT engines (strongly typed; 10.x and 11.x) with a provenance sidecar each."""
+    from .build import build_all
+    from .engine_info import BuildSettings
+
+    settings = BuildSettings(max_batch=max_batch, opt_batch=opt_batch, workspace_mb=workspace)
+    build_all(onnx_dir, precision, settings, out_dir, log=say)
+
+
+def compare(
+    onnx_dir: OnnxDir,
+    backends: Annotated[str, typer.Option(help="Comma list; the first is the reference.")] = "torch,onnxruntime",
+    precision: Annotated[str, typer.Option(help="Precision of the non-torch backends.")] = "fp32",
+    checkpoints: Annotated[Path | None, typer.Option(help="Checkpoints for the torch backend "
+                                                           "(default: those the export recorded).")] = None,
+    data: Data = None,
+    frames: Annotated[int, typer.Option(help="Frames whose stage inputs are compared (test split).")] = 32,
+) -> None:
+    """Run every stage on each backend with the same real inputs; max/mean abs error and pass/fail per output."""
+    from .backends import parse_backend
+    from .compare import compare_backends
+    from .inputs import frames_from
+    from .precision import Precision
+
+    names = [parse_backend(b.strip()) for b in backends.split(",") if b.strip()]
+    chosen = Precision.parse(precision)
+    results = compare_backends(onnx_dir, names, chosen, frames_from(data, "test", frames, seed=1), checkpoints)
+    for result in results:
+        say(result.line())
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise RefinetError(f"compare: {len(failed)} of {len(results)} outputs beyond the {chosen.value} tolerance")
+    say(f"compare: all {len(results)} outputs within the {chosen.value} tolerance")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the export/engine verbs to the main CLI."""
+    from refinet_edge.calibration.commands import calibrate
+
+    for command in (export, calibrate, build, compare):
+        app.command()(command)

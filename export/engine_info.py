@@ -1,0 +1,128 @@
+"""Everything about a TensorRT engine that needs no TensorRT: build settings, profiles, sidecars, mismatches.
+
+An engine only runs on the GPU model (compute capability) and TensorRT version
+that built it, and deserialising it anywhere else fails with a terse message.
+So every ``{stage}.{precision}.engine`` gets a sidecar ``.engine.json``::
+
+    {"schema_version": 1, "tool": "refinet-edge 0.1.0", "stage": "patch", "precision": "int8",
+     "onnx": "patch.int8.onnx", "onnx_sha256": ..., "tensorrt": "10.3.0", "cuda": "12.6",
+     "gpu": "Orin", "compute_capability": "8.7", "jetpack": "R36.4.3" | null,
+     "profile": {"patches": {"min": [1, 15, 40, 40], "opt": [...], "max": [...]}},
+     "workspace_mb": 1024, "strongly_typed": true, "build_seconds": 12.3}
+
+and loading compares it with the machine at hand (:func:`mismatches`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from refinet_edge import __version__
+from refinet_edge.atomic import write_json
+from refinet_edge.errors import RefinetError
+
+from .specs import StageSpec
+
+SIDECAR_SCHEMA = 1
+MAX_BATCH_LIMIT = 4096
+TEGRA_RELEASE = Path("/etc/nv_tegra_release")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """``max_batch``: largest batch (people x frames) the engine takes; ``opt_batch``: the one it is tuned for;
+    ``workspace_mb``: TensorRT's scratch memory pool limit, MiB."""
+
+    max_batch: int = 16
+    opt_batch: int = 1
+    workspace_mb: int = 1024
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_batch <= MAX_BATCH_LIMIT:
+            raise RefinetError(f"--max-batch must be between 1 and {MAX_BATCH_LIMIT}, got {self.max_batch}")
+        if not 1 <= self.opt_batch <= self.max_batch:
+            raise RefinetError(f"--opt-batch must be between 1 and --max-batch ({self.max_batch}), "
+                               f"got {self.opt_batch}")
+        if self.workspace_mb < 16:
+            raise RefinetError(f"--workspace must be at least 16 MB, got {self.workspace_mb}")
+
+
+def profile_shapes(spec: StageSpec, settings: BuildSettings) -> dict[str, dict[str, list[int]]]:
+    """Per input, the ``min`` / ``opt`` / ``max`` shapes of the optimisation profile (only the batch varies)."""
+    return {name: {"min": [1, *shape], "opt": [settings.opt_batch, *shape], "max": [settings.max_batch, *shape]}
+            for name, shape in spec.inputs.items()}
+
+
+def buffer_bytes(spec: StageSpec, batch: int, itemsize: int = 4) -> dict[str, int]:
+    """Bytes of each input and output buffer at ``batch`` (float32 I/O: the engines keep fp32 inputs/outputs)."""
+    sizes = {}
+    for name, shape in [*spec.inputs.items(), *spec.outputs.items()]:
+        count = batch
+        for dim in shape:
+            count *= dim
+        sizes[name] = count * itemsize
+    return sizes
+
+
+def parse_tegra_release(text: str) -> str | None:
+    """``"R36.4.3"`` from ``/etc/nv_tegra_release`` (``# R36 (release), REVISION: 4.3, ...``), else None."""
+    match = re.search(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
+    return f"R{match.group(1)}.{match.group(2)}" if match else None
+
+
+def jetpack_release(path: Path = TEGRA_RELEASE) -> str | None:
+    """The L4T release of this Jetson, or None on other machines."""
+    try:
+        return parse_tegra_release(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+
+
+def sidecar_path(engine: Path) -> Path:
+    return engine.with_name(engine.name + ".json")
+
+
+def make_sidecar(stage: str, precision: str, onnx_path: Path, onnx_sha256: str, platform: dict,
+                 profile: dict, settings: BuildSettings, seconds: float) -> dict:
+    """The sidecar of a freshly built engine; ``platform`` has tensorrt, cuda, gpu, compute_capability, jetpack."""
+    return {"schema_version": SIDECAR_SCHEMA, "tool": f"refinet-edge {__version__}", "stage": stage,
+            "precision": precision, "onnx": onnx_path.name, "onnx_sha256": onnx_sha256, **platform,
+            "profile": profile, "workspace_mb": settings.workspace_mb, "strongly_typed": True,
+            "build_seconds": round(seconds, 3)}
+
+
+def write_sidecar(engine: Path, sidecar: dict) -> Path:
+    path = sidecar_path(engine)
+    write_json(path, sidecar)
+    return path
+
+
+def read_sidecar(engine: Path) -> dict:
+    path = sidecar_path(engine)
+    if not path.is_file():
+        raise RefinetError(f"{engine}: no sidecar {path.name}; rebuild it with `refinet-edge build`")
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RefinetError(f"{path}: not valid JSON ({exc})") from None
+    if sidecar.get("schema_version") != SIDECAR_SCHEMA:
+        raise RefinetError(f"{path}: not an engine sidecar (schema_version {SIDECAR_SCHEMA} expected)")
+    return sidecar
+
+
+def mismatches(sidecar: dict, platform: dict) -> list[str]:
+    """What differs between the machine that built the engine and this one (TensorRT, GPU, compute capability)."""
+    found = []
+    for key, label in (("tensorrt", "TensorRT"), ("compute_capability", "compute capability"), ("gpu", "GPU")):
+        if str(sidecar.get(key)) != str(platform.get(key)):
+            found.append(f"{label} {sidecar.get(key)} (built) vs {platform.get(key)} (here)")
+    return found
+
+
+def mismatch_message(engine: Path, found: list[str], onnx_at_hand: bool) -> str:
+    fix = (f"rebuild it: `refinet-edge build --onnx-dir {engine.parent}`" if onnx_at_hand
+           else "rebuild it on this machine from its ONNX (`refinet-edge build`)")
+    return f"{engine.name} was built for another platform: {'; '.join(found)}; engines do not move; {fix}"

@@ -1,0 +1,162 @@
+"""TensorRT runner: one engine, I/O by tensor name, device buffers reused across calls.
+
+Lifecycle as every runner (:mod:`.runners`). ``activate()`` reads the engine's
+sidecar and compares it with this machine (TensorRT version, GPU, compute
+capability): on a mismatch it rebuilds the engine from its ONNX when that is at
+hand and unchanged (and says so), else fails naming both sides, instead of
+TensorRT's bare deserialisation error. Then ``IRuntime.deserialize_cuda_engine``,
+one execution context, buffers sized for the largest batch seen so far (grown,
+never shrunk), ``set_input_shape`` + ``set_tensor_address`` +
+``execute_async_v3`` on a CUDA stream that can be shared with the
+pre-processing kernels (pass ``stream=`` and ``layer=``). CUDA memory goes
+through :mod:`refinet_edge.kernels.layer` (cuda-python), whose calls are all
+checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from refinet_edge.errors import RefinetError
+
+from .engine_info import BuildSettings, buffer_bytes, mismatch_message, mismatches, read_sidecar
+from .manifest import sha256_file
+from .runners import Feed, StageRunner
+from .specs import StageSpec
+
+if TYPE_CHECKING:
+    import tensorrt as trt
+
+    from refinet_edge.kernels.layer import CudaLayer
+
+
+def engine_max_batch(sidecar: dict, spec: StageSpec) -> int:
+    """The largest batch the engine's optimisation profile allows."""
+    first = spec.input_names[0]
+    try:
+        return int(sidecar["profile"][first]["max"][0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise RefinetError(f"engine sidecar has no profile for input {first}; rebuild the engine") from None
+
+
+class TrtRunner(StageRunner):
+    """A ``{stage}.{precision}.engine`` under TensorRT (float32 inputs and outputs)."""
+
+    backend = "tensorrt"
+
+    def __init__(self, engine_path: str | Path, spec: StageSpec, *, rebuild: bool = True,
+                 layer: CudaLayer | None = None, stream: int | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        super().__init__(spec, f"tensorrt:{Path(engine_path).name}")
+        self.engine_path, self.rebuild, self.log = Path(engine_path), rebuild, log
+        self._layer, self._own_layer, self._stream, self._own_stream = layer, layer is None, stream, stream is None
+        self._engine: trt.ICudaEngine | None = None
+        self._context: trt.IExecutionContext | None = None
+        self._buffers: dict[str, int] = {}
+        self._capacity = 0
+        self.max_batch = 0
+
+    def _check_platform(self, sidecar: dict, layer: CudaLayer) -> None:
+        from .trt_build import build_engine, platform_info, require_tensorrt
+
+        found = mismatches(sidecar, platform_info(require_tensorrt(), layer))
+        if not found:
+            return
+        onnx_path = self.engine_path.parent / str(sidecar.get("onnx", ""))
+        at_hand = onnx_path.is_file() and sha256_file(onnx_path) == sidecar.get("onnx_sha256")
+        if not (at_hand and self.rebuild):
+            raise RefinetError(mismatch_message(self.engine_path, found, at_hand))
+        self.log(f"{self.engine_path.name}: built for another platform ({'; '.join(found)}); rebuilding from "
+                 f"{onnx_path.name}")
+        first = sidecar["profile"][self.spec.input_names[0]]
+        settings = BuildSettings(first["max"][0], first["opt"][0], int(sidecar.get("workspace_mb", 1024)))
+        build_engine(onnx_path, self.engine_path, self.spec, str(sidecar["precision"]), settings, self.log)
+
+    def _activate(self) -> None:
+        from refinet_edge.kernels.layer import get_layer
+
+        from .trt_build import require_tensorrt
+
+        require_tensorrt()
+        import tensorrt as trt
+
+        if not self.engine_path.is_file():
+            raise RefinetError(f"{self.engine_path}: no such engine; make it with `refinet-edge build`")
+        layer = self._layer = self._layer or get_layer("cuda-python")
+        sidecar = read_sidecar(self.engine_path)
+        self._check_platform(sidecar, layer)
+        self.max_batch = engine_max_batch(read_sidecar(self.engine_path), self.spec)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if engine is None:
+            raise RefinetError(f"{self.engine_path}: TensorRT could not deserialise the engine; rebuild it")
+        self._check_io(engine)
+        self._engine, self._context = engine, engine.create_execution_context()
+        if self._stream is None:
+            self._stream = layer.create_stream()
+
+    def _check_io(self, engine: trt.ICudaEngine) -> None:
+        import tensorrt as trt
+
+        names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
+        expected = {*self.spec.input_names, *self.spec.output_names}
+        if names != expected:
+            raise RefinetError(f"{self.engine_path}: engine tensors {sorted(names)} differ from the stage's "
+                               f"{sorted(expected)}")
+        for name in names:
+            if engine.get_tensor_dtype(name) != trt.DataType.FLOAT:
+                raise RefinetError(f"{self.engine_path}: tensor {name} is {engine.get_tensor_dtype(name)}, "
+                                   f"expected float32 I/O")
+
+    def _ensure_buffers(self, batch: int) -> None:
+        if batch > self.max_batch:
+            raise RefinetError(f"{self.engine_path.name}: batch {batch} exceeds the engine's maximum {self.max_batch}; "
+                               f"rebuild with `refinet-edge build --max-batch {batch}` or split the batch")
+        if batch <= self._capacity:
+            return
+        assert self._layer is not None and self._context is not None
+        self._free_buffers()
+        for name, nbytes in buffer_bytes(self.spec, batch).items():
+            self._buffers[name] = self._layer.alloc(nbytes)
+            if not self._context.set_tensor_address(name, self._buffers[name]):
+                raise RefinetError(f"TensorRT refused the address of tensor {name}")
+        self._capacity = batch
+
+    def _infer(self, feed: Feed) -> Feed:
+        batch = self.spec.check_feed(feed)
+        self._ensure_buffers(batch)
+        layer, context, stream = self._layer, self._context, self._stream
+        assert layer is not None and context is not None and stream is not None
+        for name, array in feed.items():
+            if not context.set_input_shape(name, array.shape):
+                raise RefinetError(f"TensorRT refused input {name} of shape {array.shape}")
+            layer.copy_to_device(self._buffers[name], array, stream)
+        if not context.execute_async_v3(stream):
+            raise RefinetError(f"{self.engine_path.name}: execute_async_v3 failed (see TensorRT's log)")
+        outputs = {name: np.empty((batch, *shape), dtype=np.float32) for name, shape in self.spec.outputs.items()}
+        for name, out in outputs.items():
+            layer.copy_to_host(out, self._buffers[name], stream)
+        layer.synchronize(stream)
+        return outputs
+
+    def _free_buffers(self) -> None:
+        for ptr in self._buffers.values():
+            assert self._layer is not None
+            self._layer.free(ptr)
+        self._buffers, self._capacity = {}, 0
+
+    def _deactivate(self) -> None:
+        if self._layer is not None:
+            self._layer.synchronize(self._stream or 0)
+            self._free_buffers()
+            if self._own_stream and self._stream is not None:
+                self._layer.destroy_stream(self._stream)
+                self._stream = None
+        self._context = self._engine = None
+        if self._own_layer and self._layer is not None:
+            self._layer.close()
+            self._layer = None

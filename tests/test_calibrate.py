@@ -1,0 +1,111 @@
+"""fp16 / int8 calibration on a copy of the exported set: files, Q/DQ rules, manifest, summary and the gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from fixtures.export import copy_onnx_dir  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+
+from refinet_edge.calibration import gate  # noqa: E402
+from refinet_edge.calibration.convert import check_method  # noqa: E402
+from refinet_edge.calibration.run import calibrate  # noqa: E402
+from refinet_edge.errors import RefinetError  # noqa: E402
+from refinet_edge.export.backends import pipeline_from_onnx_dir  # noqa: E402
+from refinet_edge.export.inputs import synthetic_frames  # noqa: E402
+from refinet_edge.export.manifest import read_manifest  # noqa: E402
+from refinet_edge.export.precision import Precision  # noqa: E402
+from refinet_edge.export.trt_check import check_trt_compat  # noqa: E402
+from refinet_edge.pipeline import STAGES  # noqa: E402
+
+CALIB_FRAMES, GATE_FRAMES = 12, 8
+
+
+@pytest.fixture(scope="module")
+def calibrated(onnx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
+    work = copy_onnx_dir(onnx_dir, tmp_path_factory.mktemp("calib") / "onnx")
+    lines: list[str] = []
+    summary = calibrate(work, "int8", frames=CALIB_FRAMES, gate_frames=GATE_FRAMES, log=lines.append)
+    return work, summary, lines
+
+
+def test_int8_makes_fp16_first_then_int8(calibrated) -> None:
+    work, summary, lines = calibrated
+    manifest = read_manifest(work)
+    for stage in STAGES:
+        assert set(manifest["stages"][stage]["files"]) == {"fp32", "fp16", "int8"}
+        assert (work / f"{stage}.int8.onnx.ranges.json").is_file()
+    assert set(manifest["precision_plan"]) == {"fp16", "int8"}
+    assert any("making and gating the fp16 set first" in line for line in lines)
+    assert sum(line.startswith("calibrate ") and "->" in line for line in lines) == 6  # one line per file
+    saved = json.loads((work / "calibration.int8.json").read_text())
+    assert saved["method"] == "minmax" and saved["calibration_frames"] == CALIB_FRAMES
+    assert set(saved["gate"]["plan"]) == set(STAGES) and saved == json.loads(json.dumps(summary))
+    assert (work / "calibration.fp16.json").is_file()
+
+
+def test_int8_graphs_follow_tensorrt_qdq_rules(calibrated) -> None:
+    work, summary, _ = calibrated
+    for stage in STAGES:
+        model = onnx.load(str(work / f"{stage}.int8.onnx"))
+        assert check_trt_compat(model).ok
+        inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        quants = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+        assert quants and summary["stages"][stage]["qdq_pairs"] == len(quants)
+        for node in quants:
+            zero = inits[node.input[2]]
+            assert zero.dtype == np.int8 and not zero.any()
+        per_channel = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and inits[n.input[1]].size > 1]
+        assert per_channel, f"{stage}: no per-channel weights"
+
+
+def test_fp16_graphs_hold_half_weights_and_float_io(calibrated) -> None:
+    work, _, _ = calibrated
+    model = onnx.load(str(work / "patch.fp16.onnx"))
+    assert check_trt_compat(model).ok
+    assert all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in [*model.graph.input,
+                                                                              *model.graph.output])
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+
+
+def test_every_precision_runs_the_pipeline(calibrated) -> None:
+    work, _, _ = calibrated
+    store = synthetic_frames(3, seed=5)
+    finals = {}
+    for precision in Precision:
+        pipeline, notes = pipeline_from_onnx_dir(work, "onnxruntime", precision)
+        result = pipeline.run(store.depth_batch(0, 3), store.uv_px, store.camera)
+        finals[precision] = result.steps["pointcloud"]
+        assert np.isfinite(finals[precision]).all()
+    # fp16 moves most joints by far less than a millimetre (a joint whose refined 2D position crosses a depth
+    # edge can move more: lifting takes a median of depth pixels)
+    assert np.median(np.abs(finals[Precision.FP16] - finals[Precision.FP32])) < 0.001  # metres
+    assert np.abs(finals[Precision.INT8] - finals[Precision.FP32]).max() > 0  # really a different graph
+
+
+def test_a_stage_failing_the_gate_keeps_its_fallback(calibrated, monkeypatch: pytest.MonkeyPatch) -> None:
+    work, _, _ = calibrated
+    monkeypatch.setitem(gate.MAX_DROP_POINTS, Precision.INT8, -100.0)  # nothing can pass
+    lines: list[str] = []
+    report = gate.run_gate(work, read_manifest(work), Precision.INT8, synthetic_frames(4, seed=1), lines.append)
+    fp16_plan = read_manifest(work)["precision_plan"]["fp16"]
+    assert report["plan"] == fp16_plan
+    assert all(not entry["passed"] for entry in report["per_stage"].values())
+    assert sum("FAILED" in line and "stays" in line for line in lines) == len(STAGES)
+
+
+def test_bad_requests(onnx_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(RefinetError, match="did you mean 'entropy'"):
+        check_method("entropi")
+    with pytest.raises(RefinetError, match="fp32 is what `refinet-edge export` writes"):
+        calibrate(onnx_dir, "fp32")
+    with pytest.raises(RefinetError, match="no manifest.json"):
+        calibrate(tmp_path, "fp16")
+    with pytest.raises(RefinetError, match="no int8 ONNX for stage patch"):
+        pipeline_from_onnx_dir(onnx_dir, "onnxruntime", "int8")
