@@ -9,8 +9,10 @@
 # through cuda-python and pycuda where installed, torch CUDA tensors, error
 # codes, compute-sanitizer memcheck/racecheck/synccheck/initcheck), and the
 # benchmark (fast CPU vs CUDA, and torch CUDA ops where torch has CUDA).
-# Needs python3 with numpy, h5py, pytest, hypothesis and cuda-python (wheels
-# in ./wheels are installed offline first if present). Writes gpu_check.log,
+# Needs python3 with numpy, h5py, pytest, hypothesis and cuda-bindings (any
+# wheels in ./wheels are installed offline first: a machine without network
+# can get them carried in, e.g. `pip download --no-deps -d wheels cuda-bindings
+# cuda-pathfinder nvidia-cuda-nvrtc` for its Python version, about 65 MB). Writes gpu_check.log,
 # pytest-gpu.xml and bench.json to OUT_DIR. Exit status: that of the GPU tests.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,8 +27,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 command -v nvcc >/dev/null && nvcc --version | tail -1
 command -v compute-sanitizer >/dev/null && echo "compute-sanitizer: $(command -v compute-sanitizer)" \
   || echo "compute-sanitizer: not on PATH (sanitizer tests will skip)"
-if [ -d wheels ]; then
-  "$PY" -m pip install -q --no-index --find-links wheels cuda-python hypothesis 2>&1 | tail -2
+if compgen -G "wheels/*.whl" >/dev/null; then  # e.g. cuda-bindings, cuda-pathfinder, nvidia-cuda-nvrtc
+  "$PY" -m pip install -q --no-index --find-links wheels wheels/*.whl 2>&1 | tail -2
 fi
 "$PY" - <<'PYEOF'
 import importlib, platform
