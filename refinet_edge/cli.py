@@ -283,6 +283,10 @@ from .kernels.cli import register as _register_kernels  # noqa: E402 - bench-ker
 
 _register_kernels(app)
 
+from .benchmarks.cli import register as _register_bench  # noqa: E402 - bench, report compare
+
+_register_bench(app)
+
 
 def _check_view(view: str) -> None:
     if view not in ("side", "top"):

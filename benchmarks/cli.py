@@ -1,0 +1,122 @@
+"""``refinet-edge bench`` and ``refinet-edge report compare``: options onto :mod:`.run` and :mod:`.compare`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from refinet_edge.errors import RefinetError
+
+console = Console(stderr=True)
+out = Console()
+report_app = typer.Typer(help="Bench reports: compare several side by side, re-render one.", no_args_is_help=True)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise RefinetError(f"{what} must be comma-separated positive integers like 1,2,4,8, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise RefinetError(f"{what} must be comma-separated positive integers like 1,2,4,8, got {text!r}")
+    return values
+
+
+def bench(
+    backend: Annotated[str, typer.Option(help="Backends, comma-separated: torch, torch-cuda, onnxruntime, "
+                                              "tensorrt.")] = "torch,onnxruntime",
+    precision: Annotated[str, typer.Option(help="Precisions, comma-separated: fp32, fp16, int8.")] = "fp32",
+    batch: Annotated[str, typer.Option(help="Batch sizes (people per call), comma-separated.")] = "1",
+    points: Annotated[str, typer.Option(help="Points per joint of stage C, comma-separated (default: the "
+                                             "shipped N; other N run untrained weights, latency only).")] = "",
+    iterations: Annotated[int, typer.Option(help="Timed calls per configuration.")] = 100,
+    warmup: Annotated[int, typer.Option(help="Untimed calls before timing.")] = 10,
+    accuracy_frames: Annotated[int, typer.Option(help="Frames scored for acc@10cm and MPJPE.")] = 100,
+    data: Annotated[Path | None, typer.Option(help="ITOP-layout directory (its test split) instead of "
+                                                   "synthetic frames made in memory.")] = None,
+    onnx: Annotated[Path | None, typer.Option(help="Export directory (`refinet-edge export`, engines from "
+                                                   "`build`); default: made under --work/onnx.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("runs/bench"),
+    work: Annotated[Path, typer.Option(help="Scratch directory: the export made without --onnx, untrained "
+                                            "checkpoints of other points per joint.")] = Path("runs/bench-work"),
+    power: Annotated[bool, typer.Option(help="Sample power (jtop, tegrastats or NVML) when available.")] = True,
+    power_interval_ms: Annotated[int, typer.Option(help="Power sampling interval.")] = 100,
+) -> None:
+    """Time, score and report every backend x precision x points x batch on this machine.
+
+    Per configuration: per-step and end-to-end latency (min, mean, p50, p90,
+    p95, p99, max, std), people per second, speed-up over torch fp32,
+    acc@10cm and MPJPE, and power and energy per person where measurable.
+    Writes report.json, report.md and report.html into --out.
+    """
+    from .run import BenchSettings, run_bench
+    from .variants import BACKENDS, PRECISIONS, Context, parse_list
+
+    if iterations <= 0 or warmup < 0 or accuracy_frames <= 0 or power_interval_ms <= 0:
+        raise RefinetError("--iterations, --accuracy-frames and --power-interval-ms must be positive and --warmup "
+                           f"non-negative; got {iterations}, {accuracy_frames}, {power_interval_ms}, {warmup}")
+    if onnx is not None and not (onnx / "manifest.json").is_file():
+        raise RefinetError(f"--onnx {onnx}: no manifest.json; make the directory with `refinet-edge export`")
+    if data is not None and not data.is_dir():
+        raise RefinetError(f"--data {data}: not a directory (expected the ITOP layout)")
+    settings = BenchSettings(parse_list(backend, BACKENDS, "--backend"), parse_list(precision, PRECISIONS,
+                             "--precision"), _ints(batch, "--batch"), _ints(points, "--points") if points else (),
+                             iterations, warmup, accuracy_frames, str(data) if data else None, power,
+                             power_interval_ms)
+    ctx = Context(onnx_dir=onnx, work=work, log=lambda line: console.print(line, highlight=False))
+    command = shlex.join(["refinet-edge", *sys.argv[1:]])
+    report = run_bench(settings, ctx, command, on_row=_print_row)
+    from .report import write_reports
+
+    for path in write_reports(report, out_dir):
+        out.print(f"bench: wrote {path}")
+
+
+def _print_row(row: dict) -> None:
+    name = f"{row['backend']} {row['precision']} N={row['points']}"
+    if row["status"] != "ok":
+        console.print(f"{name}: not run: {row['reason']}", highlight=False)
+        return
+    e2e = row["latency_ms"]["end_to_end"]
+    acc = f", acc@10cm {row['accuracy']['acc_10cm']:.2f} %" if row.get("accuracy") else ""
+    console.print(f"{name} batch {row['batch']}: p50 {e2e['p50']:.2f} ms, p99 {e2e['p99']:.2f} ms, "
+                  f"{row['throughput_people_per_s']:.1f} people/s{acc}", highlight=False)
+
+
+@report_app.command("compare")
+def compare_cmd(
+    reports: Annotated[list[Path], typer.Argument(help="report.json files written by `refinet-edge bench`.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write compare.md and compare.html here.")]
+    = None,
+) -> None:
+    """Put bench reports side by side (machines, power modes, precisions): a table, and plots with --out."""
+    from .compare import compare
+
+    if len(reports) < 2:
+        raise RefinetError(f"report compare needs at least two report.json files, got {len(reports)}")
+    text, written = compare(reports, out_dir)
+    out.print(text, markup=False, highlight=False)
+    for path in written:
+        out.print(f"report: wrote {path}")
+
+
+@report_app.command("render")
+def render_cmd(
+    report: Annotated[Path, typer.Argument(help="A report.json written by `refinet-edge bench`.")],
+) -> None:
+    """Rewrite report.md and report.html beside a report.json (no measuring)."""
+    from .report import render
+
+    for path in render(report):
+        out.print(f"report: wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench`` and ``report`` to the main command line."""
+    app.command()(bench)
+    app.add_typer(report_app, name="report")

@@ -1,0 +1,137 @@
+"""The bench harness end to end on this CPU: timed pipeline, variants, reports, compare, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from refinet_edge.benchmarks.compare import compare  # noqa: E402
+from refinet_edge.benchmarks.report import read_report, write_reports  # noqa: E402
+from refinet_edge.benchmarks.run import BenchSettings, run_bench  # noqa: E402
+from refinet_edge.benchmarks.staged import STEPS, run_timed  # noqa: E402
+from refinet_edge.benchmarks.stats import StepTimer, latency_stats  # noqa: E402
+from refinet_edge.benchmarks.variants import Context  # noqa: E402
+
+from refinet_edge.errors import RefinetError  # noqa: E402
+from refinet_edge.pipeline import RefinementPipeline  # noqa: E402
+
+
+def test_latency_stats() -> None:
+    s = latency_stats([4.0, 1.0, 3.0, 2.0])
+    assert (s["n"], s["min"], s["max"], s["mean"], s["p50"]) == (4, 1.0, 4.0, 2.5, 2.5)
+    assert s["std"] == pytest.approx(np.std([1, 2, 3, 4])) and s["p99"] == pytest.approx(3.97)
+    with pytest.raises(ValueError):
+        latency_stats([])
+
+
+def test_timed_run_matches_the_pipeline() -> None:
+    from refinet_edge.export.inputs import synthetic_frames
+
+    store = synthetic_frames(2, seed=3)
+    pipeline = RefinementPipeline.from_dir()
+    depth, uv = store.depth_batch(0, 2), store.uv_px + 2.0
+    timer = StepTimer()
+    steps = run_timed(pipeline, depth, uv, store.camera, timer)
+    expected = pipeline.run(depth, uv, store.camera).steps
+    assert list(steps) == list(expected)
+    for name in expected:
+        np.testing.assert_array_equal(steps[name], expected[name])
+    assert set(timer.ms) == {*STEPS, "end_to_end"}
+    assert timer.ms["end_to_end"] >= sum(timer.ms[s] for s in STEPS) * 0.99
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    settings = BenchSettings(backends=("torch", "tensorrt"), batches=(1, 2), points=(16, 128), iterations=3,
+                             warmup=1, accuracy_frames=4, power=False)
+    return run_bench(settings, Context(work=tmp_path_factory.mktemp("bench")), "refinet-edge bench --test")
+
+
+def test_report_rows(report: dict) -> None:
+    rows = {(r["backend"], r["points"], r["batch"]): r for r in report["results"]}
+    assert report["schema_version"] == 1 and report["shipped_points"] == 128
+    trained = rows[("torch", 128, 2)]
+    e2e = trained["latency_ms"]["end_to_end"]
+    assert e2e["n"] == 3 and e2e["min"] <= e2e["p50"] <= e2e["p99"] <= e2e["max"]
+    assert trained["throughput_people_per_s"] == pytest.approx(2 * 3 / (sum(trained["samples_ms"]["end_to_end"]) / 1e3),
+                                                               rel=1e-3)
+    assert trained["accuracy"]["frames"] == 4 and 0 <= trained["accuracy"]["acc_10cm"] <= 100
+    assert trained["speedup_vs_torch_fp32"] == pytest.approx(1.0)
+    assert len(trained["load_average"]["before"]) == 3 and len(trained["load_average"]["after"]) == 3
+    untrained = rows[("torch", 16, 1)]
+    assert untrained["trained"] is False and untrained["accuracy"] is None and untrained["status"] == "ok"
+    assert untrained["latency_ms"]["pointcloud"]["n"] == 3
+    trt = {r["points"]: r for r in report["results"] if r["backend"] == "tensorrt"}
+    assert all(r["status"] == "unavailable" for r in trt.values())
+    if not _tensorrt_installed():
+        assert "tensorrt not installed" in trt[128]["reason"]
+
+
+def _tensorrt_installed() -> bool:
+    import importlib.util
+
+    spec = importlib.util.find_spec("tensorrt")
+    return spec is not None and spec.origin is not None
+
+
+def test_reports_written_and_self_contained(report: dict, tmp_path: Path) -> None:
+    paths = write_reports(report, tmp_path)
+    assert [p.name for p in paths] == ["report.json", "report.md", "report.html"]
+    assert read_report(paths[0])["results"] == json.loads(json.dumps(report["results"]))
+    md = paths[1].read_text()
+    assert "refinet-edge bench --test" in md and "Timer scope" in md and "| torch | fp32 | 128 | 2 |" in md
+    html = paths[2].read_text()
+    assert html.count("<svg") >= 3 and "<script" not in html and not re.search(r"(src|href)=", html)
+    assert "Not run here" in html and "tensorrt" in html
+
+
+def test_render_rewrites_md_and_html_from_json(report: dict, tmp_path: Path) -> None:
+    from refinet_edge.benchmarks.report import render
+
+    json_path = write_reports(report, tmp_path)[0]
+    (tmp_path / "report.html").unlink()
+    assert [p.name for p in render(json_path)] == ["report.md", "report.html"]
+    assert "<svg" in (tmp_path / "report.html").read_text()
+
+
+def test_compare_two_reports(report: dict, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        write_reports(report, tmp_path / name)
+    text, written = compare([tmp_path / "a" / "report.json", tmp_path / "b" / "report.json"], tmp_path / "cmp")
+    assert "b p50 / a" in text and "| torch | fp32 | 128 | 1 |" in text and text.count("| 1.00 |") >= 2
+    assert [p.name for p in written] == ["compare.md", "compare.html"]
+    with pytest.raises(RefinetError, match="not a bench report"):
+        (tmp_path / "x.json").write_text('{"a": 1}')
+        read_report(tmp_path / "x.json")
+
+
+def test_onnxruntime_variant_reuses_the_export(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    settings = BenchSettings(backends=("onnxruntime",), iterations=2, warmup=1, accuracy_frames=4, power=False,
+                             points=(128, 32))
+    report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
+    rows = {r["points"]: r for r in report["results"]}
+    assert rows[128]["status"] == "ok" and rows[128]["accuracy"] is not None
+    assert rows[32]["status"] == "ok" and rows[32]["trained"] is False
+    assert (tmp_path / "onnx" / "manifest.json").is_file()
+    assert (tmp_path / "untrained_points_32" / "pointcloud.onnx").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batch", "0"], "--batch must be comma-separated positive integers"),
+    (["--backend", "onnxruntme"], "did you mean 'onnxruntime'"),
+    (["--precision", "fp8"], "--precision: unknown 'fp8'"),
+    (["--onnx", "/nonexistent"], "no manifest.json"),
+])
+def test_cli_rejects_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "from refinet_edge.cli import main; main()", "bench",
+                           "--out", str(tmp_path), *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
