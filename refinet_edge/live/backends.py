@@ -17,6 +17,7 @@ The exported backends load through :func:`refinet_edge.export.backends.pipeline_
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ class Backend:
 
     name: str
     is_available: Callable[[], bool]
-    load: Callable[[Path, str], Loaded]  # (directory, precision) -> pipeline, notes
+    load: Callable[[Path, str, int], Loaded]  # (directory, precision, CPU threads) -> pipeline, notes
     precisions: tuple[str, ...]
     device: Callable[[], str]
     install_hint: str
@@ -57,12 +58,30 @@ def _torch_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _torch_load(directory: Path, precision: str) -> Loaded:
-    return RefinementPipeline.from_dir(directory, device=_torch_device()), []
+def cpu_threads(requested: int | None = None) -> int:
+    """Threads for the stages on a CPU: what was asked, else all cores but the two that capture and detect.
+
+    PyTorch's OpenMP threads spin while they wait; on the 2-core CI machine, two of
+    them beside the capture and detection threads made the stages 10x slower than one.
+    """
+    if requested is not None:
+        if requested < 1:
+            raise RefinetError(f"--threads must be >= 1, got {requested}")
+        return requested
+    return max(1, (os.cpu_count() or 1) - 2)
 
 
-def _exported_load(backend: str) -> Callable[[Path, str], Loaded]:
-    def load(directory: Path, precision: str) -> Loaded:
+def _torch_load(directory: Path, precision: str, threads: int) -> Loaded:
+    import torch
+
+    device = _torch_device()
+    if device == "cpu":
+        torch.set_num_threads(threads)
+    return RefinementPipeline.from_dir(directory, device=device), []
+
+
+def _exported_load(backend: str) -> Callable[[Path, str, int], Loaded]:
+    def load(directory: Path, precision: str, threads: int) -> Loaded:  # the export's runners pick their threads
         from refinet_edge.export.backends import pipeline_from_onnx_dir
 
         return pipeline_from_onnx_dir(directory, backend, precision)

@@ -43,6 +43,8 @@ def live(
     = None,
     checkpoints: Annotated[Path | None, typer.Option(help="Stage checkpoints (default: the shipped weights).")]
     = None,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for the torch stages (default: all cores but two, at least 1).")] = None,
     onnx_dir: Annotated[Path | None, typer.Option(help="Exported stages (`refinet-edge export` / `build` output) "
                                                        "for --backend onnxruntime or tensorrt.")] = None,
     realtime: Annotated[bool | None, typer.Option(
@@ -60,7 +62,7 @@ def live(
     status line (or shows a window), and a summary at the end or on Ctrl-C.
     """
     from ..pipeline import WEIGHTS_DIR
-    from .backends import choose_backend
+    from .backends import choose_backend, cpu_threads
     from .detectors import make_detector
     from .draw import can_show_window
     from .refiner import Refiner
@@ -78,13 +80,15 @@ def live(
         det = make_detector(spec)
         chosen = choose_backend(backend, precision, onnx_dir)
         directory = (onnx_dir if chosen.exported else checkpoints) or WEIGHTS_DIR
-        pipeline, notes = chosen.load(directory, precision)
+        pipeline, notes = chosen.load(directory, precision, cpu_threads(threads))
         if not pipeline.runners:
             raise RefinetError(f"{directory}: no stage checkpoints ({{patch,skeleton,pointcloud}}.safetensors)")
         for note in notes:
             console.print(f"note: {note}", highlight=False)
         window, why = (False, "--headless") if headless else can_show_window()
-        console.print(f"live: backend {chosen.name} {precision} on {chosen.device()}, stages "
+        n = cpu_threads(threads)
+        cpu_note = f" ({n} thread{'s' if n > 1 else ''})" if not chosen.exported and chosen.device() == "cpu" else ""
+        console.print(f"live: backend {chosen.name} {precision} on {chosen.device()}{cpu_note}, stages "
                       f"{'+'.join(pipeline.runners)} from {directory}", highlight=False)
         console.print(f"live: source {source.description}; detector {det.name}; "
                       f"{'window' if window else 'headless (' + why + ')'}", highlight=False)
