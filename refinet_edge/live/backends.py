@@ -81,10 +81,14 @@ def _torch_load(directory: Path, precision: str, threads: int) -> Loaded:
 
 
 def _exported_load(backend: str) -> Callable[[Path, str, int], Loaded]:
-    def load(directory: Path, precision: str, threads: int) -> Loaded:  # the export's runners pick their threads
+    def load(directory: Path, precision: str, threads: int) -> Loaded:
         from refinet_edge.export.backends import pipeline_from_onnx_dir
 
-        return pipeline_from_onnx_dir(directory, backend, precision)
+        pipeline, notes = pipeline_from_onnx_dir(directory, backend, precision)
+        for runner in pipeline.runners.values():  # ONNX Runtime sessions open on first use, with these threads
+            if hasattr(runner, "threads") and not getattr(runner, "is_active", True):
+                runner.threads = threads
+        return pipeline, notes
     return load
 
 

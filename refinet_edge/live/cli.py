@@ -44,7 +44,7 @@ def live(
     checkpoints: Annotated[Path | None, typer.Option(help="Stage checkpoints (default: the shipped weights).")]
     = None,
     threads: Annotated[int | None, typer.Option(
-        help="CPU threads for the torch stages (default: all cores but two, at least 1).")] = None,
+        help="CPU threads for the stages (default: all cores but two, at least 1).")] = None,
     onnx_dir: Annotated[Path | None, typer.Option(help="Exported stages (`refinet-edge export` / `build` output) "
                                                        "for --backend onnxruntime or tensorrt.")] = None,
     realtime: Annotated[bool | None, typer.Option(
@@ -87,7 +87,7 @@ def live(
             console.print(f"note: {note}", highlight=False)
         window, why = (False, "--headless") if headless else can_show_window()
         n = cpu_threads(threads)
-        cpu_note = f" ({n} thread{'s' if n > 1 else ''})" if not chosen.exported and chosen.device() == "cpu" else ""
+        cpu_note = f" ({n} thread{'s' if n > 1 else ''})" if chosen.device() == "cpu" else ""
         console.print(f"live: backend {chosen.name} {precision} on {chosen.device()}{cpu_note}, stages "
                       f"{'+'.join(pipeline.runners)} from {directory}", highlight=False)
         console.print(f"live: source {source.description}; detector {det.name}; "
