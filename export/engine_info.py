@@ -122,6 +122,18 @@ def mismatches(sidecar: dict, platform: dict) -> list[str]:
     return found
 
 
+def needs_rebuild(engine: Path, sidecar: dict, platform: dict, onnx_sha256: str | None, allow: bool) -> bool:
+    """False when ``engine`` fits this platform; True when it must be rebuilt and can be (its ONNX, with the
+    recorded hash ``onnx_sha256`` given when the file is at hand, is unchanged and ``allow``); else raises."""
+    found = mismatches(sidecar, platform)
+    if not found:
+        return False
+    at_hand = onnx_sha256 is not None and onnx_sha256 == sidecar.get("onnx_sha256")
+    if not (at_hand and allow):
+        raise RefinetError(mismatch_message(engine, found, at_hand))
+    return True
+
+
 def mismatch_message(engine: Path, found: list[str], onnx_at_hand: bool) -> str:
     fix = (f"rebuild it: `refinet-edge build --onnx-dir {engine.parent}`" if onnx_at_hand
            else "rebuild it on this machine from its ONNX (`refinet-edge build`)")

@@ -93,7 +93,8 @@ def to_onnx(model, spec: StageSpec, opset: int):
     names = [*spec.input_names, *spec.output_names]
     with warnings.catch_warnings():  # the exporter warns about the shape asserts it traces through
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), _example_inputs(spec), buffer, dynamo=False, opset_version=opset,
+        torch.onnx.export(model.eval(), _example_inputs(spec), buffer,  # type: ignore[arg-type] # file-like is fine
+                          dynamo=False, opset_version=opset,
                           input_names=list(spec.input_names), output_names=list(spec.output_names),
                           dynamic_axes={n: {0: BATCH_AXIS} for n in names}, do_constant_folding=True)
     return onnxslim.slim(onnx.load_from_string(buffer.getvalue()))

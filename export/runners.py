@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class TorchStageRunner(StageRunner):
         info = read_stage_info(checkpoint)
         super().__init__(stage_spec(info.stage, info.model_config), f"torch:{Path(checkpoint).name}")
         self.checkpoint, self.device = Path(checkpoint), device
-        self._module = None
+        self._module: Any = None  # torch.nn.Module once active
 
     def _activate(self) -> None:
         from refinet_edge.checkpoint import load_stage
@@ -121,7 +122,7 @@ class OnnxrtRunner(StageRunner):
                  threads: int = 0) -> None:
         super().__init__(spec, f"onnxruntime:{Path(path).name}")
         self.path, self.providers, self.threads = Path(path), providers, threads
-        self._session = None
+        self._session: Any = None  # onnxruntime.InferenceSession once active
 
     def _activate(self) -> None:
         import onnxruntime as ort

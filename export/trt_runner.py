@@ -23,7 +23,7 @@ import numpy as np
 
 from refinet_edge.errors import RefinetError
 
-from .engine_info import BuildSettings, buffer_bytes, mismatch_message, mismatches, read_sidecar
+from .engine_info import BuildSettings, buffer_bytes, mismatches, needs_rebuild, read_sidecar
 from .manifest import sha256_file
 from .runners import Feed, StageRunner
 from .specs import StageSpec
@@ -61,17 +61,16 @@ class TrtRunner(StageRunner):
         self.max_batch = 0
 
     def _check_platform(self, sidecar: dict, layer: CudaLayer) -> None:
+        """Rebuild the engine from its ONNX when it was built elsewhere and the ONNX is at hand, else raise."""
         from .trt_build import build_engine, platform_info, require_tensorrt
 
-        found = mismatches(sidecar, platform_info(require_tensorrt(), layer))
-        if not found:
-            return
+        platform = platform_info(require_tensorrt(), layer)
         onnx_path = self.engine_path.parent / str(sidecar.get("onnx", ""))
-        at_hand = onnx_path.is_file() and sha256_file(onnx_path) == sidecar.get("onnx_sha256")
-        if not (at_hand and self.rebuild):
-            raise RefinetError(mismatch_message(self.engine_path, found, at_hand))
-        self.log(f"{self.engine_path.name}: built for another platform ({'; '.join(found)}); rebuilding from "
-                 f"{onnx_path.name}")
+        onnx_sha = sha256_file(onnx_path) if onnx_path.is_file() else None
+        if not needs_rebuild(self.engine_path, sidecar, platform, onnx_sha, self.rebuild):
+            return
+        self.log(f"{self.engine_path.name}: built for another platform ({'; '.join(mismatches(sidecar, platform))}); "
+                 f"rebuilding from {onnx_path.name}")
         first = sidecar["profile"][self.spec.input_names[0]]
         settings = BuildSettings(first["max"][0], first["opt"][0], int(sidecar.get("workspace_mb", 1024)))
         build_engine(onnx_path, self.engine_path, self.spec, str(sidecar["precision"]), settings, self.log)

@@ -21,6 +21,7 @@ from refinet_edge.export.engine_info import (
     make_sidecar,
     mismatch_message,
     mismatches,
+    needs_rebuild,
     parse_tegra_release,
     profile_shapes,
     read_sidecar,
@@ -77,6 +78,20 @@ def test_sidecar_round_trip_and_mismatch_messages(tmp_path: Path) -> None:
     assert "TensorRT 10.3.0 (built) vs 11.4.0 (here)" in message and "refinet-edge build --onnx-dir" in message
     with pytest.raises(RefinetError, match="no sidecar"):
         read_sidecar(tmp_path / "missing.engine")
+
+
+def test_a_foreign_engine_is_rebuilt_only_from_its_unchanged_onnx(tmp_path: Path) -> None:
+    engine = tmp_path / "patch.fp16.engine"
+    sidecar = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7", "onnx_sha256": "aa"}
+    assert needs_rebuild(engine, sidecar, PLATFORM, "aa", allow=True) is False  # same platform: load it
+    here = {**PLATFORM, "tensorrt": "11.4.0"}
+    assert needs_rebuild(engine, sidecar, here, "aa", allow=True) is True
+    with pytest.raises(RefinetError, match="TensorRT 10.3.0 \\(built\\) vs 11.4.0 \\(here\\).*on this machine"):
+        needs_rebuild(engine, sidecar, here, "bb", allow=True)  # the ONNX changed since the build
+    with pytest.raises(RefinetError, match="TensorRT 10.3.0 \\(built\\) vs 11.4.0"):
+        needs_rebuild(engine, sidecar, here, None, allow=True)  # no ONNX at hand
+    with pytest.raises(RefinetError, match="refinet-edge build --onnx-dir"):
+        needs_rebuild(engine, sidecar, here, "aa", allow=False)
 
 
 def test_build_plan_uses_the_gate_fallback(onnx_dir: Path, tmp_path: Path) -> None:
