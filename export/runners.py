@@ -37,7 +37,11 @@ class StageRunner(ABC):
 
     def activate(self) -> None:
         if not self.is_active:
-            self._activate()
+            try:
+                self._activate()
+            except BaseException:
+                self._deactivate()  # release whatever the failed activation had acquired
+                raise
             self.is_active = True
 
     def deactivate(self) -> None:

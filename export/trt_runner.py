@@ -54,6 +54,8 @@ class TrtRunner(StageRunner):
         super().__init__(spec, f"tensorrt:{Path(engine_path).name}")
         self.engine_path, self.rebuild, self.log = Path(engine_path), rebuild, log
         self._layer, self._own_layer, self._stream, self._own_stream = layer, layer is None, stream, stream is None
+        self._logger: trt.ILogger | None = None
+        self._runtime: trt.Runtime | None = None
         self._engine: trt.ICudaEngine | None = None
         self._context: trt.IExecutionContext | None = None
         self._buffers: dict[str, int] = {}
@@ -89,7 +91,8 @@ class TrtRunner(StageRunner):
         sidecar = read_sidecar(self.engine_path)
         self._check_platform(sidecar, layer)
         self.max_batch = engine_max_batch(read_sidecar(self.engine_path), self.spec)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = runtime = trt.Runtime(self._logger)  # both must outlive the engine
         engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if engine is None:
             raise RefinetError(f"{self.engine_path}: TensorRT could not deserialise the engine; rebuild it")
@@ -155,7 +158,9 @@ class TrtRunner(StageRunner):
             if self._own_stream and self._stream is not None:
                 self._layer.destroy_stream(self._stream)
                 self._stream = None
-        self._context = self._engine = None
+        self._context = None  # context before engine before runtime
+        self._engine = None
+        self._runtime = self._logger = None
         if self._own_layer and self._layer is not None:
             self._layer.close()
             self._layer = None
