@@ -18,6 +18,7 @@ install it. Engines are tied to the GPU and TensorRT version: see
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,20 +93,24 @@ def _progress_monitor(log: LogFn) -> trt.IProgressMonitor:
     """An ``IProgressMonitor`` that logs each top-level build phase as it finishes, with its time."""
     import tensorrt as trt
 
-    class Progress(trt.IProgressMonitor):
+    class Progress(trt.IProgressMonitor):  # TensorRT calls it from several threads
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
             self.started: dict[str, float] = {}
+            self.lock = threading.Lock()
 
         def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
-            self.started[phase_name] = time.perf_counter()
+            with self.lock:
+                self.started[phase_name] = time.perf_counter()
 
         def step_complete(self, phase_name: str, step: int) -> bool:
             return True  # False would cancel the build
 
         def phase_finish(self, phase_name: str) -> None:
-            seconds = time.perf_counter() - self.started.pop(phase_name, time.perf_counter())
-            if not self.started:  # a top-level phase
+            with self.lock:
+                seconds = time.perf_counter() - self.started.pop(phase_name, time.perf_counter())
+                top_level = not self.started
+            if top_level:
                 log(f"  {phase_name}: {seconds:.1f} s")
 
     return Progress()
@@ -125,7 +130,7 @@ def _parse(builder: trt.Builder, onnx_path: Path, logger: trt.ILogger) -> tuple[
 
 
 def _config(builder: trt.Builder, spec: StageSpec, settings: BuildSettings, cache_path: Path,
-            log: LogFn) -> trt.IBuilderConfig:
+            monitor: trt.IProgressMonitor) -> trt.IBuilderConfig:
     import tensorrt as trt
 
     config = builder.create_builder_config()
@@ -136,7 +141,7 @@ def _config(builder: trt.Builder, spec: StageSpec, settings: BuildSettings, cach
     config.add_optimization_profile(profile)
     cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
-    config.progress_monitor = _progress_monitor(log)
+    config.progress_monitor = monitor
     return config
 
 
@@ -151,7 +156,8 @@ def build_engine(onnx_path: Path, engine_path: Path, spec: StageSpec, precision:
     builder = trt.Builder(logger)
     network, _parser = _parse(builder, onnx_path, logger)
     cache_path = engine_path.parent / TIMING_CACHE
-    config = _config(builder, spec, settings, cache_path, log)
+    monitor = _progress_monitor(log)  # must outlive the build (TensorRT docs); keep our own reference
+    config = _config(builder, spec, settings, cache_path, monitor)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RefinetError(f"{onnx_path.name}: TensorRT could not build an engine (see its log above)")
