@@ -67,7 +67,7 @@ class VideoOut:
     def write(self, canvas: np.ndarray) -> None:
         if self._writer is None:
             h, w = canvas.shape[:2]
-            self._writer = cv2.VideoWriter(os.fspath(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self._writer = cv2.VideoWriter(os.fspath(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))
             if not self._writer.isOpened():
                 from ..errors import RefinetError
 

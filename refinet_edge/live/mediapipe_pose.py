@@ -64,6 +64,7 @@ class MediaPipeDetector:
             result = self._pose.process(rgb)
             people = [result.pose_landmarks.landmark] if result.pose_landmarks else []
         else:
+            assert self._landmarker is not None
             image = self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=rgb)
             people = self._landmarker.detect(image).pose_landmarks
         if not people:

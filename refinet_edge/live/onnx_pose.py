@@ -54,8 +54,8 @@ def decode_yolo_pose(output: np.ndarray, scale: float, pad: tuple[float, float],
     if len(cand) == 0:
         return np.zeros((0, 17, 2)), np.zeros((0, 17))
     boxes = np.stack([cand[:, 0] - cand[:, 2] / 2, cand[:, 1] - cand[:, 3] / 2, cand[:, 2], cand[:, 3]], axis=1)
-    chosen = cv2.dnn.NMSBoxes(boxes.tolist(), cand[:, 4].tolist(), score_threshold, iou_threshold)
-    chosen = np.array(chosen, dtype=int).reshape(-1)[:max_people]
+    kept = cv2.dnn.NMSBoxes(boxes.tolist(), cand[:, 4].tolist(), score_threshold, iou_threshold)
+    chosen = np.array(kept, dtype=int).reshape(-1)[:max_people]
     kpts = cand[chosen, 5:].reshape(-1, 17, 3).astype(np.float64)
     uv = (kpts[..., :2] - np.array(pad)) / scale
     scores = np.where(kpts[..., 2] >= keypoint_threshold, kpts[..., 2], 0.0)

@@ -27,8 +27,10 @@ from .realtime import LiveResult
 
 
 def _nested(values: np.ndarray, decimals: int) -> list:
-    rounded = np.round(np.asarray(values, dtype=np.float64), decimals)
-    return np.where(np.isfinite(rounded), rounded, None).tolist()
+    values = np.asarray(values, dtype=np.float64)
+    rounded = np.round(values, decimals).astype(object)
+    rounded[~np.isfinite(values)] = None
+    return rounded.tolist()
 
 
 def result_record(result: LiveResult) -> dict:

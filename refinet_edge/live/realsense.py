@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class RealSenseSource:
         self.settings, self.record_to, self.reconnect_s, self.on_status = settings, record_to, reconnect_s, on_status
         self.fps = float(settings.fps)
         self.description = f"RealSense {settings.width}x{settings.height} @ {settings.fps} fps"
-        self.pipeline = None
+        self.pipeline: Any = None
 
     def __enter__(self) -> RealSenseSource:
         self.rs = require_rs()

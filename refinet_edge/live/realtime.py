@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import cast
 
 from .detectors import Detections, Detector
 from .frames import FrameSource, RGBDFrame
@@ -89,7 +90,7 @@ class LiveLoop:
         self.skipped = 0  # frame numbers the source skipped before we read (a camera or player dropped them)
         self._slots: list[Slot] = []
 
-    def run(self, stop: threading.Event | None = None) -> Iterator[LiveResult]:
+    def run(self, stop: threading.Event | None = None) -> Generator[LiveResult, None, None]:
         """Yield results until the source ends or ``stop`` is set; errors in the threads are re-raised here."""
         shared = _Shared(stop=stop or threading.Event())
         lossy = self.source.realtime
@@ -103,7 +104,7 @@ class LiveLoop:
         last = None
         try:
             while (item := detected.get()) is not _END:
-                frame, wait_ms, detections, detect_ms = item  # type: ignore[misc]
+                frame, wait_ms, detections, detect_ms = cast(tuple[RGBDFrame, float, Detections, float], item)
                 refined = self.refiner(frame, detections)
                 gap = 0 if last is None else max(0, frame.number - last - 1)
                 last = frame.number
@@ -142,7 +143,7 @@ class LiveLoop:
     def _detect(self, inp: Slot, out: Slot, shared: _Shared) -> None:
         try:
             while (item := inp.get()) is not _END:
-                frame, wait_ms = item  # type: ignore[misc]
+                frame, wait_ms = cast(tuple[RGBDFrame, float], item)
                 start = time.perf_counter()
                 detections = self.detector(frame)
                 out.put((frame, wait_ms, detections, (time.perf_counter() - start) * 1e3))

@@ -37,6 +37,7 @@ class OneEuro:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t_s
             return x
         dt = t_s - self._t
+        assert self._dx is not None
         dx = np.where(np.isfinite(x) & np.isfinite(self._x), (x - self._x) / dt, 0.0)
         a_d = self._alpha(self.d_cutoff_hz, dt)
         self._dx = a_d * dx + (1 - a_d) * self._dx

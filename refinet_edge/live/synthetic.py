@@ -54,8 +54,11 @@ class SyntheticSource:
         self.settings, self.realtime, self.fps = settings, realtime, settings.fps
         preset = camera_preset(settings.camera)
         # described as a RealSense stream profile would: float32 intrinsics, z16 in 1 mm units
-        f32 = {k: float(np.float32(getattr(preset, k))) for k in ("fx", "fy", "cx", "cy")}
-        self.camera: Camera = replace(preset, depth_scale=float(np.float32(Z16_SCALE_M)), **f32)
+        def f32(value: float) -> float:
+            return float(np.float32(value))
+
+        self.camera: Camera = replace(preset, fx=f32(preset.fx), fy=f32(preset.fy), cx=f32(preset.cx),
+                                      cy=f32(preset.cy), depth_scale=f32(Z16_SCALE_M))
         self.scene = WalkingScene(settings.seed, preset, settings.view, settings.fps, settings.subject)
         self.description = (f"synthetic walker ({preset.name} {preset.width}x{preset.height}, {settings.view} view, "
                             f"seed {settings.seed}) @ {settings.fps:g} fps"
