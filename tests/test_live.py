@@ -196,3 +196,27 @@ def test_a_realtime_source_drops_frames_the_pipeline_cannot_keep_up_with(pipelin
         if len(numbers) == 4:
             break
     assert numbers == sorted(set(numbers)) and loop.dropped >= numbers[-1] - numbers[0] - 3 > 0
+
+
+def test_ctrl_c_stops_cleanly_with_complete_lines_and_a_summary(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "refinet_edge.cli", "live", "--camera", "synthetic", "--headless",
+                             "--output", str(out), "--video", str(tmp_path / "v.mp4")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    text = out.read_text()
+    assert text.endswith("\n") and all(json.loads(line)["people"] for line in text.splitlines())
+    assert "stopped by Ctrl-C" in stdout and "Traceback" not in stderr
+    import cv2
+
+    video = cv2.VideoCapture(str(tmp_path / "v.mp4"))  # finalised: it opens and its frames decode
+    ok, image = video.read()
+    assert ok and image.shape == (240, 640, 3)  # image | depth side by side
