@@ -219,4 +219,4 @@ def test_ctrl_c_stops_cleanly_with_complete_lines_and_a_summary(tmp_path):
 
     video = cv2.VideoCapture(str(tmp_path / "v.mp4"))  # finalised: it opens and its frames decode
     ok, image = video.read()
-    assert ok and image.shape == (240, 640, 3)  # image | depth side by side
+    assert ok and image.shape == (240, 880, 3)  # image | depth | 3D view

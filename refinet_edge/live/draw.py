@@ -1,4 +1,4 @@
-"""Annotated frames for ``--video`` and the live window: image | depth, 2D (green) and refined (red) skeletons.
+"""Annotated frames for ``--video`` and the live window: image | depth | 3D view, 2D (green) and refined (red).
 
 Opening a window is only tried where one can open: OpenCV's GUI build aborts
 the whole process when there is no display, so :func:`can_show_window` checks
@@ -38,8 +38,22 @@ def _skeleton(canvas: np.ndarray, uv_px: np.ndarray, colour: tuple[int, int, int
         cv2.circle(canvas, tuple(pts[j]), 3, colour, -1, cv2.LINE_AA)
 
 
+def view_3d(joints_m: np.ndarray, size: int, yaw_deg: float = 60.0, span_m: float = 2.2) -> np.ndarray:
+    """``(size, size, 3)`` panel: each person's 3D joints ``(P, 15, 3)`` seen from ``yaw_deg`` about the vertical."""
+    panel = np.zeros((size, size, 3), np.uint8)
+    yaw = np.radians(yaw_deg)
+    rot = np.array([[np.cos(yaw), 0.0, np.sin(yaw)], [0.0, 1.0, 0.0], [-np.sin(yaw), 0.0, np.cos(yaw)]])
+    for joints in joints_m:
+        if not np.isfinite(joints).any():
+            continue
+        centred = (joints - np.nanmedian(joints, axis=0)) @ rot.T  # (15, 3), y still down
+        _skeleton(panel, size / 2 + centred[:, :2] * (size / span_m), RED)
+    cv2.putText(panel, f"3D, {yaw_deg:.0f} deg", (6, size - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4, WHITE, 1, cv2.LINE_AA)
+    return panel
+
+
 def annotate(result: LiveResult, fps: float) -> np.ndarray:
-    """``(H, 2W, 3)`` uint8 BGR: the image with both skeletons, the colourised depth, a status line."""
+    """``(H, 2W + H, 3)`` uint8 BGR: the image with both skeletons, the colourised depth, a 3D view, a status line."""
     frame = result.frame
     image = frame.image_bgr.copy()
     for p in range(result.detections.count):
@@ -49,7 +63,7 @@ def annotate(result: LiveResult, fps: float) -> np.ndarray:
     scaled = np.clip((depth - 0.3) / 5.7 * 255, 0, 255).astype(np.uint8)
     coloured = cv2.applyColorMap(255 - scaled, cv2.COLORMAP_JET)
     coloured[depth <= 0] = 0
-    canvas = np.hstack([image, coloured])
+    canvas = np.hstack([image, coloured, view_3d(result.refined.joints_m, frame.camera.height)])
     lat = result.latency_ms
     text = f"#{frame.number} {fps:.1f} fps  e2e {lat.get('end_to_end', 0):.0f} ms  refine {lat.get('refine', 0):.0f} ms"
     scale = max(0.4, frame.camera.width / 800)
