@@ -46,6 +46,14 @@ def bench(
                                             "checkpoints of other points per joint.")] = Path("runs/bench-work"),
     power: Annotated[bool, typer.Option(help="Sample power (jtop, tegrastats or NVML) when available.")] = True,
     power_interval_ms: Annotated[int, typer.Option(help="Power sampling interval.")] = 100,
+    rounds: Annotated[int, typer.Option(help="Rounds the iterations are spread over, all configurations "
+                                             "interleaved (load drift hits them alike).")] = 5,
+    threads: Annotated[int, typer.Option(help="Intra-op threads for PyTorch and ONNX Runtime (0: each "
+                                              "library's default).")] = 0,
+    live: Annotated[int, typer.Option(help="Also run the live loop this many frames per trained variant "
+                                           "(0: no live run).")] = 0,
+    live_source: Annotated[str, typer.Option(help="Live source: synthetic or a recording (.db3/.bag).")]
+    = "synthetic",
 ) -> None:
     """Time, score and report every backend x precision x points x batch on this machine.
 
@@ -57,17 +65,20 @@ def bench(
     from .run import BenchSettings, run_bench
     from .variants import BACKENDS, PRECISIONS, Context, parse_list
 
-    if iterations <= 0 or warmup < 0 or accuracy_frames <= 0 or power_interval_ms <= 0:
-        raise RefinetError("--iterations, --accuracy-frames and --power-interval-ms must be positive and --warmup "
-                           f"non-negative; got {iterations}, {accuracy_frames}, {power_interval_ms}, {warmup}")
+    if min(iterations, accuracy_frames, power_interval_ms, rounds) <= 0 or min(warmup, threads, live) < 0:
+        raise RefinetError("--iterations, --accuracy-frames, --power-interval-ms and --rounds must be positive, "
+                           f"--warmup, --threads and --live non-negative; got {iterations}, {accuracy_frames}, "
+                           f"{power_interval_ms}, {rounds}, {warmup}, {threads}")
     if onnx is not None and not (onnx / "manifest.json").is_file():
         raise RefinetError(f"--onnx {onnx}: no manifest.json; make the directory with `refinet-edge export`")
+    if live and live_source != "synthetic" and not Path(live_source).exists():
+        raise RefinetError(f"--live-source {live_source}: no such recording (or use 'synthetic')")
     if data is not None and not data.is_dir():
         raise RefinetError(f"--data {data}: not a directory (expected the ITOP layout)")
     settings = BenchSettings(parse_list(backend, BACKENDS, "--backend"), parse_list(precision, PRECISIONS,
                              "--precision"), _ints(batch, "--batch"), _ints(points, "--points") if points else (),
                              iterations, warmup, accuracy_frames, str(data) if data else None, power,
-                             power_interval_ms)
+                             power_interval_ms, rounds, threads, live, live_source)
     ctx = Context(onnx_dir=onnx, work=work, log=lambda line: console.print(line, highlight=False))
     command = shlex.join(["refinet-edge", *sys.argv[1:]])
     report = run_bench(settings, ctx, command, on_row=_print_row)

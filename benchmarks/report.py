@@ -3,7 +3,8 @@
 JSON layout (``schema_version`` 1)::
 
     {"schema_version": 1, "tool", "created_utc", "command", "machine": one line, "system": {...},
-     "settings": {...}, "shipped_points", "data", "timer_scope", "accuracy_note", "seconds",
+     "settings": {...}, "threads": {library: setting}, "shipped_points", "data", "timer_scope",
+     "accuracy_note", "seconds",
      "results": [{"backend", "precision", "points", "trained", "device", "notes", "batch",
                   "status": "ok" | "unavailable", "reason" (unavailable),
                   "latency_ms": {step: {"n", "min", "mean", "p50", "p90", "p95", "p99", "max", "std"}},
@@ -11,7 +12,8 @@ JSON layout (``schema_version`` 1)::
                   "speedup_vs_torch_fp32", "accuracy": {"step", "frames", "acc_10cm", "mpjpe_mm", ...} | null,
                   "load_average": {"before": [1, 5, 15 min], "after": [...]},
                   "power": {"source", "mean_mw": {rail: mW}, "mean_total_mw", "total_is",
-                            "energy_per_frame_mj", "series": {"t_s", "total_mw"}} | null, "power_source"}]}
+                            "energy_per_frame_mj", "series": {"t_s", "total_mw"}} | null, "power_source"}],
+     "live": [{"backend", "precision", "points", "summary": live's closing summary}]}  (with --live N)
 
 Steps are those of :mod:`.staged` plus ``end_to_end``; latencies in ms.
 """
@@ -121,8 +123,8 @@ def system_lines(report: dict) -> list[str]:
         j = s["jetson"]
         lines.append(f"Jetson: {j.get('model')}, L4T {j['nv_tegra_release'].get('l4t')}, power mode "
                      f"{(j.get('power_mode') or {}).get('mode')}, clocks locked: {j.get('clocks_locked')}")
-    threads = report["settings"].get("threads")
-    if threads:
+    threads = report.get("threads") or report["settings"].get("threads")  # the first reports kept it in settings
+    if isinstance(threads, dict):
         lines.append("threads: " + ", ".join(f"{k} {v}" for k, v in threads.items()))
     return lines
 
@@ -142,6 +144,13 @@ def markdown(report: dict) -> str:
              f"Accuracy: {report['accuracy_note']}.", "", *(f"* {n}" for n in notes(report)), "",
              "## Per step: p50 (p99) ms", "",
              md_table(stage_table(report)), ""]
+    if report.get("live"):
+        from .live_bench import live_table
+
+        parts += ["## Live loop (`refinet-edge live` machinery)", "", md_table(live_table(report)), "",
+                  f"Source: {report['live'][0]['summary']['source']}; detector: "
+                  f"{report['live'][0]['summary']['detector']}. The source runs in real time and drops frames the "
+                  f"loop cannot keep up with; fps is the whole loop's (source, detector, refinement).", ""]
     missing = unavailable(report)
     if missing:
         parts += ["## Not run here", "", *(f"* {m}" for m in missing), ""]

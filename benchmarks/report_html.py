@@ -84,6 +84,13 @@ def html_page(report: dict) -> str:
                if notes(report) else []),
              '<h2>Plots</h2><div class="plots">' + "".join(plots(report)) + "</div>",
              "<h2>Per step: p50 (p99) ms</h2>", html_table(stage_table(report))]
+    if report.get("live"):
+        from .live_bench import live_table
+
+        summary = report["live"][0]["summary"]
+        parts += ["<h2>Live loop</h2>", html_table(live_table(report)),
+                  f"<p>Source: {escape(summary['source'])}; detector: {escape(summary['detector'])}. Real time: "
+                  "frames the loop cannot keep up with are dropped; fps is the whole loop's.</p>"]
     if missing:
         parts.append("<h2>Not run here</h2><ul>" + "".join(f"<li>{escape(m)}</li>" for m in missing) + "</ul>")
     return _page(f"refinet-edge bench {report['created_utc']}", parts)

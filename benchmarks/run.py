@@ -10,8 +10,13 @@ with the reason), the same fixed frames go through:
   test-split seed) or the first frames of ``--data DIR``'s test split;
 * **latency** per batch B (people per call, one person per frame): ``warmup``
   untimed calls, then ``iterations`` timed calls of :func:`.staged.run_timed`
-  on consecutive slices of those frames, every step's milliseconds recorded;
+  on consecutive slices of those frames, every step's milliseconds recorded,
+  spread over ``rounds`` rounds that interleave all configurations
+  (:mod:`.timing`);
 * **power** during the timed calls, when a source exists (:mod:`.power`).
+
+``threads`` > 0 sets PyTorch's intra-op threads and every ONNX Runtime
+session's ``intra_op_num_threads``; 0 keeps each library's default.
 
 Throughput is people per second: B x iterations / total end-to-end seconds.
 Speed-ups divide the torch (CPU) fp32 mean end-to-end latency by each row's,
@@ -32,9 +37,7 @@ from refinet_edge import __version__
 from refinet_edge.noise import DetectorNoise
 
 from . import system
-from .power import auto_sampler, summarize
-from .staged import STEPS, run_timed
-from .stats import StepTimer, latency_stats
+from .timing import Job, chunks
 from .variants import Context, build
 
 SCHEMA_VERSION = 1
@@ -59,6 +62,10 @@ class BenchSettings:
     data: str | None = None
     power: bool = True
     power_interval_ms: int = 100
+    rounds: int = 5
+    threads: int = 0
+    live_frames: int = 0  # > 0: also run the live loop this many frames per trained variant (:mod:`.live_bench`)
+    live_source: str = "synthetic"
 
 
 def load_frames(settings: BenchSettings):
@@ -79,48 +86,23 @@ def accuracy(pipeline, store, frames: int) -> dict:
             "per_step_acc_10cm": {s: v.to_dict()["acc_10cm"] for s, v in metrics.items()}}
 
 
-def time_batches(built, store, uv_noisy: np.ndarray, batch: int, settings: BenchSettings) -> dict:
-    """Warm up, then time ``iterations`` calls at ``batch``; per-step ms lists, throughput and power."""
-    n = len(store)
-    starts = [(i * batch) % max(n - batch + 1, 1) for i in range(settings.warmup + settings.iterations)]
-    for s in starts[:settings.warmup]:
-        run_timed(built.pipeline, store.depth_batch(s, s + batch), uv_noisy[s:s + batch], store.camera,
-                  StepTimer(built.sync))
-    load_before = system.load_average()
-    sampler, power_source = auto_sampler(settings.power_interval_ms) if settings.power else (None, "disabled")
-    samples: dict[str, list[float]] = {step: [] for step in (*STEPS, "end_to_end")}
-    if sampler is not None:
-        sampler.start()
-    try:
-        for s in starts[settings.warmup:]:
-            depth, uv = store.depth_batch(s, s + batch), uv_noisy[s:s + batch]  # outside the timer
-            timer = StepTimer(built.sync)
-            run_timed(built.pipeline, depth, uv, store.camera, timer)
-            for step in samples:
-                samples[step].append(timer.ms.get(step, 0.0))
-    finally:
-        if sampler is not None:
-            sampler.stop()
-    total_s = sum(samples["end_to_end"]) / 1e3
-    people = batch * settings.iterations
-    power = summarize(sampler.samples, total_s, people, power_source) if sampler is not None else None
-    present = {k: v for k, v in samples.items() if any(v)}
-    return {"latency_ms": {k: latency_stats(v) for k, v in present.items()},
-            "samples_ms": {k: [round(x, 4) for x in v] for k, v in present.items()},
-            "throughput_people_per_s": people / total_s, "timed_seconds": total_s,
-            "load_average": {"before": load_before, "after": system.load_average()},
-            "power": power, "power_source": power_source if power is None else power["source"],
-            "power_error": getattr(sampler, "error", None)}
-
-
-def threads() -> dict[str, str]:
-    """The thread settings the backends ran with (no CUDA is touched)."""
-    out = {"onnxruntime": "intra_op_num_threads=0 (its default: one per core)"}
+def set_threads(count: int) -> dict[str, str]:
+    """Apply ``count`` to PyTorch (0 = leave its default); what the backends run with, for the report."""
+    out = {"onnxruntime": f"intra_op_num_threads={count}" + (" (its default: one per core)" if not count else "")}
     if importlib.util.find_spec("torch") is not None:
         import torch
 
+        if count:
+            torch.set_num_threads(count)
         out["torch"] = f"{torch.get_num_threads()} intra-op"
     return out
+
+
+def _ort_threads(built, count: int) -> None:
+    """ONNX Runtime sessions are made on first use: set their thread count before that."""
+    for runner in built.pipeline.runners.values():
+        if getattr(runner, "backend", None) == "onnxruntime":
+            runner.threads = count
 
 
 def speedups(rows: list[dict]) -> None:
@@ -141,7 +123,10 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
     store = load_frames(settings)
     uv_noisy = DetectorNoise().apply_2d(store.uv_px, np.random.default_rng(0))
     shipped = ctx.shipped_points()
+    thread_info = set_threads(settings.threads)
     rows: list[dict] = []
+    jobs: list[tuple[dict, Job]] = []
+    trained: list[tuple[dict, object]] = []
     for backend in settings.backends:
         for precision in settings.precisions:
             for points in settings.points or (shipped,):
@@ -153,22 +138,42 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
                     if on_row:
                         on_row(rows[-1])
                     continue
+                _ort_threads(built, settings.threads)
                 acc = accuracy(built.pipeline, store, settings.accuracy_frames) if built.trained else None
+                if built.trained:
+                    trained.append((base, built))
                 for batch in settings.batches:
-                    row = {**base, "status": "ok", "batch": batch, "accuracy": acc,
-                           **time_batches(built, store, uv_noisy, batch, settings)}
-                    rows.append(row)
-                    if on_row:
-                        on_row(row)
+                    job = Job(built, store, uv_noisy, batch, settings.power, settings.power_interval_ms)
+                    job.warm_up(settings.warmup)
+                    jobs.append(({**base, "status": "ok", "batch": batch, "accuracy": acc}, job))
+    for number, calls in enumerate(chunks(settings.iterations, settings.rounds), start=1):
+        ctx.log(f"bench: round {number}: {calls} timed calls of each of {len(jobs)} configurations")
+        for _, job in jobs:
+            if number > 1:
+                job.warm_up(1)
+            job.run(calls)
+    for base, job in jobs:
+        rows.append({**base, **job.result()})
+        if on_row:
+            on_row(rows[-1])
     speedups(rows)
+    live = []
+    if settings.live_frames:
+        from .live_bench import live_run
+
+        for base, built in trained:
+            ctx.log(f"bench: live loop, {base['backend']} {base['precision']}, {settings.live_frames} frames")
+            live.append({"backend": base["backend"], "precision": base["precision"], "points": base["points"],
+                         "summary": live_run(built.pipeline, settings.live_frames, settings.live_source)})
     return {"schema_version": SCHEMA_VERSION, "tool": f"refinet-edge {__version__}",
             "created_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
             "machine": system.machine_line(machine), "system": machine,
-            "settings": {**asdict(settings), "threads": threads()},
+            "settings": asdict(settings), "threads": thread_info,
             "shipped_points": shipped, "data": store.name, "timer_scope": TIMER_SCOPE,
             "accuracy_note": (f"acc@10cm and MPJPE of the last step on {min(len(store), settings.accuracy_frames)} "
                               f"frames of {store.name}, 2D input = ground truth + Gaussian noise sigma 5 px "
                               f"(seed 0); only for the shipped points per joint ({shipped}): other N run "
                               f"untrained weights (latency only)"),
             "load_average_end": system.load_average(),
-            "seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds(), "results": rows}
+            "seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds(), "results": rows,
+            "live": live}

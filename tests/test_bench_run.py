@@ -32,6 +32,12 @@ def test_latency_stats() -> None:
         latency_stats([])
 
 
+def test_chunks_spread_iterations_over_rounds() -> None:
+    from refinet_edge.benchmarks.timing import chunks
+
+    assert chunks(10, 3) == [4, 3, 3] and chunks(2, 5) == [1, 1] and chunks(7, 1) == [7]
+
+
 def test_timed_run_matches_the_pipeline() -> None:
     from refinet_edge.export.inputs import synthetic_frames
 
@@ -51,7 +57,7 @@ def test_timed_run_matches_the_pipeline() -> None:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     settings = BenchSettings(backends=("torch", "tensorrt"), batches=(1, 2), points=(16, 128), iterations=3,
-                             warmup=1, accuracy_frames=4, power=False)
+                             warmup=1, accuracy_frames=4, power=False, rounds=2)
     return run_bench(settings, Context(work=tmp_path_factory.mktemp("bench")), "refinet-edge bench --test")
 
 
@@ -115,9 +121,16 @@ def test_compare_two_reports(report: dict, tmp_path: Path) -> None:
 
 def test_onnxruntime_variant_reuses_the_export(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
+    import torch
+
     settings = BenchSettings(backends=("onnxruntime",), iterations=2, warmup=1, accuracy_frames=4, power=False,
-                             points=(128, 32))
-    report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
+                             points=(128, 32), threads=1)
+    before = torch.get_num_threads()
+    try:
+        report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
+    finally:
+        torch.set_num_threads(before)
+    assert report["threads"] == {"onnxruntime": "intra_op_num_threads=1", "torch": "1 intra-op"}
     rows = {r["points"]: r for r in report["results"]}
     assert rows[128]["status"] == "ok" and rows[128]["accuracy"] is not None
     assert rows[32]["status"] == "ok" and rows[32]["trained"] is False
@@ -130,8 +143,23 @@ def test_onnxruntime_variant_reuses_the_export(tmp_path: Path) -> None:
     (["--backend", "onnxruntme"], "did you mean 'onnxruntime'"),
     (["--precision", "fp8"], "--precision: unknown 'fp8'"),
     (["--onnx", "/nonexistent"], "no manifest.json"),
+    (["--rounds", "0"], "--rounds must be positive"),
+    (["--live", "5", "--live-source", "/nonexistent.db3"], "no such recording"),
 ])
 def test_cli_rejects_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "from refinet_edge.cli import main; main()", "bench",
                            "--out", str(tmp_path), *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_live_loop_per_trained_variant(tmp_path: Path) -> None:
+    settings = BenchSettings(backends=("torch",), points=(128, 16), iterations=1, warmup=0, accuracy_frames=2,
+                             power=False, rounds=1, live_frames=3)
+    report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
+    (run,) = report["live"]  # the untrained N=16 variant has no live run
+    assert (run["backend"], run["points"]) == ("torch", 128)
+    summary = run["summary"]
+    assert summary["frames"] == 3 and summary["fps"] > 0 and "end_to_end" in summary["latency_ms"]
+    assert summary["source"].startswith("synthetic walker") and summary["source"].endswith("real time")
+    md = (write_reports(report, tmp_path / "r")[1]).read_text()
+    assert "## Live loop" in md and "| torch fp32 | 3 |" in md
