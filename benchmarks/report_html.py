@@ -40,9 +40,10 @@ def plots(report: dict) -> list[str]:
     b0 = _smallest(rows, "batch")
     base = [r for r in rows if r["batch"] == b0 and r["points"] == shipped]
     if base:
-        boxes = [(f"{label(r, shipped)}: {s}", r["latency_ms"][s]) for r in base
-                 for s in (*STEPS, "end_to_end") if s in r["latency_ms"]]
-        out.append(box_chart(boxes, f"Latency per step, batch {b0}, N={shipped} (box p50-p90, bar p99)", "ms"))
+        picked = [(i, r, s) for i, r in enumerate(base) for s in (*STEPS, "end_to_end") if s in r["latency_ms"]]
+        boxes = [(f"{label(r, shipped)}: {s}", r["latency_ms"][s]) for _, r, s in picked]
+        out.append(box_chart(boxes, f"Latency per step, batch {b0}, N={shipped} (box p50-p90, bar p99)", "ms",
+                             groups=[i for i, _, _ in picked]))
     series: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         if r["points"] == shipped:

@@ -104,8 +104,11 @@ def scatter_chart(points: list[tuple[str, float, float]], title: str, xlabel: st
     return _svg(out + _legend([p[0] for p in points]))
 
 
-def box_chart(rows: list[tuple[str, dict]], title: str, xlabel: str) -> str:
-    """Horizontal boxes: whiskers min..max, box p50..p90, a tick at p99; ``rows`` = (label, stats dict)."""
+def box_chart(rows: list[tuple[str, dict]], title: str, xlabel: str, groups: list[int] | None = None) -> str:
+    """Horizontal boxes: whiskers min..max, box p50..p90, a tick at p99; ``rows`` = (label, stats dict).
+
+    ``groups`` gives each row's colour index (e.g. one colour per configuration); default: one per row.
+    """
     row_h, left = 22, 230
     height = TOP + BOTTOM + row_h * len(rows)
     hi = max(s["max"] for _, s in rows) or 1.0
@@ -120,7 +123,7 @@ def box_chart(rows: list[tuple[str, dict]], title: str, xlabel: str) -> str:
                    f'<text x="{x(t):.1f}" y="{height - BOTTOM + 16}" text-anchor="middle">{_fmt(t)}</text>')
     for i, (label, s) in enumerate(rows):
         y = TOP + row_h * i + row_h / 2
-        color = PALETTE[i % len(PALETTE)]
+        color = PALETTE[(groups[i] if groups else i) % len(PALETTE)]
         out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>'
                    f'<line x1="{x(s["min"]):.1f}" x2="{x(s["max"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#555"/>'
                    f'<rect x="{x(s["p50"]):.1f}" y="{y - 7:.1f}" width="{max(x(s["p90"]) - x(s["p50"]), 1.5):.1f}" '

@@ -156,11 +156,10 @@ def build_onnxruntime(ctx: Context, precision: str, points: int) -> Built:
     pipeline, notes = pipeline_from_onnx_dir(onnx_dir, "onnxruntime", precision)
     if shipped:
         return Built(pipeline, notes=notes)
+    from refinet_edge.checkpoint import read_stage_info
     from refinet_edge.export.onnx_export import export_stage
     from refinet_edge.export.runners import OnnxrtRunner
     from refinet_edge.export.specs import stage_spec
-
-    from refinet_edge.checkpoint import read_stage_info
 
     checkpoint = untrained_checkpoint(ctx, points)
     onnx_path = checkpoint.parent / "pointcloud.onnx"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from refinet_edge.benchmarks.power import (
     PowerSample,
     TegrastatsSampler,
@@ -78,3 +79,33 @@ def test_summary_means_and_energy_per_frame() -> None:
     assert s["energy_per_frame_mj"] == pytest.approx(6000.0 * 2.0 / 40)  # 6 W for 2 s over 40 frames = 300 mJ
     assert s["series"]["t_s"] == [0.0, pytest.approx(0.1)]
     assert summarize([], 1.0, 1, "x") is None
+
+
+def test_nvml_sampler_reads_every_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The NVML path without a GPU: a stand-in pynvml module with NVML's calls and units (mW, deg C)."""
+    import types
+
+    calls: list[str] = []
+    fake = types.SimpleNamespace(
+        NVML_TEMPERATURE_GPU=0,
+        nvmlInit=lambda: calls.append("init"),
+        nvmlShutdown=lambda: calls.append("shutdown"),
+        nvmlDeviceGetCount=lambda: 2,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetPowerUsage=lambda h: 71000 + 1000 * h,
+        nvmlDeviceGetTemperature=lambda h, kind: 40 + h,
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    from refinet_edge.benchmarks.power import NvmlSampler
+
+    assert NvmlSampler.is_available()
+    sampler = NvmlSampler(interval_ms=10)
+    with sampler:
+        deadline = time.monotonic() + 10
+        while len(sampler.samples) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert sampler.error is None and calls[-1] == "shutdown"
+    assert sampler.samples[0].rails_mw == {"gpu0": 71000.0, "gpu1": 72000.0}
+    assert sampler.samples[0].temps_c == {"gpu0": 40.0, "gpu1": 41.0}
+    summary = summarize(sampler.samples, seconds=1.0, frames=10, source="nvml")
+    assert summary["total_is"] == "sum of rails" and summary["mean_total_mw"] == pytest.approx(143000.0)

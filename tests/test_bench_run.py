@@ -19,7 +19,6 @@ from refinet_edge.benchmarks.run import BenchSettings, run_bench  # noqa: E402
 from refinet_edge.benchmarks.staged import STEPS, run_timed  # noqa: E402
 from refinet_edge.benchmarks.stats import StepTimer, latency_stats  # noqa: E402
 from refinet_edge.benchmarks.variants import Context  # noqa: E402
-
 from refinet_edge.errors import RefinetError  # noqa: E402
 from refinet_edge.pipeline import RefinementPipeline  # noqa: E402
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from refinet_edge.benchmarks import system
 
 

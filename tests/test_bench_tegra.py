@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from refinet_edge.benchmarks.tegra import (
     parse_jetson_clocks,
     parse_nv_tegra_release,
