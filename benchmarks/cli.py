@@ -111,7 +111,7 @@ def compare_cmd(
     if len(reports) < 2:
         raise RefinetError(f"report compare needs at least two report.json files, got {len(reports)}")
     text, written = compare(reports, out_dir)
-    out.print(text, markup=False, highlight=False)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
     for path in written:
         out.print(f"report: wrote {path}")
 

@@ -3,8 +3,9 @@
 Rows are configurations (backend, precision, points per joint, batch) found in
 any report; per report the columns are end-to-end p50 and p99 (ms), people per
 second, acc@10cm and mJ per person, and, from the second report on, its p50
-relative to the first report's (``< 1`` = faster). Reports are named by their
-directory (``benchmarks/reports/<name>/report.json``) or file stem.
+relative to the first report's (``< 1`` = faster). Reports are lettered A, B, ...
+in the columns and named (directory of ``<name>/report.json``, or file stem) in
+the list above the table.
 """
 
 from __future__ import annotations
@@ -64,14 +65,16 @@ def compare(paths: list[Path], out: Path | None = None) -> tuple[str, list[Path]
     reports = [read_report(p) for p in paths]
     taken: set[str] = set()
     names = [report_name(Path(p), taken) for p in paths]
-    table = compare_table(names, reports)
-    sources = "\n".join(f"* **{n}**: {r['machine']}, {r['created_utc']} (`{r['command']}`)"
-                        for n, r in zip(names, reports, strict=True))
+    keys = [chr(ord("A") + i) if len(paths) <= 26 else n for i, n in enumerate(names)]  # short column names
+    table = compare_table(keys, reports)
+    sources = "\n".join(f"* **{k}** = {n}: {r['machine']}, {r['created_utc']} (`{r['command']}`)"
+                        for k, n, r in zip(keys, names, reports, strict=True))
     text = f"# refinet-edge bench comparison\n\n{sources}\n\n{md_table(table)}\n"
     written: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for path, content in ((out / "compare.md", text), (out / "compare.html", compare_page(names, reports, table))):
+        page = compare_page(keys, names, reports, table)
+        for path, content in ((out / "compare.md", text), (out / "compare.html", page)):
             with atomic_path(path) as tmp:
                 tmp.write_text(content, encoding="utf-8")
             written.append(path)

@@ -102,10 +102,10 @@ def _page(title: str, parts: list[str]) -> str:
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
 
-def compare_page(names: list[str], reports: list[dict], table: list[list[str]]) -> str:
-    """Several reports: the side-by-side table and throughput vs batch of every configuration of each."""
+def compare_page(keys: list[str], names: list[str], reports: list[dict], table: list[list[str]]) -> str:
+    """Several reports (columns lettered ``keys``): the side-by-side table, throughput vs batch of each."""
     series: dict[str, list[tuple[float, float]]] = {}
-    for name, report in zip(names, reports, strict=True):
+    for name, report in zip(keys, reports, strict=True):
         for r in ok_rows(report):
             if r["points"] == report["shipped_points"]:
                 series.setdefault(f"{name}: {label(r, r['points'])}", []).append(
@@ -113,8 +113,9 @@ def compare_page(names: list[str], reports: list[dict], table: list[list[str]]) 
     charts = []
     if series and len({b for s in series.values() for b, _ in s}) > 1:
         charts.append(line_chart(series, "Throughput vs batch", "batch (people per call)", "people / s", logx=True))
-    sources = "".join(f"<li><b>{escape(n)}</b>: {escape(r['machine'])}, {escape(r['created_utc'])}</li>"
-                      for n, r in zip(names, reports, strict=True))
+    sources = "".join(f"<li><b>{escape(k)}</b> = {escape(n)}: {escape(r['machine'])}, {escape(r['created_utc'])}"
+                      f"<br><code>{escape(r['command'])}</code></li>"
+                      for k, n, r in zip(keys, names, reports, strict=True))
     parts = ["<h1>refinet-edge bench comparison</h1>", f"<ul>{sources}</ul>", html_table(table),
              '<div class="plots">' + "".join(charts) + "</div>"]
     return _page("refinet-edge bench comparison", parts)

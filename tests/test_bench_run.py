@@ -111,7 +111,8 @@ def test_compare_two_reports(report: dict, tmp_path: Path) -> None:
     for name in ("a", "b"):
         write_reports(report, tmp_path / name)
     text, written = compare([tmp_path / "a" / "report.json", tmp_path / "b" / "report.json"], tmp_path / "cmp")
-    assert "b p50 / a" in text and "| torch | fp32 | 128 | 1 |" in text and text.count("| 1.00 |") >= 2
+    assert "B p50 / A" in text and "**B** = b" in text and "| torch | fp32 | 128 | 1 |" in text
+    assert text.count("| 1.00 |") >= 2
     assert [p.name for p in written] == ["compare.md", "compare.html"]
     with pytest.raises(RefinetError, match="not a bench report"):
         (tmp_path / "x.json").write_text('{"a": 1}')
