@@ -86,9 +86,9 @@ def evaluate(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     noise_sigma: Annotated[float, typer.Option(help="2D detector noise: Gaussian sigma in px.")] = 5.0,
     noise_mu: Annotated[float, typer.Option(help="2D detector noise: Gaussian mean in px.")] = 0.0,
-    swap_prob: Annotated[float, typer.Option(help="Probability of a left/right swap per joint pair.")] = 0.0,
+    swap_prob: Annotated[float, typer.Option(help="Probability of a left/right swap per joint pair.")] = 0.05,
     outlier_prob: Annotated[float, typer.Option(
-        help="Probability per joint of a gross error (snap to a neighbour or to background).")] = 0.0,
+        help="Probability per joint of a gross error (snap to a neighbour or to background).")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the simulated detector noise.")] = 0,
     window: Annotated[int, typer.Option(help="Lifting window side in px (median of valid depth).")] = 9,
     checkpoints: Annotated[Path | None, typer.Option(
@@ -248,7 +248,7 @@ def demo(
         synth(out_dir=out_dir, split="test", frames=frames, seed=1, camera="itop_side", view="side",
               workers=2, point_cloud=False, overwrite=False)
     evaluate(data=out_dir, split="test", view="side", json_path=out_dir / "report.json", noise_sigma=5.0,
-             noise_mu=0.0, swap_prob=0.0, outlier_prob=0.0, seed=0, window=9)
+             noise_mu=0.0, swap_prob=0.05, outlier_prob=0.05, seed=0, window=9)
 
 
 @app.command()

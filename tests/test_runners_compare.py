@@ -48,7 +48,8 @@ def test_comparator_flags_a_difference(onnx_dir: Path) -> None:
     candidate = make_runner("onnxruntime", onnx_dir, manifest, "skeleton", Precision.FP32)
     original = candidate._infer
     candidate._infer = lambda feed: {"offsets": original(feed)["offsets"] + 5e-4}  # type: ignore[method-assign]
-    feeds = [{"joints": np.random.default_rng(0).normal(size=(6, 15, 3)).astype(np.float32)}]
+    features = reference.spec.inputs["joints"][-1]  # 3, or 5 with the skeleton's ray features
+    feeds = [{"joints": np.random.default_rng(0).normal(size=(6, 15, features)).astype(np.float32)}]
     (result,) = compare_runners(reference, candidate, feeds, TOLERANCES[Precision.FP32])
     assert isinstance(result, OutputComparison) and not result.passed
     assert result.max_abs == pytest.approx(5e-4, rel=1e-3) and "FAILED" in result.line()
@@ -56,13 +57,14 @@ def test_comparator_flags_a_difference(onnx_dir: Path) -> None:
 
 def test_runner_lifecycle_and_input_checks(onnx_dir: Path) -> None:
     runner = make_runner("onnxruntime", onnx_dir, read_manifest(onnx_dir), "skeleton", Precision.FP32)
-    feed = {"joints": np.zeros((2, 15, 3), np.float32)}
+    features = runner.spec.inputs["joints"][-1]
+    feed = {"joints": np.zeros((2, 15, features), np.float32)}
     with pytest.raises(RefinetError, match="not active"):
         runner.infer(feed)
     with runner:
         assert runner.infer(feed)["offsets"].shape == (2, 15, 3)
-        with pytest.raises(RefinetError, match="expected \\(B, 15, 3\\)"):
-            runner.infer({"joints": np.zeros((2, 14, 3), np.float32)})
+        with pytest.raises(RefinetError, match=f"expected \\(B, 15, {features}\\)"):
+            runner.infer({"joints": np.zeros((2, 14, features), np.float32)})
         with pytest.raises(RefinetError, match="expected \\['joints'\\]"):
             runner.infer({"points": np.zeros((2, 15, 3), np.float32)})
     assert not runner.is_active
