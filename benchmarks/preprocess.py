@@ -86,8 +86,17 @@ def implementations(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) ->
     for steps in impls.values():
         if len(steps) == 3:
             parts = dict(steps)
-            steps["total"] = lambda d, uv, j, p=parts: [p[s](d, uv, j) for s in ("lift", "patches", "points")]
+            steps["total"] = _chain(parts)
     return impls
+
+
+def _chain(parts: dict) -> Callable:
+    """The three steps one after the other, timed as one."""
+
+    def total(d, uv, j):
+        return [parts[s](d, uv, j) for s in ("lift", "patches", "points")]
+
+    return total
 
 
 def _torch_cuda(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) -> dict[str, dict[str, Callable]]:

@@ -38,7 +38,7 @@ from refinet_edge.noise import DetectorNoise
 
 from . import system
 from .timing import Job, chunks
-from .variants import Context, build
+from .variants import Built, Context, build
 
 SCHEMA_VERSION = 1
 ACCURACY_SEED = 1  # the synthetic test split's seed, as in the README's evaluate commands
@@ -126,7 +126,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
     thread_info = set_threads(settings.threads)
     rows: list[dict] = []
     jobs: list[tuple[dict, Job]] = []
-    trained: list[tuple[dict, object]] = []
+    trained: list[tuple[dict, Built]] = []
     for backend in settings.backends:
         for precision in settings.precisions:
             for points in settings.points or (shipped,):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from refinet_edge.errors import RefinetError
+from refinet_edge.models import PointCloudNetConfig
 from refinet_edge.pipeline import WEIGHTS_DIR, RefinementPipeline, TorchRunner
 
 BACKENDS = ("torch", "torch-cuda", "onnxruntime", "tensorrt")
@@ -60,7 +61,9 @@ class Context:
     def shipped_points(self) -> int:
         from refinet_edge.checkpoint import read_stage_info
 
-        return read_stage_info(self.weights / "pointcloud.safetensors").model_config.num_points
+        config = read_stage_info(self.weights / "pointcloud.safetensors").model_config
+        assert isinstance(config, PointCloudNetConfig)
+        return config.num_points
 
 
 def parse_list(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -88,6 +91,7 @@ def untrained_checkpoint(ctx: Context, points: int) -> Path:
     if path.exists():
         return path
     _, info = load_stage(ctx.weights / "pointcloud.safetensors")
+    assert isinstance(info.model_config, PointCloudNetConfig)
     config = replace(info.model_config, num_points=points)
     torch.manual_seed(0)
     model = build_model("pointcloud", config).eval()

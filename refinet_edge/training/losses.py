@@ -24,7 +24,8 @@ _LIMBS = (("neck", "shoulder"), ("shoulder", "elbow"), ("elbow", "hand"), ("hip"
 
 def _limb_pairs() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """``(right, left)`` limbs as joint-index pairs; the neck has no side."""
-    right, left = [], []
+    right: list[tuple[int, int]] = []
+    left: list[tuple[int, int]] = []
     for a, b in _LIMBS:
         for side, out in (("r", right), ("l", left)):
             first = a if a == "neck" else f"{side}_{a}"
