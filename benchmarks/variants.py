@@ -24,6 +24,7 @@ accuracy is meaningless and not reported. Only fp32 runs for such N
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -132,6 +133,9 @@ def ensure_export(ctx: Context, precision: str) -> Path:
     from refinet_edge.export.manifest import MANIFEST, read_manifest
 
     onnx_dir = ctx.onnx_dir or ctx.work / "onnx"
+    if ctx.onnx_dir is None and (onnx_dir / MANIFEST).is_file() and _stale(read_manifest(onnx_dir), ctx.weights):
+        ctx.log(f"bench: {onnx_dir} was exported from other weights than {ctx.weights}; exporting again")
+        shutil.rmtree(onnx_dir)
     if not (onnx_dir / MANIFEST).is_file():
         if ctx.onnx_dir is not None:
             raise RefinetError(f"--onnx {onnx_dir}: no {MANIFEST}; make it with `refinet-edge export`")
@@ -146,6 +150,17 @@ def ensure_export(ctx: Context, precision: str) -> Path:
         ctx.log(f"bench: making the {precision} ONNX set in {onnx_dir} (once)")
         calibrate(onnx_dir, precision, frames=64, gate_frames=50, log=ctx.log)
     return onnx_dir
+
+
+def _stale(manifest: dict, weights: Path) -> bool:
+    """True when the cached export's checkpoints are not the ones in ``weights`` (compared by sha256)."""
+    from refinet_edge.export.manifest import sha256_file
+
+    for stage, entry in manifest.get("stages", {}).items():
+        path = weights / f"{stage}.safetensors"
+        if not path.is_file() or entry.get("checkpoint_sha256") != sha256_file(path):
+            return True
+    return False
 
 
 def build_onnxruntime(ctx: Context, precision: str, points: int) -> Built:

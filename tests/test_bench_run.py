@@ -163,3 +163,28 @@ def test_live_loop_per_trained_variant(tmp_path: Path) -> None:
     assert summary["source"].startswith("synthetic walker") and summary["source"].endswith("real time")
     md = (write_reports(report, tmp_path / "r")[1]).read_text()
     assert "## Live loop" in md and "| torch fp32 | 3 |" in md
+
+
+def test_cached_export_of_other_weights_is_redone(tmp_path: Path) -> None:
+    """A work-dir export made from other checkpoints must not be benchmarked as the current weights."""
+    pytest.importorskip("onnxruntime")
+    import json
+    import shutil
+
+    from refinet_edge.benchmarks.variants import ensure_export
+    from refinet_edge.pipeline import WEIGHTS_DIR
+
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    lines: list[str] = []
+    ctx = Context(weights=weights, work=tmp_path / "work", log=lines.append)
+    onnx_dir = ensure_export(ctx, "fp32")
+    manifest = json.loads((onnx_dir / "manifest.json").read_text())
+    ensure_export(ctx, "fp32")  # same weights: reused
+    assert not any("exporting again" in line for line in lines)
+    manifest["stages"]["skeleton"]["checkpoint_sha256"] = "0" * 64  # as if exported from older weights
+    (onnx_dir / "manifest.json").write_text(json.dumps(manifest))
+    ensure_export(ctx, "fp32")
+    assert any("exporting again" in line for line in lines)
+    redone = json.loads((onnx_dir / "manifest.json").read_text())
+    assert redone["stages"]["skeleton"]["checkpoint_sha256"] != "0" * 64
