@@ -15,13 +15,12 @@ and loading compares it with the machine at hand (:func:`mismatches`).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from refinet_edge import __version__
-from refinet_edge.atomic import write_json
+from refinet_edge.atomic import read_json, write_json
 from refinet_edge.errors import RefinetError
 
 from .specs import StageSpec
@@ -104,10 +103,7 @@ def read_sidecar(engine: Path) -> dict:
     path = sidecar_path(engine)
     if not path.is_file():
         raise RefinetError(f"{engine}: no sidecar {path.name}; rebuild it with `refinet-edge build`")
-    try:
-        sidecar = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RefinetError(f"{path}: not valid JSON ({exc})") from None
+    sidecar = read_json(path, missing="not found")
     if sidecar.get("schema_version") != SIDECAR_SCHEMA:
         raise RefinetError(f"{path}: not an engine sidecar (schema_version {SIDECAR_SCHEMA} expected)")
     return sidecar

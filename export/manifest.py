@@ -16,11 +16,10 @@ Layout (``schema_version`` 1)::
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from refinet_edge import __version__
-from refinet_edge.atomic import write_json
+from refinet_edge.atomic import read_json, write_json
 from refinet_edge.errors import RefinetError
 
 from .precision import Precision
@@ -55,10 +54,7 @@ def read_manifest(onnx_dir: str | Path) -> dict:
     path = Path(onnx_dir) / MANIFEST
     if not path.is_file():
         raise RefinetError(f"{onnx_dir}: no {MANIFEST}; make the directory with `refinet-edge export --out {onnx_dir}`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RefinetError(f"{path}: not valid JSON ({exc})") from None
+    manifest = read_json(path, missing="not found")
     if manifest.get("schema_version") != SCHEMA_VERSION or not isinstance(manifest.get("stages"), dict):
         raise RefinetError(f"{path}: not a refinet-edge export manifest (schema_version {SCHEMA_VERSION} expected)")
     return manifest

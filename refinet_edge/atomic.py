@@ -49,3 +49,21 @@ def write_json(final: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``final`` atomically."""
     with atomic_path(final) as tmp:
         tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike[str], missing: str) -> Any:
+    """Parse the JSON file ``path``; a one-line :class:`RefinetError` when it is missing or not JSON.
+
+    ``missing`` is the message after ``"{path}: "`` when the file does not exist.
+    """
+    from .errors import RefinetError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RefinetError(f"{path}: {missing}") from None
+    except json.JSONDecodeError as exc:
+        raise RefinetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except UnicodeDecodeError as exc:
+        raise RefinetError(f"{path}: not valid JSON (not UTF-8: {exc.reason})") from None

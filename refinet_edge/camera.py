@@ -20,7 +20,6 @@ the package sees a y-up coordinate.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .atomic import read_json
 from .errors import RefinetError, did_you_mean
 
 
@@ -154,12 +154,7 @@ class Camera:
     @classmethod
     def from_json(cls, path: str | Path) -> Camera:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RefinetError(f"{path}: camera file not found") from None
-        except json.JSONDecodeError as exc:
-            raise RefinetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        data = read_json(path, missing="camera file not found")
         if not isinstance(data, dict):
             raise RefinetError(f"{path}: expected a JSON object with width, height, fx, fy, cx, cy")
         return cls.from_dict(data, source=str(path))

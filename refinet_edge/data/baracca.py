@@ -21,7 +21,6 @@ A stored orientation of 360 is read as 0 (the authors' code accepts it too).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..atomic import read_json
 from ..camera import Camera, camera_preset
 from ..errors import RefinetError
 
@@ -71,12 +71,7 @@ class BaraccaItem:
 
 def load_viewpoints(path: Path) -> dict[int, int]:
     """``viewpoints.json`` -> ``{sequence: rotation in degrees}``, every entry checked."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RefinetError(f"{path}: not found; Baracca needs the per-sequence image rotations") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RefinetError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, missing="not found; Baracca needs the per-sequence image rotations")
     if not isinstance(data, dict):
         raise RefinetError(
             f"{path}: expected a JSON object keyed by sequence ('0'..'7'), got {type(data).__name__}"
