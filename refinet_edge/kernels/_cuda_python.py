@@ -75,14 +75,6 @@ class CudaPythonLayer(CudaLayer):
         self._name = name.split(b"\0", 1)[0].decode()
         self._modules: list[object] = []
 
-    @property
-    def arch(self) -> str:
-        return self._arch
-
-    @property
-    def device_name(self) -> str:
-        return self._name
-
     def _current(self) -> None:
         check(self._driver.cuCtxSetCurrent(self._context), "cuCtxSetCurrent")
 

@@ -47,14 +47,6 @@ class PycudaLayer(CudaLayer):
         except self._cuda.Error as err:
             raise RefinetError(f"{what} failed (pycuda): {err}") from err
 
-    @property
-    def arch(self) -> str:
-        return self._arch
-
-    @property
-    def device_name(self) -> str:
-        return self._name
-
     def alloc(self, nbytes: int) -> int:
         allocation = self._call(lambda: self._cuda.mem_alloc(max(int(nbytes), 1)), f"cuMemAlloc({nbytes} bytes)")
         self._allocations[int(allocation)] = allocation

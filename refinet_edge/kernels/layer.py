@@ -31,16 +31,18 @@ class CudaLayer(ABC):
     """One CUDA device through one Python binding. Close it (or use ``with``) to release what it holds."""
 
     name: str
+    _arch: str  # set by each layer's constructor from its device query
+    _name: str
 
     @property
-    @abstractmethod
     def arch(self) -> str:
         """The device's real architecture, e.g. ``"sm_87"`` (Jetson Orin)."""
+        return self._arch
 
     @property
-    @abstractmethod
     def device_name(self) -> str:
         """The device's marketing name."""
+        return self._name
 
     @abstractmethod
     def alloc(self, nbytes: int) -> int:
