@@ -133,7 +133,7 @@ def test_eval_mode_is_deterministic(stage: str) -> None:
 # Pinned costs of the presets (batch 1); the docstring tables in models/config.py quote them.
 EXPECTED = {
     ("patch", "published"): (827_806, 52_304_384),
-    ("patch", "edge"): (827_806, 52_304_384),
+    ("patch", "edge"): (27_335, 57_747_000),
     ("skeleton", "published"): (4_301_869, 4_286_464),
     ("skeleton", "edge"): (1_102_381, 1_094_656),
     ("pointcloud", "published"): (2_935_244, 12_828_705_840),
@@ -223,3 +223,57 @@ def test_joint_embedding_makes_the_output_depend_on_the_joint() -> None:
     with torch.no_grad():
         model.joint_bias.zero_()
     assert torch.allclose(model(cloud.contiguous(), counts), plain(cloud.contiguous(), counts))
+
+
+def test_heatmap_patch_net_shapes_params_and_gradient() -> None:
+    config = PatchNetConfig(arch="heatmap", patch_size=16, heatmap_channels=(4, 8, 8))
+    model = build_model("patch", config)
+    assert count_parameters(model) == config.num_params()
+    out = model(*_inputs("patch", config, batch=3))
+    assert out.shape == (3, config.num_joints, 2)
+    # a flat map at init: the mean grid position, centres 4m - 7.5 for m = 0..3 -> -1.5, output +1.5
+    assert torch.allclose(out, torch.full_like(out, 1.5))
+    out = model(*_inputs("patch", config, batch=3))
+    (out - 1.0).square().mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.head.weight.grad.abs().sum() > 0
+
+
+def test_heatmap_patch_net_reads_its_own_joints_map_at_the_grid_centres() -> None:
+    """A map peaked at grid cell (row r, column c) of joint j's channel gives -(4c - 7.5, 4r - 7.5) for S = 16."""
+    config = PatchNetConfig(arch="heatmap", num_joints=3, patch_size=16, heatmap_channels=(4, 4, 4))
+    model = build_model("patch", config).eval()
+    grid = config.patch_size // 4
+    peaks = {0: (1, 2), 1: (3, 0), 2: (0, 3)}  # joint -> (row, column) of its peak
+
+    def head(features: torch.Tensor) -> torch.Tensor:
+        maps = torch.zeros(features.shape[0], 3, grid, grid)
+        maps[:, :, 0, 0] = 50.0  # every other joint type's map peaks elsewhere: must be ignored
+        for j, (r, c) in peaks.items():
+            maps[j::3, j] = 0.0
+            maps[j::3, j, r, c] = 50.0
+        return maps
+
+    model.head.forward = head  # type: ignore[method-assign]
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 16, 16))
+    for j, (r, c) in peaks.items():
+        expected = torch.tensor([-(4.0 * c - 7.5), -(4.0 * r - 7.5)])
+        assert torch.allclose(out[:, j], expected.expand(2, 2), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"arch": "heatmaps"}, "heatmap"), ({"arch": "heatmap", "patch_size": 42}, "patch_size"),
+     ({"heatmap_channels": (8, 16)}, "heatmap_channels")],
+)
+def test_heatmap_config_errors_name_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(RefinetError, match=field):
+        PatchNetConfig(**kwargs)
+
+
+def test_old_patch_checkpoints_without_arch_are_the_published_net() -> None:
+    data = PatchNetConfig().to_dict()
+    del data["arch"], data["heatmap_channels"]
+    assert config_from_dict("patch", data).arch == "stacked"

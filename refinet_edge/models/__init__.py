@@ -55,9 +55,9 @@ def build_model(stage: str, config: ModelConfig | str = "published") -> nn.Modul
     if not isinstance(config, expected):
         raise RefinetError(f"stage {stage!r} needs a {expected.__name__}, got {type(config).__name__}")
     if stage == "patch":
-        from .patch import PatchNet
+        from .patch import build_patch_net
 
-        return PatchNet(config)  # type: ignore[arg-type]
+        return build_patch_net(config)  # type: ignore[arg-type]
     if stage == "skeleton":
         from .skeleton import SkeletonNet
 

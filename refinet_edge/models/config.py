@@ -20,7 +20,8 @@ batch-norm scale and shift), the same number as
 =================  =========  ===========  =====================================
 stage, preset      params     MACs/sample  notes
 =================  =========  ===========  =====================================
-patch published    828 k      52.3 M       15 x 40 x 40 patches (edge = same)
+patch published    828 k      52.3 M       15 x 40 x 40 patches stacked as channels
+patch edge         27.3 k     57.7 M       shared per-patch CNN 8-16-32, heatmap + soft-argmax
 skeleton publ.     4.30 M     4.29 M       linear_size 1024
 skeleton edge      1.10 M     1.09 M       linear_size 512
 pointcloud publ.   2.94 M     12.83 G      N = 2000, both transforms, 15 clouds
@@ -87,9 +88,20 @@ class _StageConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+PATCH_ARCHS = ("stacked", "heatmap")
+
+
 @dataclass(frozen=True)
 class PatchNetConfig(_StageConfig):
-    """Stage A, the depth-patch ResNet: (B, J, S, S) patches -> (B, J, 2) offsets in patch cells."""
+    """Stage A: (B, J, S, S) patches -> (B, J, 2) offsets in patch cells.
+
+    ``arch``: ``"stacked"`` is the published ResNet (the J patches stacked as
+    channels, global average pool, FC head); ``"heatmap"`` is ours: one small
+    CNN shared by every joint's patch, a heatmap per joint type and a
+    soft-argmax (see :mod:`refinet_edge.models.patch`). The stacked fields
+    (``stem_channels`` ... ``dropout``) only apply to ``"stacked"``,
+    ``heatmap_channels`` only to ``"heatmap"``.
+    """
 
     num_joints: int = 15  # J, channels of the input (one patch per joint)
     patch_size: int = 40  # S, patch side in cells (px in the authors' mode)
@@ -98,13 +110,22 @@ class PatchNetConfig(_StageConfig):
     blocks_per_stage: tuple[int, ...] = (2, 2)  # BasicBlocks per stage
     fc_size: int = 256  # the two hidden FC layers
     dropout: float = 0.2
+    arch: str = "stacked"
+    heatmap_channels: tuple[int, ...] = (8, 16, 32)  # widths at S, S/2 and S/4 (heatmap arch)
 
     def __post_init__(self) -> None:
         for name, minimum in (("num_joints", 1), ("patch_size", 1), ("stem_channels", 1), ("fc_size", 1)):
             _check_int(self, name, minimum)
         _check_channels(self, "stage_channels")
         _check_channels(self, "blocks_per_stage", len(self.stage_channels))
+        _check_channels(self, "heatmap_channels", 3)
         _check_dropout(self)
+        if self.arch not in PATCH_ARCHS:
+            raise RefinetError(f"PatchNetConfig.arch must be one of {', '.join(PATCH_ARCHS)}, got {self.arch!r}"
+                               f"{did_you_mean(str(self.arch), PATCH_ARCHS)}")
+        if self.arch == "heatmap" and (self.patch_size < 8 or self.patch_size % 4):
+            raise RefinetError(f"PatchNetConfig.patch_size must be a multiple of 4 and >= 8 for the heatmap arch, "
+                               f"got {self.patch_size}")
         if min(self.feature_sizes()) < 1:
             raise RefinetError(
                 f"PatchNetConfig.patch_size {self.patch_size} is too small for {len(self.stage_channels)} stages "
@@ -112,7 +133,7 @@ class PatchNetConfig(_StageConfig):
             )
 
     def feature_sizes(self) -> list[int]:
-        """Side of the feature map after the stem conv, the max-pool and each stage."""
+        """Side of the feature map after the stem conv, the max-pool and each stage (stacked arch)."""
         sizes = [_conv_out(self.patch_size, 7, 2, 3)]
         sizes.append(sizes[-1] // 2)
         for i in range(len(self.stage_channels)):
@@ -131,7 +152,19 @@ class PatchNetConfig(_StageConfig):
                 cin = cout
         return blocks
 
+    def heatmap_convs(self) -> list[tuple[int, int, int]]:
+        """(in_ch, out_ch, output side) of every 3x3 conv of the heatmap arch, then the 1x1 head."""
+        c1, c2, c3 = self.heatmap_channels
+        s = self.patch_size
+        return [(1, c1, s), (c1, c2, s // 2), (c2, c2, s // 2), (c2, c3, s // 4), (c3, c3, s // 4),
+                (c3, c3, s // 4)]
+
     def macs(self) -> int:
+        if self.arch == "heatmap":
+            per_patch = sum(size**2 * cin * cout * 9 for cin, cout, size in self.heatmap_convs())
+            grid = (self.patch_size // 4) ** 2
+            per_patch += grid * self.heatmap_channels[2] * self.num_joints + grid * 2  # 1x1 head, soft-argmax
+            return self.num_joints * per_patch
         stem = self.feature_sizes()[0] ** 2 * self.num_joints * self.stem_channels * 49
         total = stem
         for cin, cout, stride, size_in, size_out in self._blocks():
@@ -143,6 +176,9 @@ class PatchNetConfig(_StageConfig):
         return total + c * f + f * f + f * 2 * self.num_joints
 
     def num_params(self) -> int:
+        if self.arch == "heatmap":  # conv weights (no bias) + BN scale/shift, then the 1x1 head with bias
+            total = sum(cin * cout * 9 + 2 * cout for cin, cout, _ in self.heatmap_convs())
+            return total + self.heatmap_channels[2] * self.num_joints + self.num_joints
         total = self.num_joints * self.stem_channels * 49 + self.stem_channels + 2 * self.stem_channels
         for cin, cout, stride, _, _ in self._blocks():
             total += cin * cout * 9 + cout * cout * 9 + 4 * cout
@@ -247,8 +283,9 @@ CONFIG_CLASSES: dict[str, type[_StageConfig]] = {
     "pointcloud": PointCloudNetConfig,
 }
 PRESETS: dict[str, dict[str, ModelConfig]] = {
-    # patch: the published net costs ~52 M MACs per sample; nothing to gain by shrinking it.
-    "patch": {"published": PatchNetConfig(), "edge": PatchNetConfig()},
+    # patch: about the published cost (52 M MACs), but a shared per-patch CNN with heatmaps + soft-argmax:
+    # it refines elbows, hands and knees, which the published stacked net does not (models/patch.py).
+    "patch": {"published": PatchNetConfig(), "edge": PatchNetConfig(arch="heatmap")},
     "skeleton": {"published": SkeletonNetConfig(), "edge": SkeletonNetConfig(linear_size=512)},
     "pointcloud": {
         "published": PointCloudNetConfig(),
