@@ -126,6 +126,10 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> li
 class PatchHeatmapNet(nn.Module):
     """``patches (B, J, S, S)`` -> ``offsets (B, J, 2)`` in patch cells, per-joint heatmaps + soft-argmax."""
 
+    grid_u: torch.Tensor
+    grid_v: torch.Tensor
+    own: torch.Tensor
+
     def __init__(self, config: PatchNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or PatchNetConfig(arch="heatmap")
@@ -146,7 +150,8 @@ class PatchHeatmapNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         nn.init.zeros_(self.head.weight)  # start from a flat map: the mean grid position (-1.5 cells)
-        nn.init.zeros_(self.head.bias)
+        if self.head.bias is not None:
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         cfg = self.config
