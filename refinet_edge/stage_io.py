@@ -24,7 +24,6 @@ pointcloud points (B, J, N, 3), counts (B, J)     metric: joints_m - out * side_
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,11 +81,25 @@ def patch_decode(uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarra
 # ---- skeleton (stage B) --------------------------------------------------------------------
 
 def skeleton_centre(joints_m: np.ndarray) -> np.ndarray:
-    """Per-person centre (B, 3) m: the median of the joints that have a 3D position."""
-    valid = np.all(np.isfinite(joints_m), axis=-1, keepdims=True)
-    with warnings.catch_warnings():  # an all-missing person gives a NaN centre, no warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(np.where(valid, joints_m, np.nan), axis=-2)
+    """Per-person centre (B, 3) m: the median of the joints that have a 3D position.
+
+    Equal to ``np.nanmedian`` over the joint axis of the joints with all three
+    coordinates finite (the mean of the two middle values for an even count;
+    NaN, without a warning, for a person with none), computed with one sort:
+    ``nanmedian``'s masked-array path costs ~0.1 ms per call at batch 1.
+    """
+    joints_m = np.asarray(joints_m)
+    valid = np.isfinite(joints_m).all(axis=-1)  # (..., J)
+    masked = np.where(valid[..., None], joints_m, np.nan)
+    lead, (num_joints, dims) = masked.shape[:-2], masked.shape[-2:]
+    if num_joints == 0:
+        return np.full(lead + (dims,), np.nan, dtype=masked.dtype)
+    ordered = np.sort(masked.reshape(-1, num_joints, dims), axis=1)  # NaN sort last
+    count = np.count_nonzero(valid.reshape(-1, num_joints), axis=1)  # (N,)
+    person, axis = np.arange(len(count))[:, None], np.arange(dims)
+    lo = ordered[person, ((np.maximum(count, 1) - 1) // 2)[:, None], axis]  # (N, dims)
+    hi = ordered[person, (count // 2)[:, None], axis]  # count // 2 < J
+    return np.where(count[:, None] > 0, (lo + hi) / 2.0, np.nan).reshape(lead + (dims,))
 
 
 def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]:

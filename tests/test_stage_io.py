@@ -1,12 +1,14 @@
-"""Stage B encoding: the ray features, and encode/target/decode agreeing."""
+"""Stage B encoding: the ray features, encode/target/decode agreeing, and the centre equal to np.nanmedian."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 
 from refinet_edge.errors import RefinetError
-from refinet_edge.stage_io import SkeletonConfig, skeleton_decode, skeleton_encode, skeleton_target
+from refinet_edge.stage_io import SkeletonConfig, skeleton_centre, skeleton_decode, skeleton_encode, skeleton_target
 
 
 def _skeleton(rng: np.random.Generator, batch: int = 3) -> np.ndarray:
@@ -53,3 +55,44 @@ def test_rays_need_the_metric_mode() -> None:
         SkeletonConfig(mode="authors", rays=True)
     with pytest.raises(RefinetError, match="true or false"):
         SkeletonConfig(rays="yes")  # type: ignore[arg-type]
+
+
+def _nanmedian_centre(joints: np.ndarray) -> np.ndarray:
+    """The original definition: np.nanmedian over the joints with all three coordinates finite."""
+    valid = np.all(np.isfinite(joints), axis=-1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(np.where(valid, joints, np.nan), axis=-2)
+
+
+def test_centre_equals_nanmedian_exactly() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        batch, joints = int(rng.integers(0, 4)), int(rng.integers(0, 18))
+        shape = (batch, joints, 3) if trial % 5 else (joints, 3)  # unbatched too
+        x = rng.normal(0.0, 2.0, shape)
+        if trial % 3 == 0:
+            x = np.round(x)  # ties
+        if trial % 2:
+            x = x.astype(np.float32)  # float32 in, float32 out, as nanmedian
+        x[rng.random(shape) < 0.25] = rng.choice([np.nan, np.inf, -np.inf])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "All-NaN slice" warnings
+            got = skeleton_centre(x)
+        expected = _nanmedian_centre(x)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_centre_odd_even_and_all_missing() -> None:
+    joints = np.full((3, 4, 3), np.nan)
+    joints[0, :3] = [[1.0, 2.0, 3.0], [5.0, 0.0, 1.0], [3.0, 1.0, 2.0]]  # odd: the middle value
+    joints[1] = [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 1.0, 2.0], [4.0, 9.0, np.inf]]  # the inf joint drops out
+    joints[2, 1:3] = [[1.0, 1.0, 1.0], [2.0, 4.0, 8.0]]  # even: the mean of the two middle values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        centre = skeleton_centre(joints)
+    np.testing.assert_array_equal(centre[0], [3.0, 1.0, 2.0])
+    np.testing.assert_array_equal(centre[1], [2.0, 2.0, 3.0])
+    np.testing.assert_array_equal(centre[2], [1.5, 2.5, 4.5])
+    np.testing.assert_array_equal(skeleton_centre(np.full((2, 15, 3), np.nan)), np.full((2, 3), np.nan))
