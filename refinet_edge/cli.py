@@ -266,7 +266,7 @@ def info() -> None:
     out.print("optional packages:")
     for module, extra in [("torch", "(bring your own)"), ("onnxruntime", "[onnx]"), ("tensorrt", "[tensorrt]"),
                           ("cuda", "[tensorrt]"), ("pycuda", "[pycuda]"), ("pyrealsense2", "[camera]"),
-                          ("mediapipe", "[mediapipe]")]:
+                          ("mediapipe", "[mediapipe]"), ("numba", "[jit]")]:
         found = importlib.util.find_spec(module) is not None
         out.print(f"  {module:13s} {'installed' if found else 'not installed':14s} {extra}")
 

@@ -79,7 +79,8 @@ class RefinementPipeline:
 
     def __init__(self, runners: Mapping[str, Runner], config: PipelineConfig = PipelineConfig(),
                  preprocess: str | Steps = "auto") -> None:
-        """``preprocess``: ``auto`` (CUDA kernels when a GPU is usable, else CPU), ``cpu`` or ``cuda``."""
+        """``preprocess``: ``auto`` (CUDA kernels when a GPU is usable, else CPU), ``cpu`` (Numba-compiled when
+        numba is installed, else NumPy), ``numpy`` or ``cuda`` (see :mod:`refinet_edge.preprocess.steps`)."""
         unknown = set(runners) - set(STAGES)
         if unknown:
             raise RefinetError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
@@ -92,8 +93,13 @@ class RefinementPipeline:
 
     @property
     def preprocess(self) -> str:
-        """Where pre-processing runs: ``auto`` until the first run, then ``cpu`` or ``cuda``."""
+        """Where pre-processing runs: ``auto`` until the first run, then ``cpu``, ``numpy`` or ``cuda``."""
         return self._preprocess if isinstance(self._preprocess, str) else self._preprocess.name
+
+    def resolve_steps(self) -> Steps:
+        """The pre-processing steps :meth:`run` uses (chosen on the first call, see :func:`select_steps`)."""
+        self._preprocess = prep = select_steps(self._preprocess)
+        return prep
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -107,7 +113,7 @@ class RefinementPipeline:
             raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
                                f"and {uv_px.shape}")
         cfg = self.config
-        self._preprocess = prep = select_steps(self._preprocess)
+        prep = self.resolve_steps()
         joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
         valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
         steps = {"input": joints}

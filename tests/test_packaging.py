@@ -25,7 +25,7 @@ def test_import_needs_no_optional_backend():
     code = (
         "import sys, refinet_edge, refinet_edge.cli, refinet_edge.camera, refinet_edge.data.itop, "
         "refinet_edge.evaluate\n"
-        "heavy = {'torch', 'tensorrt', 'pycuda', 'pyrealsense2', 'mediapipe', 'onnxruntime', 'cuda'}\n"
+        "heavy = {'torch', 'tensorrt', 'pycuda', 'pyrealsense2', 'mediapipe', 'onnxruntime', 'cuda', 'numba'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

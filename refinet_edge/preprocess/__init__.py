@@ -4,8 +4,10 @@
   ``extract_patches``, ``extract_patches_torch``).
 * :mod:`.points`: stage C point clouds in a cube around 3D joints (``sample_points_reference``,
   ``sample_points``, ``points_to_offsets_scale``).
-* :mod:`.steps`: where the pipeline runs them, the fast CPU path or the CUDA
-  kernels of :mod:`refinet_edge.kernels` (``select_steps``).
+* :mod:`._jit`: lifting, patches and points compiled with Numba, bit-identical to
+  the NumPy contracts (the ``jit`` extra; imported only when the CPU path first runs).
+* :mod:`.steps`: where the pipeline runs them, the CPU path (Numba, else NumPy)
+  or the CUDA kernels of :mod:`refinet_edge.kernels` (``select_steps``).
 
 Each module's docstring is the exact rule a CUDA kernel must reproduce. Torch is
 imported only by ``extract_patches_torch``.

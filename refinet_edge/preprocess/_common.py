@@ -47,6 +47,17 @@ def check_frame(what: str, depth_m: np.ndarray, per_joint: np.ndarray, last: int
     With ``batched`` the shapes carry a leading ``B``. Returns float32 copies
     ``(clean_depth, per_joint)``.
     """
+    depth, values = check_frame_shapes(what, depth_m, per_joint, last, camera, batched)
+    return clean_depth(depth), values.astype(np.float32)
+
+
+def check_frame_shapes(what: str, depth_m: np.ndarray, per_joint: np.ndarray, last: int | None,
+                       camera: Camera, batched: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_frame`'s checks (same errors) without its copies: ``(depth, per_joint)`` as given, as arrays.
+
+    For the compiled CPU path, which reads invalid depth as 0 pixel by pixel
+    instead of cleaning a copy of the map.
+    """
     depth = np.asarray(depth_m)
     values = np.asarray(per_joint)
     lead = 1 if batched else 0
@@ -61,4 +72,4 @@ def check_frame(what: str, depth_m: np.ndarray, per_joint: np.ndarray, last: int
     if depth.shape[-2:] != camera.shape:
         raise RefinetError(f"{what}: depth map shape {depth.shape[-2:]} does not match camera "
                            f"{camera.name!r} {camera.shape}")
-    return clean_depth(depth), values.astype(np.float32)
+    return depth, values

@@ -1,11 +1,15 @@
 """Where the pipeline's pre-processing runs: the fast CPU path or the CUDA kernels, one interface.
 
 :func:`select_steps` turns the pipeline's ``preprocess`` setting into a steps
-object: ``"cpu"`` (NumPy), ``"cuda"`` (the kernels; an error when no GPU or
-CUDA layer is usable) or ``"auto"`` (the kernels when usable, else the CPU
-path). Both give the same numbers (the kernels match the CPU contract bit for
-bit), and the choice is logged once per process on the ``refinet_edge``
-logger. No CUDA call happens until a pipeline first runs.
+object: ``"cpu"`` (the CPU path: compiled with Numba when ``numba`` imports,
+:mod:`._jit`, else batched NumPy), ``"numpy"`` (the NumPy path even where Numba
+is installed), ``"cuda"`` (the kernels; an error when no GPU or CUDA layer is
+usable) or ``"auto"`` (the kernels when usable, else the CPU path). All give
+the same numbers (the compiled path and the kernels match the NumPy contract
+bit for bit), and the choice is logged once per process on the
+``refinet_edge`` logger. No CUDA call happens until a pipeline first runs, and
+Numba is imported (and its kernels compiled, or loaded from its cache) only
+when the CPU path first runs or describes itself.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..lifting import lift_joints
 from .patches import PatchConfig, extract_patches
 from .points import PointConfig, sample_points
 
-PREPROCESS_CHOICES = ("auto", "cpu", "cuda")
+PREPROCESS_CHOICES = ("auto", "cpu", "cuda", "numpy")
 _log = logging.getLogger("refinet_edge")
 _auto: list[Steps] = []  # the process-wide result of "auto" (probing CUDA once)
 
@@ -42,21 +46,52 @@ class Steps(Protocol):
 
 
 class CpuSteps:
-    """The batched NumPy path."""
+    """The CPU path: the Numba-compiled contracts (:mod:`._jit`) when ``numba`` imports, else batched NumPy.
 
-    name = "cpu"
+    ``compiled=False`` (preprocess ``"numpy"``) always runs NumPy. Which one
+    is decided on first use, so building a pipeline never imports Numba.
+    """
+
+    def __init__(self, compiled: bool = True) -> None:
+        self.compiled = compiled
+        self.name = "cpu" if compiled else "numpy"
+        self._impl: tuple | None = None  # (lift_joints, extract_patches, sample_points, numba version or None)
+
+    def _resolve(self) -> tuple:
+        if self._impl is None:
+            self._impl = (lift_joints, extract_patches, sample_points, None)
+            if self.compiled:
+                try:
+                    from . import _jit
+                except ImportError as exc:  # no numba, or one that refuses this NumPy
+                    _log.debug("pre-processing: numba unavailable (%s); NumPy CPU path", exc)
+                except RuntimeError as exc:  # e.g. no writable cache directory for the kernels
+                    _log.warning("pre-processing: compiled CPU path unavailable (%s); using NumPy", exc)
+                else:
+                    self._impl = (_jit.lift_joints, _jit.extract_patches, _jit.sample_points, _jit.NUMBA_VERSION)
+        return self._impl
+
+    @property
+    def numba_version(self) -> str | None:
+        """The Numba version of the compiled path, None when this runs NumPy."""
+        return self._resolve()[3]
 
     def describe(self) -> str:
-        return "fast CPU path (NumPy)"
+        version = self.numba_version
+        if version is not None:
+            return f"fast CPU path (Numba {version})"
+        if not self.compiled:
+            return "CPU path (NumPy; preprocess \"numpy\")"
+        return "CPU path (NumPy; pip install numba for the compiled path)"
 
     def lift(self, uv_px, depth_m, camera, window):
-        return lift_joints(uv_px, depth_m, camera, window=window)
+        return self._resolve()[0](uv_px, depth_m, camera, window=window)
 
     def patches(self, depth_m, uv_px, z_ref_m, camera, cfg):
-        return extract_patches(depth_m, uv_px, z_ref_m, camera, cfg)
+        return self._resolve()[1](depth_m, uv_px, z_ref_m, camera, cfg)
 
     def points(self, depth_m, joints_m, camera, cfg):
-        return sample_points(depth_m, joints_m, camera, cfg)
+        return self._resolve()[2](depth_m, joints_m, camera, cfg)
 
 
 class CudaSteps:
@@ -91,8 +126,8 @@ def select_steps(preprocess: str | Steps = "auto") -> Steps:
     if preprocess not in PREPROCESS_CHOICES:
         raise RefinetError(f"preprocess must be one of {', '.join(PREPROCESS_CHOICES)}; got {preprocess!r}"
                            f"{did_you_mean(preprocess, PREPROCESS_CHOICES)}")
-    if preprocess == "cpu":
-        return CpuSteps()
+    if preprocess in ("cpu", "numpy"):
+        return CpuSteps(compiled=preprocess == "cpu")
     from ..kernels import open_preprocessor
 
     if preprocess == "cuda":

@@ -1,0 +1,505 @@
+"""The CPU pre-processing contracts compiled with Numba: lifting, stage A patches, stage C points.
+
+Drop-in twins of :func:`refinet_edge.lifting.lift_joints_detailed`,
+:func:`~refinet_edge.lifting.lift_joints`,
+:func:`refinet_edge.preprocess.patches.extract_patches` and
+:func:`refinet_edge.preprocess.points.sample_points`: the same arguments, the
+same checks and error messages, and **bit-identical** results (the module
+docstrings of those files are the contract; the tests compare them with
+``assert_array_equal``). At batch 1 the NumPy versions spend their time in
+per-call overhead on tiny arrays; these are plain single-threaded loops over
+the joints and their windows, structured like the CUDA kernels in
+:mod:`refinet_edge.kernels`, that visit only the pixels the contract reads.
+
+How bit-exactness is kept:
+
+* the arithmetic is the contract's, one IEEE operation at a time in the
+  written order, in float32 where the contract says float32 (every scalar the
+  loops see is a ``np.float32``) and float64 where NumPy computes in float64
+  (lifting's medians and deprojection, the authors' point statistics); Numba
+  compiles without fast-math, so LLVM never contracts a multiply and an add
+  into a fused multiply-add;
+* invalid depth (not finite or <= 0) reads as 0 pixel by pixel instead of on a
+  cleaned copy of the map (the same values, without the copy);
+* the authors' per-axis point statistics are summed in row order, as NumPy's
+  ``mean(axis=0)``/``std(axis=0)`` of a C-ordered ``(M, 3)`` array do; the
+  ``itop_authors`` map mean (a pairwise sum in NumPy) is taken with NumPy
+  itself;
+* patch mode ``baracca_authors`` (no compiled version), and lifting on a depth
+  map whose dtype is not a real number, run the NumPy functions.
+
+Compilation is lazy (the first call of each kernel with new argument types)
+and cached on disk (``cache=True``: next to this file, or Numba's per-user
+cache directory when the package is read-only); the first real compilation in
+a process logs one INFO line on the ``refinet_edge`` logger.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numba
+import numpy as np
+from numba import njit
+from numba.core import event
+
+from ..camera import Camera
+from ..lifting import LiftResult, _check_inputs, window_sizes
+from ..lifting import lift_joints_detailed as _lift_numpy
+from ._common import F32, check_frame_shapes, clean_depth
+from .patches import PatchConfig, _check_z_ref, cell_offsets
+from .patches import extract_patches as _patches_numpy
+from .points import Z_NEAR_M, PointConfig
+
+NUMBA_VERSION: str = numba.__version__
+JIT_PATCH_MODES = ("metric", "itop_authors")
+COMPILE_MESSAGE = "compiling the CPU pre-processing kernels (first run only, cached)"
+
+_PATCH_DEFAULTS, _POINT_DEFAULTS = PatchConfig(), PointConfig()
+
+_log = logging.getLogger("refinet_edge")
+_warm: set[tuple] = set()  # argument-type keys whose kernels this process has called
+_announced: list[bool] = []  # the compile notice went out (once per process)
+
+
+# ---------------------------------------------------------------- lifting
+
+
+@njit(cache=True)
+def _lift_core(uv, depth, sizes, fx, fy, cx, cy, joints, source):  # pragma: no cover - compiled
+    batch, num_joints = uv.shape[0], uv.shape[1]
+    height, width = depth.shape[1], depth.shape[2]
+    largest = 1
+    for k in range(sizes.shape[0]):
+        largest = max(largest, sizes[k])
+    values = np.empty(largest * largest, np.float64)
+    z = np.empty(num_joints, np.float64)
+    lifted = np.empty(num_joints, np.float64)
+    for b in range(batch):
+        found = 0
+        for j in range(num_joints):
+            u, v = uv[b, j, 0], uv[b, j, 1]
+            z[j] = np.nan
+            source[b, j] = 0
+            if not (np.isfinite(u) and np.isfinite(v)):
+                continue
+            col = np.int64(min(max(np.rint(u), 0.0), width - 1.0))  # finite: rint, clamp, then int
+            row = np.int64(min(max(np.rint(v), 0.0), height - 1.0))
+            for k in range(sizes.shape[0]):
+                half = sizes[k] // 2
+                n = 0
+                for r in range(max(row - half, 0), min(row + half, height - 1) + 1):
+                    for c in range(max(col - half, 0), min(col + half, width - 1) + 1):
+                        d = np.float64(depth[b, r, c])
+                        if d > 0.0 and np.isfinite(d):
+                            values[n] = d
+                            n += 1
+                if n == 0:
+                    continue
+                window = values[:n]
+                window.sort()
+                med = (window[(n - 1) // 2] + window[n // 2]) / 2.0
+                if np.isfinite(med):  # as NumPy: an overflowing median counts as no depth
+                    z[j] = med
+                    source[b, j] = 1 if k == 0 else 2
+                    lifted[found] = med
+                    found += 1
+                    break
+        person = np.nan
+        if found > 0:
+            ordered = lifted[:found]
+            ordered.sort()
+            person = (ordered[(found - 1) // 2] + ordered[found // 2]) / 2.0
+        for j in range(num_joints):
+            u, v = uv[b, j, 0], uv[b, j, 1]
+            zj = z[j]
+            if source[b, j] == 0 and np.isfinite(u) and np.isfinite(v) and np.isfinite(person):
+                zj = person
+                source[b, j] = 3
+            joints[b, j, 0] = (u - cx) / fx * zj  # Camera.deproject, left to right
+            joints[b, j, 1] = (v - cy) / fy * zj
+            joints[b, j, 2] = zj
+
+
+@functools.lru_cache(maxsize=32)
+def _sizes(window: int, grow_steps: int) -> np.ndarray:
+    out = np.array(window_sizes(window, grow_steps), dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+def lift_joints_detailed(uv_px: np.ndarray, depth_m: np.ndarray, camera: Camera,
+                         window: int = 9, grow_steps: int = 2) -> LiftResult:
+    """:func:`refinet_edge.lifting.lift_joints_detailed`, compiled (same rule, same result)."""
+    if not _plain_ints(window, grow_steps):  # bool hashes like an int: check before the cache
+        window_sizes(window, grow_steps)  # raises with the usual message
+    sizes = _sizes(int(window), int(grow_steps))
+    uv, depth = _check_inputs(uv_px, depth_m, camera)
+    if depth.dtype != np.float32 and depth.dtype != np.float64:
+        if depth.dtype.kind not in "biuf":
+            return _lift_numpy(uv_px, depth_m, camera, window, grow_steps)
+        depth = depth.astype(np.float64)  # what NumPy does to every pixel it reads: exact for these kinds
+    uv, depth = np.ascontiguousarray(uv), np.ascontiguousarray(depth)
+    joints = np.empty(uv.shape[:2] + (3,))
+    source = np.empty(uv.shape[:2], dtype=np.int8)
+    _call(_lift_core, uv, depth, sizes, float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy),
+          joints, source)
+    if np.ndim(uv_px) == 2:
+        return LiftResult(joints[0], source[0])
+    return LiftResult(joints, source)
+
+
+def lift_joints(uv_px: np.ndarray, depth_m: np.ndarray, camera: Camera,
+                window: int = 9, grow_steps: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refinet_edge.lifting.lift_joints`, compiled: ``(joints_m, has_depth)``."""
+    result = lift_joints_detailed(uv_px, depth_m, camera, window, grow_steps)
+    return result.joints_m, result.has_depth
+
+
+def _plain_ints(*values: object) -> bool:
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+
+
+# ---------------------------------------------------------------- patches
+
+
+@njit(cache=True)
+def _patch_axis(centre, cell, offsets, limit, index, inside):  # pragma: no cover - compiled
+    """``rint(centre + off_k * cell)`` per k (float32): int index (0 when outside) and the inside flag."""
+    for k in range(offsets.shape[0]):
+        p = np.rint(centre + offsets[k] * cell)
+        ok = p >= 0 and p <= limit - 1  # compared as floats: NaN and huge values are outside
+        inside[k] = ok
+        index[k] = np.int64(p) if ok else 0
+
+
+@njit(cache=True)
+def _metric_core(depth, uv, z_ref, offsets, side, fx, fy, size_f, depth_range, patches,
+                 cell_px):  # pragma: no cover - compiled
+    batch, num_joints = uv.shape[0], uv.shape[1]
+    height, width = depth.shape[1], depth.shape[2]
+    size = offsets.shape[0]
+    one, minus_one, nan = np.float32(1.0), np.float32(-1.0), np.float32(np.nan)
+    rows = np.empty(size, np.int64)
+    cols = np.empty(size, np.int64)
+    row_ok = np.empty(size, np.bool_)
+    col_ok = np.empty(size, np.bool_)
+    for b in range(batch):
+        for j in range(num_joints):
+            u, v, z = uv[b, j, 0], uv[b, j, 1], z_ref[b, j]
+            if not (np.isfinite(u) and np.isfinite(v) and np.isfinite(z) and z > 0):
+                patches[b, j] = one
+                cell_px[b, j, 0] = nan
+                cell_px[b, j, 1] = nan
+                continue
+            cell_u = (side * fx) / (z * size_f)
+            cell_v = (side * fy) / (z * size_f)
+            _patch_axis(u, cell_u, offsets, width, cols, col_ok)
+            _patch_axis(v, cell_v, offsets, height, rows, row_ok)
+            for r in range(size):
+                out = patches[b, j, r]
+                if not row_ok[r]:
+                    out[:] = one
+                    continue
+                line = depth[b, rows[r]]
+                for c in range(size):
+                    value = one
+                    if col_ok[c]:
+                        d = line[cols[c]]
+                        if d > 0 and np.isfinite(d):
+                            value = min(max((d - z) / depth_range, minus_one), one)
+                    out[c] = value
+            cell_px[b, j, 0] = cell_u
+            cell_px[b, j, 1] = cell_v
+
+
+@njit(cache=True)
+def _itop_core(depth, uv, map_mean, itop_mean, itop_std, patches, cell_px):  # pragma: no cover - compiled
+    batch, num_joints = uv.shape[0], uv.shape[1]
+    height, width = depth.shape[1], depth.shape[2]
+    size = patches.shape[2]
+    lo, hi = np.float32(-size), np.float32(max(height, width) + size)
+    one, nan = np.float32(1.0), np.float32(np.nan)
+    for b in range(batch):
+        mean = map_mean[b]
+        for j in range(num_joints):
+            u, v = uv[b, j, 0], uv[b, j, 1]
+            valid = np.isfinite(u) and np.isfinite(v)
+            row0 = col0 = 0
+            if valid:  # trunc, clamped before the int conversion (no overflow)
+                row0 = np.int64(min(max(np.trunc(v), lo), hi)) - size // 2
+                col0 = np.int64(min(max(np.trunc(u), lo), hi)) - size // 2
+            for r in range(size):
+                row = row0 + r
+                for c in range(size):
+                    col = col0 + c
+                    x = np.float32(0.0)
+                    if valid and 0 <= row < height and 0 <= col < width:
+                        d = depth[b, row, col]
+                        if d > 0 and np.isfinite(d):
+                            x = d
+                    if x == 0:
+                        x = mean
+                    patches[b, j, r, c] = (x - itop_mean) / itop_std
+            cell_px[b, j, 0] = one if valid else nan
+            cell_px[b, j, 1] = one if valid else nan
+
+
+def extract_patches(depth_m: np.ndarray, uv_px: np.ndarray, z_ref_m: np.ndarray | None, camera: Camera,
+                    cfg: PatchConfig = _PATCH_DEFAULTS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refinet_edge.preprocess.patches.extract_patches`, compiled (``baracca_authors`` runs NumPy)."""
+    if cfg.mode not in JIT_PATCH_MODES:
+        return _patches_numpy(depth_m, uv_px, z_ref_m, camera, cfg)
+    depth, uv = check_frame_shapes("extract_patches", depth_m, uv_px, 2, camera, batched=True)
+    z_ref = _check_z_ref(z_ref_m, uv.shape[:-1], cfg)
+    uv = np.ascontiguousarray(uv, dtype=np.float32)
+    size = cfg.size
+    patches = np.empty(uv.shape[:2] + (size, size), dtype=np.float32)
+    cell_px = np.empty(uv.shape[:2] + (2,), dtype=np.float32)
+    if cfg.mode == "metric":
+        _call(_metric_core, _depth32(depth), uv, np.ascontiguousarray(z_ref), _offsets(size),
+              F32(cfg.metric_side_m), F32(camera.fx), F32(camera.fy), F32(size), F32(cfg.depth_range_m),
+              patches, cell_px)
+    else:
+        clean = clean_depth(depth)
+        map_mean = clean.astype(np.float64).mean(axis=(1, 2)).astype(np.float32)  # NumPy's own pairwise sum
+        _call(_itop_core, clean, uv, map_mean, F32(cfg.itop_mean), F32(cfg.itop_std), patches, cell_px)
+    return patches, cell_px
+
+
+@functools.lru_cache(maxsize=16)
+def _offsets(size: int) -> np.ndarray:
+    out = cell_offsets(size)
+    out.flags.writeable = False
+    return out
+
+
+def _depth32(depth: np.ndarray) -> np.ndarray:
+    """Depth as C-ordered float32, the contract's first cast (no copy when it already is)."""
+    return np.ascontiguousarray(depth, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- points
+
+
+@njit(cache=True)
+def _nan_min(a, b):  # pragma: no cover - compiled
+    """``np.minimum``: NaN if either is NaN."""
+    if a != a or b != b:
+        return a + b
+    return a if a < b else b
+
+
+@njit(cache=True)
+def _nan_max(a, b):  # pragma: no cover - compiled
+    """``np.maximum``: NaN if either is NaN."""
+    if a != a or b != b:
+        return a + b
+    return a if a > b else b
+
+
+@njit(cache=True)
+def _axis_window(lo, hi, z_near, z_far, focal, centre, limit):  # pragma: no cover - compiled
+    """:func:`refinet_edge.preprocess.points._axis_window` for one joint: ``(first, last)``, empty as ``(1, 0)``."""
+    p0 = (lo * focal) / z_near + centre
+    p1 = (lo * focal) / z_far + centre
+    p2 = (hi * focal) / z_near + centre
+    p3 = (hi * focal) / z_far + centre
+    first = _nan_max(np.floor(_nan_min(_nan_min(p0, p1), _nan_min(p2, p3))) - np.float32(1.0), np.float32(0.0))
+    last = _nan_min(np.ceil(_nan_max(_nan_max(p0, p1), _nan_max(p2, p3))) + np.float32(1.0),
+                    np.float32(limit - 1))
+    if not first <= last:  # NaN -> empty
+        return np.int64(1), np.int64(0)
+    return np.int64(first), np.int64(last)
+
+
+@njit(cache=True)
+def _cube_window(jx, jy, jz, h, z_min, fx, fy, cx, cy, height, width):  # pragma: no cover - compiled
+    """:func:`refinet_edge.preprocess.points.cube_window` for one joint: ``(row0, row1, col0, col1)``."""
+    z_near = _nan_max(jz - h, z_min)
+    z_far = jz + h
+    col0, col1 = _axis_window(jx - h, jx + h, z_near, z_far, fx, cx, width)
+    row0, row1 = _axis_window(jy - h, jy + h, z_near, z_far, fy, cy, height)
+    return row0, row1, col0, col1
+
+
+@njit(cache=True)
+def _reach(d, ray_u, ray_v, jx, jy, jz, z_min):  # pragma: no cover - compiled
+    """Rule 3-4 of one pixel (its rays ``(u - cx) / fx``, ``(v - cy) / fy``): ``max(|dx|, |dy|, |dz|)``, float32.
+
+    +inf for an invalid pixel.
+    """
+    if not (np.isfinite(d) and d >= z_min):
+        return np.float32(np.inf)
+    dx = ray_u * d - jx
+    dy = ray_v * d - jy
+    dz = d - jz
+    return max(max(abs(dx), abs(dy)), abs(dz))
+
+
+@njit(cache=True)
+def _write_rows(depth, b, found, m, count, stride, authors, jx, jy, jz, h, ray_u, ray_v,
+                rows):  # pragma: no cover - compiled
+    """Rules 6-7 (before the authors' standardisation): rows from the ``m`` candidates ``found`` (scan order)."""
+    width = depth.shape[2]
+    thousand = np.float32(1000.0)
+    for i in range(count):
+        pixel = found[(i * m) // count] if stride else found[i]  # stride only when m > count (= N)
+        r, c = pixel // width, pixel % width
+        d = depth[b, r, c]
+        x = ray_u[c] * d
+        y = ray_v[r] * d
+        if authors:
+            rows[i, 0] = x * thousand
+            rows[i, 1] = y * thousand
+            rows[i, 2] = d * thousand
+        else:
+            rows[i, 0] = (x - jx) / h
+            rows[i, 1] = (y - jy) / h
+            rows[i, 2] = (d - jz) / h
+
+
+@njit(cache=True)
+def _standardise(rows, count):  # pragma: no cover - compiled
+    """Authors' normalisation of rows ``[0, count)``: per axis, float64 mean/std summed in row order."""
+    for a in range(3):
+        total = 0.0
+        for i in range(count):
+            total += np.float64(rows[i, a])
+        mean = total / count
+        squares = 0.0
+        for i in range(count):
+            diff = np.float64(rows[i, a]) - mean
+            squares += diff * diff
+        std = np.sqrt(squares / count)
+        if std == 0.0:
+            std = 1.0
+        mean32, std32 = np.float32(mean), np.float32(std)
+        for i in range(count):
+            rows[i, a] = (rows[i, a] - mean32) / std32
+
+
+@njit(cache=True)
+def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx, fy, cx, cy, z_min, points,
+                 counts, side_m):  # pragma: no cover - compiled
+    batch, num_joints = joints.shape[0], joints.shape[1]
+    height, width = depth.shape[1], depth.shape[2]
+    num_sides, n = halves.shape[0], points.shape[2]
+    hist = np.zeros(num_sides, np.int64)
+    found = np.empty(height * width, np.int64)  # candidates' flat pixel indices (a window is at most the image)
+    cube = np.empty(height * width, np.int64)  # and the smallest cube holding each, when growing
+    ray_u = np.empty(width, np.float32)  # pixel_rays: (u - cx) / fx per column, (v - cy) / fy per row
+    for c in range(width):
+        ray_u[c] = (np.float32(c) - cx) / fx
+    ray_v = np.empty(height, np.float32)
+    for r in range(height):
+        ray_v[r] = (np.float32(r) - cy) / fy
+    for b in range(batch):
+        for j in range(num_joints):
+            jx, jy, jz = joints[b, j, 0], joints[b, j, 1], joints[b, j, 2]
+            if not (np.isfinite(jx) and np.isfinite(jy) and np.isfinite(jz) and jz > 0):
+                continue  # points 0, count 0, side NaN (as allocated)
+            # The smallest cube in its own window first; most joints need no growth. ``found`` keeps the
+            # candidates' flat pixel indices in scan order.
+            row0, row1, col0, col1 = _cube_window(jx, jy, jz, halves[0], z_min, fx, fy, cx, cy, height, width)
+            m = 0
+            for r in range(row0, row1 + 1):
+                for c in range(col0, col1 + 1):
+                    if _reach(depth[b, r, c], ray_u[c], ray_v[r], jx, jy, jz, z_min) < halves[0]:
+                        found[m] = r * width + c
+                        m += 1
+            k = 0
+            if num_sides > 1 and m <= min_points:  # grow: rescan the largest side's window
+                row0, row1, col0, col1 = _cube_window(jx, jy, jz, halves[num_sides - 1], z_min, fx, fy, cx, cy,
+                                                      height, width)
+                hist[:] = 0
+                total = 0
+                for r in range(row0, row1 + 1):
+                    for c in range(col0, col1 + 1):
+                        reach = _reach(depth[b, r, c], ray_u[c], ray_v[r], jx, jy, jz, z_min)
+                        for s in range(num_sides):  # the smallest cube that holds the pixel
+                            if reach < halves[s]:
+                                hist[s] += 1
+                                found[total] = r * width + c
+                                cube[total] = s
+                                total += 1
+                                break
+                k = num_sides - 1
+                m = 0
+                for s in range(num_sides):
+                    m += hist[s]
+                    if s < num_sides - 1 and m > min_points:
+                        k = s
+                        break
+                if m < total:  # keep the candidates of cube k, in order
+                    kept = 0
+                    for i in range(total):
+                        if cube[i] <= k:
+                            found[kept] = found[i]
+                            kept += 1
+            count = min(m, n)
+            if count > 0:
+                rows = points[b, j]
+                _write_rows(depth, b, found, m, count, m > n and not first_n, authors, jx, jy, jz, halves[k],
+                            ray_u, ray_v, rows)
+                if authors:
+                    _standardise(rows, count)
+            counts[b, j] = np.float32(count)
+            side_m[b, j] = sides[k]
+
+
+@functools.lru_cache(maxsize=16)
+def _point_sides(cfg: PointConfig) -> tuple[np.ndarray, np.ndarray]:
+    """float32 half-sides (what the cube test compares with) and sides (what ``side_m`` reports)."""
+    halves = np.ascontiguousarray(cfg.half_sides_m)
+    sides = np.array(cfg.sides_m, dtype=np.float32)
+    halves.flags.writeable = sides.flags.writeable = False
+    return halves, sides
+
+
+def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
+                  cfg: PointConfig = _POINT_DEFAULTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`refinet_edge.preprocess.points.sample_points`, compiled (same rule, same result)."""
+    depth, joints = check_frame_shapes("sample_points", depth_m, joints_m, 3, camera, batched=True)
+    joints = np.ascontiguousarray(joints, dtype=np.float32)
+    batch, num_joints = joints.shape[:2]
+    points = np.zeros((batch, num_joints, cfg.num_points, 3), dtype=np.float32)
+    counts = np.zeros((batch, num_joints), dtype=np.float32)
+    side_m = np.full((batch, num_joints), np.nan, dtype=np.float32)
+    halves, sides = _point_sides(cfg)
+    _call(_points_core, _depth32(depth), joints, halves, sides, int(cfg.min_points), cfg.selection == "first",
+          cfg.mode == "authors", F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy), F32(Z_NEAR_M),
+          points, counts, side_m)
+    return points, counts, side_m
+
+
+# ---------------------------------------------------------------- compilation notice
+
+
+class _CompileNotice(event.Listener):
+    """Logs :data:`COMPILE_MESSAGE` when one of this module's kernels really compiles (not a cache load)."""
+
+    def on_start(self, ev) -> None:
+        dispatcher = (ev.data or {}).get("dispatcher")
+        if not _announced and getattr(getattr(dispatcher, "py_func", None), "__module__", None) == __name__:
+            _announced.append(True)
+            _log.info(COMPILE_MESSAGE)
+
+    def on_end(self, ev) -> None:
+        pass
+
+
+def _call(kernel, *args) -> None:
+    """Run ``kernel``; the first call with new argument types listens for a compilation to announce."""
+    if _announced:
+        kernel(*args)
+        return
+    key = (kernel.__name__, *((a.dtype.char, a.flags.writeable) if isinstance(a, np.ndarray) else type(a)
+                             for a in args))
+    if key in _warm:
+        kernel(*args)
+        return
+    with event.install_listener("numba:compile", _CompileNotice()):
+        kernel(*args)
+    _warm.add(key)

@@ -1,0 +1,294 @@
+"""The Numba-compiled CPU path (:mod:`refinet_edge.preprocess._jit`) equals the NumPy contracts bit for bit."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from fixtures.kernel_scenes import per_person, scenes  # noqa: E402
+
+from refinet_edge.camera import Camera, camera_preset  # noqa: E402
+from refinet_edge.errors import RefinetError  # noqa: E402
+from refinet_edge.lifting import lift_joints_detailed  # noqa: E402
+from refinet_edge.pipeline import RefinementPipeline  # noqa: E402
+from refinet_edge.preprocess import _jit, steps  # noqa: E402
+from refinet_edge.preprocess.patches import PatchConfig, extract_patches  # noqa: E402
+from refinet_edge.preprocess.points import PointConfig, sample_points  # noqa: E402
+from refinet_edge.synth import generate_frame  # noqa: E402
+
+TINY = Camera("tiny", 11, 9, 10.0, 10.0, 5.0, 4.0)
+POINT_CONFIGS = [PointConfig(mode=m, selection=s, num_points=n, min_points=mp, cube_side_m=c, max_side_m=0.45)
+                 for m in ("metric", "authors") for s in ("stride", "first")
+                 for n, mp, c in ((7, 3, 0.1), (64, 40, 0.3), (1, 0, 0.45))]
+PATCH_CONFIGS = [PatchConfig(mode="metric", size=s, metric_side_m=side) for s, side in ((40, 0.45), (7, 0.3))] + \
+                [PatchConfig(mode="itop_authors", size=s) for s in (40, 5)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled() -> None:
+    """Compile (or load from Numba's cache) every kernel once for the module, on float32 inputs."""
+    depth = np.full((1, *TINY.shape), 1.0, np.float32)
+    uv = np.full((1, 2, 2), 4.0)
+    joints = _jit.lift_joints(uv, depth, TINY)[0]
+    _jit.extract_patches(depth, uv, joints[..., 2], TINY)
+    _jit.extract_patches(depth, uv, None, TINY, PatchConfig(mode="itop_authors"))
+    _jit.sample_points(depth, joints, TINY)
+
+
+def assert_same(got, expected) -> None:
+    got, expected = tuple(got), tuple(expected)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_array_equal(g, e)  # NaN in the same places
+
+
+def check_lift(uv, depth, camera, window: int = 9, grow_steps: int = 2) -> None:
+    got = _jit.lift_joints_detailed(uv, depth, camera, window, grow_steps)
+    ref = lift_joints_detailed(uv, depth, camera, window, grow_steps)
+    assert_same((got.joints_m, got.depth_source), (ref.joints_m, ref.depth_source))
+
+
+def check_patches(depth, uv, z_ref, camera, cfg: PatchConfig) -> None:
+    assert_same(_jit.extract_patches(depth, uv, z_ref, camera, cfg), extract_patches(depth, uv, z_ref, camera, cfg))
+
+
+def check_points(depth, joints, camera, cfg: PointConfig) -> None:
+    assert_same(_jit.sample_points(depth, joints, camera, cfg), sample_points(depth, joints, camera, cfg))
+
+
+# ---------------------------------------------------------------- randomised scenes
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenes(), st.sampled_from([(9, 2), (3, 1), (1, 0), (5, 3)]))
+def test_lifting_on_random_scenes(scene: tuple, window: tuple[int, int]) -> None:
+    camera, depth, frame_of, uv = scene
+    check_lift(uv, per_person(depth, frame_of, camera), camera, *window)
+    check_lift(uv, depth[frame_of], camera, *window)  # raw uint16 or float32 with NaN/inf/negative values
+    check_lift(uv[0], per_person(depth, frame_of, camera)[0].astype(np.float64), camera, *window)  # unbatched
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # z_ref 1e39 -> inf in float32, as intended
+@settings(max_examples=60, deadline=None)
+@given(scenes(), st.sampled_from(PATCH_CONFIGS), st.integers(0, 2**32 - 1))
+def test_patches_on_random_scenes(scene: tuple, cfg: PatchConfig, seed: int) -> None:
+    camera, depth, frame_of, uv = scene
+    rng = np.random.default_rng(seed)
+    z_ref = rng.uniform(0.2, 4.0, uv.shape[:2])
+    z_ref[rng.random(z_ref.shape) < 0.2] = rng.choice([0.0, -1.0, np.nan, np.inf, 1e-40, 1e39])
+    check_patches(per_person(depth, frame_of, camera), uv, z_ref, camera, cfg)
+    check_patches(depth[frame_of], uv, z_ref, camera, cfg)  # raw values: cast to float32 first, as NumPy
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenes(), st.sampled_from(POINT_CONFIGS))
+def test_points_on_random_scenes(scene: tuple, cfg: PointConfig) -> None:
+    camera, depth, frame_of, uv = scene
+    metres = per_person(depth, frame_of, camera)
+    joints = lift_joints_detailed(uv, metres, camera).joints_m
+    joints[:, ::3, 2] -= 0.05  # off the surface, some behind the camera when near
+    check_points(metres, joints, camera, cfg)
+    check_points(depth[frame_of].astype(np.float64), joints, camera, cfg)
+
+
+@pytest.mark.parametrize("preset", ["itop_side", "d435_640x480", "baracca"])
+def test_synthetic_frames_every_mode(preset: str) -> None:
+    """Realistic people (1-4 m, sensor noise and holes), batch 1 and batch 3, noisy 2D joints."""
+    frames = [generate_frame(i, seed=7, camera=preset, view="side") for i in range(3)]
+    camera = frames[0].camera
+    rng = np.random.default_rng(1)
+    depth = np.stack([f.depth_m for f in frames]).astype(np.float32)
+    uv = np.stack([f.uv_px for f in frames]) + rng.normal(0.0, 5.0, (3, 15, 2))
+    uv[1, 4] = np.nan
+    uv[2, 0] = (-30.0, camera.height + 12.0)  # outside the image
+    for batch in (slice(0, 1), slice(0, 3)):
+        d, u = depth[batch], uv[batch]
+        check_lift(u, d, camera)
+        joints = lift_joints_detailed(u, d, camera).joints_m
+        for cfg in (PatchConfig(), PatchConfig(mode="itop_authors")):
+            check_patches(d, u, joints[..., 2], camera, cfg)
+        for mode in ("metric", "authors"):
+            for selection in ("stride", "first"):
+                for n in (128, 2000):  # most cubes hold more than 128 points, few more than 2000
+                    check_points(d, joints, camera, PointConfig(mode=mode, selection=selection, num_points=n))
+
+
+# ---------------------------------------------------------------- hand-made corner cases
+
+
+def test_lifting_growth_person_median_and_no_depth() -> None:
+    depth = np.zeros((3, *TINY.shape), np.float32)
+    depth[0, 0, 0] = 2.0  # one far-away pixel: the first window misses it, a grown one finds it
+    depth[1, 4, 5] = 1.5  # one joint lifts from its window, the others take the person median
+    uv = np.array([[[10.0, 8.0], [0.0, 0.0]], [[5.0, 4.0], [-1e9, 1e9]], [[5.0, 4.0], [np.nan, 1.0]]])
+    check_lift(uv, depth, TINY, window=3, grow_steps=1)
+    check_lift(uv, depth, TINY, window=3, grow_steps=3)
+    got = _jit.lift_joints_detailed(uv, depth, TINY, window=3, grow_steps=1)
+    assert got.depth_source.tolist() == [[3, 1], [1, 3], [0, 0]]  # grown 3 -> 5 misses (0, 0) from (10, 8)
+
+
+def test_lifting_even_counts_and_ties() -> None:
+    depth = np.array([[[1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 0.0, 4.0], [np.inf, -2.0, np.nan, 2.5]]])
+    camera = Camera("4x3", 4, 3, 5.0, 5.0, 1.5, 1.0)
+    uv = np.array([[[0.5, 0.5], [1.5, 1.5], [2.5, 0.5], [3.0, 2.0], [-0.5, -0.5]]])  # rint ties to even
+    for window, grow in ((1, 0), (3, 0), (5, 1)):
+        check_lift(uv, depth, camera, window, grow)
+        check_lift(uv, depth.astype(np.float32), camera, window, grow)
+
+
+def test_all_zero_depth_maps() -> None:
+    depth = np.zeros((2, *TINY.shape), np.float32)
+    uv = np.array([[[5.0, 4.0], [1.0, 1.0]], [[np.nan, 0.0], [3.0, 3.0]]])
+    check_lift(uv, depth, TINY)
+    assert np.isnan(_jit.lift_joints(uv, depth, TINY)[0]).all()
+    z = np.array([[1.0, 2.0], [1.0, np.nan]])
+    for cfg in (PatchConfig(size=6), PatchConfig(mode="itop_authors", size=6)):
+        check_patches(depth, uv, z, TINY, cfg)
+    joints = np.array([[[0.0, 0.0, 1.0], [0.1, 0.1, 2.0]], [[np.nan, 0.0, 1.0], [0.0, 0.0, -1.0]]])
+    for cfg in POINT_CONFIGS:
+        check_points(depth, joints, TINY, cfg)
+    counts, side = _jit.sample_points(depth, joints, TINY)[1:]
+    assert (counts == 0).all() and side[0].tolist() == [np.float32(0.45)] * 2 and np.isnan(side[1]).all()
+
+
+def test_points_fewer_than_n_empty_cubes_and_growth() -> None:
+    depth = np.zeros((1, *TINY.shape), np.float32)
+    depth[0, 3:6, 4:7] = 1.0  # nine points around (0, 0, 1) m
+    depth[0, 0, :] = 1.2  # a row at the top: only the grown cubes reach it
+    joints = np.array([[[0.0, 0.0, 1.0], [5.0, 5.0, 1.0], [0.0, 0.0, 1.0]]])
+    joints[0, 2, 2] = 1.19
+    for n, min_points in ((4, 3), (20, 3), (20, 9), (20, 12), (5, 100)):
+        for mode in ("metric", "authors"):
+            for selection in ("stride", "first"):
+                check_points(depth, joints, TINY, PointConfig(mode=mode, selection=selection, num_points=n,
+                                                              min_points=min_points, cube_side_m=0.05))
+    _, counts, side = _jit.sample_points(depth, joints, TINY, PointConfig(num_points=20, min_points=9,
+                                                                           cube_side_m=0.05))
+    assert counts[0, 1] == 0 and side[0, 1] == np.float32(0.45)  # empty cube: the largest side, count 0
+    assert side[0, 0] > np.float32(0.05)  # nine points are not more than min_points: it grew
+
+
+def test_inputs_of_any_layout_and_dtype() -> None:
+    frame = generate_frame(0, seed=3, camera="itop_side", view="side")
+    camera, depth64 = frame.camera, np.asarray(frame.depth_m, np.float64)[None]
+    uv = frame.uv_px[None] + 0.4
+    joints = lift_joints_detailed(uv, depth64, camera).joints_m
+    fortran = np.asfortranarray(depth64.astype(np.float32))
+    readonly = depth64.astype(np.float32)
+    readonly.flags.writeable = False
+    for depth in (depth64, fortran, readonly, depth64.astype(np.float16), (depth64 * 1000).astype(np.uint16)):
+        check_lift(uv, depth, camera)
+        check_patches(depth, uv, joints[..., 2], camera, PatchConfig())
+        check_points(depth, joints.astype(np.float32), camera, PointConfig(num_points=32))
+    check_lift(uv.tolist(), depth64.tolist(), camera)  # lists work as in NumPy
+
+
+def test_baracca_authors_falls_back_to_numpy() -> None:
+    depth = np.random.default_rng(0).uniform(1.0, 2.0, (1, *TINY.shape)).astype(np.float32)
+    cfg = PatchConfig(mode="baracca_authors", size=5)
+    check_patches(depth, np.array([[[5.0, 4.0], [np.nan, 1.0]]]), None, TINY, cfg)
+
+
+def test_same_errors_as_numpy() -> None:
+    depth = np.ones((1, *TINY.shape), np.float32)
+    calls = [
+        (lambda m: m.lift_joints_detailed(np.zeros((1, 3, 2)), np.ones((2, *TINY.shape)), TINY), "lift"),
+        (lambda m: m.lift_joints_detailed(np.zeros((3, 2)), depth[0], TINY, window=4), "lift"),
+        (lambda m: m.lift_joints_detailed(np.zeros((3, 2)), depth[0], TINY, window=True), "lift"),
+        (lambda m: m.extract_patches(depth, np.zeros((1, 3, 3)), np.ones((1, 3)), TINY), "patch"),
+        (lambda m: m.extract_patches(depth, np.zeros((1, 3, 2)), None, TINY), "patch"),
+        (lambda m: m.extract_patches(depth, np.zeros((1, 3, 2)), np.ones(3), TINY), "patch"),
+        (lambda m: m.extract_patches(np.ones((1, 4, 4)), np.zeros((1, 3, 2)), np.ones((1, 3)), TINY), "patch"),
+        (lambda m: m.sample_points(depth, np.zeros((2, 3, 3)), TINY), "points"),
+        (lambda m: m.sample_points(depth[0], np.zeros((3, 3)), TINY), "points"),
+    ]
+    import refinet_edge.lifting as numpy_lift
+    import refinet_edge.preprocess.patches as numpy_patches
+    import refinet_edge.preprocess.points as numpy_points
+
+    for call, kind in calls:
+        reference = {"lift": numpy_lift, "patch": numpy_patches, "points": numpy_points}[kind]
+        with pytest.raises(RefinetError) as expected:
+            call(reference)
+        with pytest.raises(RefinetError) as got:
+            call(_jit)
+        assert str(got.value) == str(expected.value)
+
+
+# ---------------------------------------------------------------- steps, logging
+
+
+def test_cpu_steps_use_numba_and_numpy_on_request() -> None:
+    fast, plain = steps.select_steps("cpu"), steps.select_steps("numpy")
+    assert fast.describe() == f"fast CPU path (Numba {_jit.NUMBA_VERSION})" and fast.name == "cpu"
+    assert "NumPy" in plain.describe() and plain.name == "numpy"
+    frame = generate_frame(1, seed=0, camera="itop_side", view="side")
+    depth, uv = frame.depth_m[None].astype(np.float32), frame.uv_px[None] + 1.3
+    pytest.importorskip("torch")
+    shipped = RefinementPipeline.from_dir()
+    pipe = RefinementPipeline(shipped.runners, shipped.config, preprocess="cpu")
+    ref = RefinementPipeline(shipped.runners, shipped.config, preprocess="numpy")
+    got, expected = pipe.run(depth, uv, frame.camera), ref.run(depth, uv, frame.camera)
+    assert (pipe.preprocess, ref.preprocess) == ("cpu", "numpy")
+    assert list(got.steps) == list(expected.steps)
+    for name in expected.steps:
+        np.testing.assert_array_equal(got.steps[name], expected.steps[name])
+    np.testing.assert_array_equal(got.valid, expected.valid)
+
+
+def test_cpu_steps_fall_back_to_numpy_without_numba(monkeypatch) -> None:
+    import sys
+
+    import refinet_edge.preprocess
+
+    monkeypatch.setitem(sys.modules, "refinet_edge.preprocess._jit", None)  # the import fails, as without numba
+    monkeypatch.delattr(refinet_edge.preprocess, "_jit")
+    cpu = steps.CpuSteps()
+    assert cpu.describe() == "CPU path (NumPy; pip install numba for the compiled path)"
+    assert cpu.numba_version is None and cpu.name == "cpu"
+
+
+def test_first_compilation_is_logged_once(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
+    from numba import njit
+
+    def fill(out):
+        out[0] = 1.0
+
+    fill.__module__ = _jit.__name__  # one of "our" kernels, compiled fresh (no disk cache)
+    kernel = njit(fill)
+    monkeypatch.setattr(_jit, "_announced", [])
+    monkeypatch.setattr(_jit, "_warm", set())
+    with caplog.at_level(logging.INFO, logger="refinet_edge"):
+        _jit._call(kernel, np.zeros(1))
+        _jit._call(kernel, np.zeros(1, np.float32))  # another compilation: no second line
+        _jit._call(kernel, np.zeros(1))
+    assert caplog.text.count(_jit.COMPILE_MESSAGE) == 1
+
+
+def test_cached_kernels_log_nothing(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(_jit, "_announced", [])
+    monkeypatch.setattr(_jit, "_warm", set())
+    depth = np.full((1, *TINY.shape), 1.0, np.float32)
+    with caplog.at_level(logging.INFO, logger="refinet_edge"):
+        _jit.lift_joints(np.full((1, 2, 2), 4.0), depth, TINY)  # compiled by the module fixture
+    assert _jit.COMPILE_MESSAGE not in caplog.text
+
+
+def test_camera_presets_320_and_640() -> None:
+    for preset in ("itop_side", "d435_640x480"):
+        camera = camera_preset(preset)
+        rng = np.random.default_rng(len(preset))
+        depth = rng.uniform(0.5, 5.0, (2, *camera.shape)).astype(np.float32)
+        depth[rng.random(depth.shape) < 0.5] = 0.0
+        uv = rng.uniform(-20, max(camera.shape) + 20, (2, 15, 2))
+        check_lift(uv, depth, camera)
+        joints = lift_joints_detailed(uv, depth, camera).joints_m
+        check_patches(depth, uv, joints[..., 2], camera, PatchConfig())
+        check_points(depth, joints, camera, PointConfig(num_points=128))
