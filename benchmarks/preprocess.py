@@ -6,8 +6,10 @@
 Implementations: ``reference`` (the per-frame NumPy references: loops for
 lifting and patches, per-side window rescans for points), ``naive`` (points
 only: the reference scanning the whole frame for every joint and side),
-``fast`` (the batched CPU path the pipeline uses) and ``cuda`` (the kernels
-through the default CUDA layer, when a GPU is present).
+``fast`` (the batched NumPy path), ``numba`` (the same contracts compiled with
+Numba, :mod:`refinet_edge.preprocess._jit`: the CPU path the pipeline uses
+when numba is installed) and ``cuda`` (the kernels through the default CUDA
+layer, when a GPU is present).
 
 With torch CUDA: ``cuda-dev`` (the kernels on CUDA tensors already on the
 GPU: launches and synchronisation only) and ``torch-cuda`` (stage A patches
@@ -45,7 +47,7 @@ from refinet_edge.synth import generate_frame
 from .synth_rate import cpu_model
 
 CAMERAS = ("itop_side", "d435_640x480", "d435_848x480")
-IMPLS = ("reference", "naive", "fast", "cuda", "cuda-dev", "torch-cuda")
+IMPLS = ("reference", "naive", "fast", "numba", "cuda", "cuda-dev", "torch-cuda")
 
 
 def scene(camera: str, people: int, seed: int = 0) -> tuple:
@@ -76,6 +78,7 @@ def implementations(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) ->
         "points": lambda d, uv, j: sample_points(d, j, cam, point_cfg),
     }
     impls = {"reference": ref, "naive": naive, "fast": fast}
+    impls.update(_numba(cam, patch_cfg, point_cfg))
     if gpu is not None:
         impls["cuda"] = {
             "lift": lambda d, uv, j: gpu.lift_joints(uv, d, cam),
@@ -97,6 +100,19 @@ def _chain(parts: dict) -> Callable:
         return [parts[s](d, uv, j) for s in ("lift", "patches", "points")]
 
     return total
+
+
+def _numba(cam, patch_cfg: PatchConfig, point_cfg: PointConfig) -> dict[str, dict[str, Callable]]:
+    """``numba``: the compiled CPU path (nothing when numba is not installed)."""
+    try:
+        from refinet_edge.preprocess import _jit
+    except ImportError:
+        return {}
+    return {"numba": {
+        "lift": lambda d, uv, j: _jit.lift_joints_detailed(uv, d, cam),
+        "patches": lambda d, uv, j: _jit.extract_patches(d, uv, j[..., 2], cam, patch_cfg),
+        "points": lambda d, uv, j: _jit.sample_points(d, j, cam, point_cfg),
+    }}
 
 
 def _torch_cuda(cam, patch_cfg: PatchConfig, point_cfg: PointConfig, gpu) -> dict[str, dict[str, Callable]]:
@@ -169,7 +185,8 @@ def run(cameras: tuple[str, ...], people: tuple[int, ...], repeats: int, ref_rep
                 slow = impl in ("reference", "naive")
                 for step, fn in steps.items():
                     call = lambda f=fn, d=depth, u=uv, j=joints: f(d, u, j)  # noqa: E731
-                    stats = percentiles(call, ref_repeats if slow else repeats, 1 if slow else warmup)
+                    warm = 1 if slow else max(warmup, 1) if impl == "numba" else warmup  # numba: compile untimed
+                    stats = percentiles(call, ref_repeats if slow else repeats, warm)
                     rows.append({"camera": name, "resolution": f"{cam.width}x{cam.height}", "people": count,
                                  "step": step, "impl": impl, **stats})
                     print(_line(rows[-1], rows), flush=True)
@@ -189,6 +206,12 @@ def environment() -> dict:
     info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "refinet_edge": refinet_edge.__version__, "machine": platform.machine()}
     try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    try:
         from cuda.bindings import __version__ as cuda_bindings
 
         info["cuda_bindings"] = cuda_bindings
@@ -201,7 +224,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", nargs="+", default=list(CAMERAS), help="camera presets (resolutions)")
     parser.add_argument("--people", nargs="+", type=int, default=[1, 2, 4, 8])
-    parser.add_argument("--repeats", type=int, default=100, help="timed runs of fast/cuda")
+    parser.add_argument("--repeats", type=int, default=100, help="timed runs of fast/numba/cuda")
     parser.add_argument("--ref-repeats", type=int, default=5, help="timed runs of reference/naive (slow)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--num-points", type=int, default=128, help="stage C N (the shipped edge preset: 128)")

@@ -4,6 +4,7 @@ JSON layout (``schema_version`` 1)::
 
     {"schema_version": 1, "tool", "created_utc", "command", "machine": one line, "system": {...},
      "settings": {...}, "threads": {library: setting}, "shipped_points", "data", "timer_scope",
+     "preprocess": the pre-processing path(s) the timed pipelines ran (absent in older reports),
      "accuracy_note", "seconds",
      "results": [{"backend", "precision", "points", "trained", "device", "notes", "batch",
                   "status": "ok" | "unavailable", "reason" (unavailable),
@@ -126,6 +127,8 @@ def system_lines(report: dict) -> list[str]:
     threads = report.get("threads") or report["settings"].get("threads")  # the first reports kept it in settings
     if isinstance(threads, dict):
         lines.append("threads: " + ", ".join(f"{k} {v}" for k, v in threads.items()))
+    if report.get("preprocess"):
+        lines.append(f"pre-processing: {report['preprocess']}")
     return lines
 
 

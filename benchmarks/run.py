@@ -43,9 +43,10 @@ from .variants import Built, Context, build
 SCHEMA_VERSION = 1
 ACCURACY_SEED = 1  # the synthetic test split's seed, as in the README's evaluate commands
 TIMER_SCOPE = ("Host NumPy arrays in, host NumPy arrays out, one call of the pipeline per iteration: lifting, "
-               "patch extraction, point sampling (NumPy on the CPU), each stage network including its "
-               "host<->device copies and the encode/decode steps. Outside: frame generation and loading, "
-               "2D noise, warm-up calls. CUDA torch: torch.cuda.synchronize before every clock read.")
+               "patch extraction, point sampling (the pipeline's pre-processing path, named under System), "
+               "each stage network including its host<->device copies and the encode/decode steps. Outside: "
+               "frame generation and loading, 2D noise, warm-up calls (the compiled CPU path compiles or loads "
+               "its kernels there). CUDA torch: torch.cuda.synchronize before every clock read.")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ def _ort_threads(built, count: int) -> None:
             runner.threads = count
 
 
+def _preprocess_path(built) -> str:
+    """Where the variant's pipeline pre-processes (e.g. "fast CPU path (Numba 0.68.1)"), chosen now."""
+    steps = built.pipeline.resolve_steps()
+    describe = getattr(steps, "describe", None)
+    return describe() if callable(describe) else steps.name
+
+
 def speedups(rows: list[dict]) -> None:
     """Add ``speedup_vs_torch_fp32`` (mean end-to-end) to every timed row, where the reference row ran."""
     ref = {(r["batch"], r["points"]): r["latency_ms"]["end_to_end"]["mean"] for r in rows
@@ -127,6 +135,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
     rows: list[dict] = []
     jobs: list[tuple[dict, Job]] = []
     trained: list[tuple[dict, Built]] = []
+    preprocess: dict[str, None] = {}  # the pre-processing path of each timed variant, once each
     for backend in settings.backends:
         for precision in settings.precisions:
             for points in settings.points or (shipped,):
@@ -139,6 +148,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
                         on_row(rows[-1])
                     continue
                 _ort_threads(built, settings.threads)
+                preprocess.setdefault(_preprocess_path(built))
                 acc = accuracy(built.pipeline, store, settings.accuracy_frames) if built.trained else None
                 if built.trained:
                     trained.append((base, built))
@@ -170,6 +180,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
             "machine": system.machine_line(machine), "system": machine,
             "settings": asdict(settings), "threads": thread_info,
             "shipped_points": shipped, "data": store.name, "timer_scope": TIMER_SCOPE,
+            "preprocess": "; ".join(preprocess),
             "accuracy_note": (f"acc@10cm and MPJPE of the last step on {min(len(store), settings.accuracy_frames)} "
                               f"frames of {store.name}, 2D input = ground truth + Gaussian noise sigma 5 px "
                               f"(seed 0); only for the shipped points per joint ({shipped}): other N run "

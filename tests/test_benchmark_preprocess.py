@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 from refinet_edge.benchmarks import preprocess
@@ -10,10 +11,10 @@ from refinet_edge.benchmarks import preprocess
 def test_benchmark_reports_every_step_and_implementation(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     preprocess.main(["--cameras", "itop_side", "--people", "1", "--repeats", "2", "--ref-repeats", "1",
-                     "--warmup", "0", "--impl", "reference", "naive", "fast", "cuda", "--json", str(out)])
+                     "--warmup", "0", "--impl", "reference", "naive", "fast", "numba", "cuda", "--json", str(out)])
     report = json.loads(out.read_text())
     got = {(r["impl"], r["step"]) for r in report["rows"]}
-    for impl in ("reference", "fast"):
+    for impl in ("reference", "fast", *(["numba"] if importlib.util.find_spec("numba") else [])):
         assert {(impl, s) for s in ("lift", "patches", "points", "total")} <= got
     assert ("naive", "points") in got
     assert all(0 < r["min_ms"] <= r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] for r in report["rows"])
