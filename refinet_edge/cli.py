@@ -265,10 +265,11 @@ def info() -> None:
                   f"cx {cam.cx:.2f} cy {cam.cy:.2f}  depth_scale {cam.depth_scale:g} m")
     out.print("optional packages:")
     for module, extra in [("torch", "(bring your own)"), ("onnxruntime", "[onnx]"), ("tensorrt", "[tensorrt]"),
-                          ("cuda", "[tensorrt]"), ("pycuda", "[pycuda]"), ("pyrealsense2", "[camera]"),
+                          ("cuda.bindings", "[kernels]"), ("pycuda", "[pycuda]"), ("pyrealsense2", "[camera]"),
                           ("mediapipe", "[mediapipe]"), ("numba", "[jit]")]:
-        found = importlib.util.find_spec(module) is not None
-        out.print(f"  {module:13s} {'installed' if found else 'not installed':14s} {extra}")
+        spec = importlib.util.find_spec(module)
+        found = spec is not None and spec.origin is not None  # a bare namespace (e.g. tensorrt-stubs alone) is not it
+        out.print(f"  {module:13s} {'installed' if found else 'not installed':14s} {extra}", markup=False)
 
 
 from .export.commands import register as _register_export  # noqa: E402 - export, calibrate, build, compare

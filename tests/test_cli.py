@@ -131,3 +131,16 @@ def test_usage_errors_exit_2_without_traceback():
     result = run_cli("evaluate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "--data" in result.stderr
+
+
+def test_info_prints_the_install_extras_literally() -> None:
+    """Rich must not swallow ``[onnx]``-style hints as markup; a stubs-only namespace is not 'installed'."""
+    result = run_cli("info")
+    assert result.returncode == 0, result.stderr
+    for hint in ("[onnx]", "[tensorrt]", "[kernels]", "[camera]", "[jit]"):
+        assert hint in result.stdout
+    import importlib.util
+
+    spec = importlib.util.find_spec("tensorrt")
+    if spec is not None and spec.origin is None:  # tensorrt-stubs without TensorRT (CI)
+        assert any(line.split()[:3] == ["tensorrt", "not", "installed"] for line in result.stdout.splitlines())
