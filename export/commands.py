@@ -80,22 +80,31 @@ def compare(
                                                            "(default: those the export recorded).")] = None,
     data: Data = None,
     frames: Annotated[int, typer.Option(help="Frames whose stage inputs are compared (test split).")] = 32,
+    plan: Annotated[bool, typer.Option(help="Follow calibrate's precision plan (a stage that failed the accuracy "
+                                            "gate is compared at the precision it runs at); --no-plan compares "
+                                            "every stage's --precision file.")] = True,
 ) -> None:
     """Run every stage on each backend with the same real inputs; max/mean abs error and pass/fail per output."""
     from .backends import parse_backend
-    from .compare import compare_backends
+    from .compare import compare_backends, compare_plan
     from .inputs import frames_from
+    from .manifest import read_manifest
     from .precision import Precision
 
     names = [parse_backend(b.strip()) for b in backends.split(",") if b.strip()]
     chosen = Precision.parse(precision)
-    results = compare_backends(onnx_dir, names, chosen, frames_from(data, "test", frames, seed=1), checkpoints)
+    notes = compare_plan(read_manifest(onnx_dir), chosen, plan)[1]
+    for note in notes:
+        say(f"note: {note} (--no-plan compares the {chosen.value} file)")
+    what = f"the {chosen.value} plan's tolerances" if notes else f"the {chosen.value} tolerance"
+    results = compare_backends(onnx_dir, names, chosen, frames_from(data, "test", frames, seed=1), checkpoints,
+                               follow_plan=plan)
     for result in results:
         say(result.line())
     failed = [r for r in results if not r.passed]
     if failed:
-        raise RefinetError(f"compare: {len(failed)} of {len(results)} outputs beyond the {chosen.value} tolerance")
-    say(f"compare: all {len(results)} outputs within the {chosen.value} tolerance")
+        raise RefinetError(f"compare: {len(failed)} of {len(results)} outputs beyond {what}")
+    say(f"compare: all {len(results)} outputs within {what}")
 
 
 def register(app: typer.Typer) -> None:

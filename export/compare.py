@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import make_runner
+from .backends import make_runner, stage_precisions
 from .inputs import record_stage_inputs
 from .manifest import read_manifest, stage_specs
 from .precision import Precision
@@ -96,8 +96,15 @@ def compare_runners(reference: StageRunner, candidate: StageRunner, feeds: list[
 
 
 def compare_backends(onnx_dir: Path, backends: list[str], precision: Precision, store,
-                     checkpoints: Path | None = None) -> list[OutputComparison]:
-    """Each stage on every backend vs the first backend, on inputs recorded from the fp32 ORT pipeline."""
+                     checkpoints: Path | None = None, follow_plan: bool = True) -> list[OutputComparison]:
+    """Each stage on every backend vs the first backend, on inputs recorded from the fp32 ORT pipeline.
+
+    With ``follow_plan`` (the default, as ``evaluate``, ``build`` and ``live``)
+    a stage that failed calibrate's accuracy gate at ``precision`` is compared
+    at the precision the manifest's ``precision_plan`` runs it at, with that
+    precision's tolerance (:func:`compare_plan` says which); without, every
+    stage's ``precision`` file is compared.
+    """
     from .backends import pipeline_from_onnx_dir
 
     if len(backends) < 2:
@@ -105,17 +112,27 @@ def compare_backends(onnx_dir: Path, backends: list[str], precision: Precision, 
 
         raise RefinetError(f"--backends needs at least two backends to compare, got {','.join(backends)}")
     manifest = read_manifest(onnx_dir)
+    planned = compare_plan(manifest, precision, follow_plan)[0]
     pipeline, _ = pipeline_from_onnx_dir(onnx_dir, "onnxruntime", Precision.FP32)
     feeds = record_stage_inputs(pipeline, store, {s: sp.input_names for s, sp in stage_specs(manifest).items()})
     results = []
     for stage in manifest["stages"]:
-        reference = make_runner(backends[0], onnx_dir, manifest, stage, _precision_for(backends[0], precision),
+        chosen = planned[stage]
+        reference = make_runner(backends[0], onnx_dir, manifest, stage, _precision_for(backends[0], chosen),
                                 checkpoints)
         for backend in backends[1:]:
-            candidate = make_runner(backend, onnx_dir, manifest, stage, _precision_for(backend, precision),
+            candidate = make_runner(backend, onnx_dir, manifest, stage, _precision_for(backend, chosen),
                                     checkpoints)
-            results += compare_runners(reference, candidate, feeds[stage], TOLERANCES[precision])
+            results += compare_runners(reference, candidate, feeds[stage], TOLERANCES[chosen])
     return results
+
+
+def compare_plan(manifest: dict, precision: Precision, follow_plan: bool = True) -> tuple[dict, list[str]]:
+    """Per stage, the precision :func:`compare_backends` compares, and notes where the plan lowered it."""
+    stages = tuple(manifest["stages"])
+    if not follow_plan:
+        return {stage: precision for stage in stages}, []
+    return stage_precisions(manifest, precision, stages)
 
 
 def _precision_for(backend: str, precision: Precision) -> Precision:

@@ -92,3 +92,25 @@ def test_backend_errors(onnx_dir: Path) -> None:
         evaluate_pipeline("onnxruntime", onnx_dir, "fp32", "pach")
     with pytest.raises(RefinetError, match="at least two backends"):
         compare_backends(onnx_dir, ["torch"], Precision.FP32, synthetic_frames(1, seed=0))
+
+
+def test_compare_follows_the_precision_plan_unless_told_not_to(onnx_dir: Path, tmp_path: Path) -> None:
+    """A plan that keeps every stage fp32 at "fp16": compared as fp32 (no fp16 files needed); --no-plan wants them."""
+    from fixtures.export import copy_onnx_dir
+
+    from refinet_edge.export.compare import compare_plan
+    from refinet_edge.export.manifest import write_manifest
+
+    work = copy_onnx_dir(onnx_dir, tmp_path / "onnx")
+    manifest = read_manifest(work)
+    manifest["precision_plan"] = {"fp16": {stage: "fp32" for stage in manifest["stages"]}}
+    write_manifest(work, manifest)
+    planned, notes = compare_plan(manifest, Precision.FP16)
+    assert set(planned.values()) == {Precision.FP32} and len(notes) == 3 and "running fp32" in notes[0]
+    results = compare_backends(work, ["torch", "onnxruntime"], Precision.FP16, synthetic_frames(2, seed=3))
+    assert all(r.passed and r.max_abs < 1e-4 for r in results), [r.line() for r in results]
+    assert compare_plan(manifest, Precision.FP16, follow_plan=False) == (
+        {stage: Precision.FP16 for stage in manifest["stages"]}, [])
+    with pytest.raises(RefinetError, match="fp16"):
+        compare_backends(work, ["torch", "onnxruntime"], Precision.FP16, synthetic_frames(2, seed=3),
+                         follow_plan=False)
