@@ -133,8 +133,10 @@ def ensure_export(ctx: Context, precision: str) -> Path:
     from refinet_edge.export.manifest import MANIFEST, read_manifest
 
     onnx_dir = ctx.onnx_dir or ctx.work / "onnx"
-    if ctx.onnx_dir is None and (onnx_dir / MANIFEST).is_file() and _stale(read_manifest(onnx_dir), ctx.weights):
-        ctx.log(f"bench: {onnx_dir} was exported from other weights than {ctx.weights}; exporting again")
+    cached = ctx.onnx_dir is None and (onnx_dir / MANIFEST).is_file()
+    if cached and _stale(read_manifest(onnx_dir), ctx.weights, onnx_dir):
+        ctx.log(f"bench: {onnx_dir} was exported from other weights than {ctx.weights} or older model code; "
+                f"exporting again")
         shutil.rmtree(onnx_dir)
     if not (onnx_dir / MANIFEST).is_file():
         if ctx.onnx_dir is not None:
@@ -152,14 +154,19 @@ def ensure_export(ctx: Context, precision: str) -> Path:
     return onnx_dir
 
 
-def _stale(manifest: dict, weights: Path) -> bool:
-    """True when the cached export's checkpoints are not the ones in ``weights`` (compared by sha256)."""
-    from refinet_edge.export.manifest import sha256_file
+def _stale(manifest: dict, weights: Path, onnx_dir: Path | None = None) -> bool:
+    """True when the cached export's checkpoints are not the ones in ``weights`` (compared by sha256),
+    or when the stage modules' source is newer than the export (a graph change with the same weights)."""
+    from refinet_edge.export.manifest import MANIFEST, sha256_file
+    from refinet_edge.models import __file__ as models_init
 
     for stage, entry in manifest.get("stages", {}).items():
         path = weights / f"{stage}.safetensors"
         if not path.is_file() or entry.get("checkpoint_sha256") != sha256_file(path):
             return True
+    if onnx_dir is not None:
+        exported = (onnx_dir / MANIFEST).stat().st_mtime
+        return any(src.stat().st_mtime > exported for src in Path(models_init).parent.glob("*.py"))
     return False
 
 

