@@ -149,8 +149,9 @@ def ensure_export(ctx: Context, precision: str) -> Path:
     if precision != "fp32" and precision not in manifest.get("precision_plan", {}):
         from refinet_edge.calibration.run import calibrate
 
-        ctx.log(f"bench: making the {precision} ONNX set in {onnx_dir} (once)")
-        calibrate(onnx_dir, precision, frames=64, gate_frames=50, log=ctx.log)
+        ctx.log(f"bench: making the {precision} ONNX set in {onnx_dir} (once, calibrate's defaults: the same "
+                f"precision plan as `refinet-edge calibrate`)")
+        calibrate(onnx_dir, precision, log=ctx.log)
     return onnx_dir
 
 
