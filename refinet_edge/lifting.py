@@ -98,14 +98,15 @@ def _check_inputs(uv_px: np.ndarray, depth_m: np.ndarray, camera: Camera) -> tup
     return uv_px, depth_m
 
 
-def _median_of_finite(values: np.ndarray) -> np.ndarray:
+def median_of_finite(values: np.ndarray) -> np.ndarray:
     """Median over the last axis ignoring NaN: ``(N, K)`` -> ``(N,)``, NaN if none."""
     if values.shape[-1] == 0:
         return np.full(values.shape[0], np.nan)
     ordered = np.sort(values, axis=-1)  # NaN sort last
-    count = np.sum(np.isfinite(values), axis=-1)  # (N,)
-    lo = np.take_along_axis(ordered, (np.maximum(count, 1)[:, None] - 1) // 2, axis=-1)[:, 0]
-    hi = np.take_along_axis(ordered, count[:, None] // 2, axis=-1)[:, 0]  # count // 2 < K
+    count = np.count_nonzero(np.isfinite(values), axis=-1)  # (N,)
+    rows = np.arange(len(count))
+    lo = ordered[rows, (np.maximum(count, 1) - 1) // 2]
+    hi = ordered[rows, count // 2]  # count // 2 < K
     return np.where(count > 0, (lo + hi) / 2.0, np.nan)
 
 
@@ -130,7 +131,7 @@ def window_median(depth_m: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np
                        np.clip(cc, 0, width - 1)[:, None, :]].astype(np.float64)  # (n, size, size)
         with np.errstate(invalid="ignore"):
             valid = inside & (vals > 0) & np.isfinite(vals)
-        out[sl] = _median_of_finite(np.where(valid, vals, np.nan).reshape(len(rr), -1))
+        out[sl] = median_of_finite(np.where(valid, vals, np.nan).reshape(len(rr), -1))
     return out
 
 
@@ -159,7 +160,7 @@ def lift_joints_detailed(uv_px: np.ndarray, depth_m: np.ndarray, camera: Camera,
         source[bi[ok], ji[ok]] = DepthSource.WINDOW if k == 0 else DepthSource.GROWN_WINDOW
         pending[bi[ok], ji[ok]] = False
 
-    person_z = _median_of_finite(z)  # (B,) over window-lifted joints only
+    person_z = median_of_finite(z)  # (B,) over window-lifted joints only
     fill = pending & np.isfinite(person_z)[:, None]
     z = np.where(fill, person_z[:, None], z)
     source[fill] = DepthSource.PERSON_MEDIAN
