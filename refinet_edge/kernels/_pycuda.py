@@ -10,6 +10,7 @@ which enqueues on the foreign stream directly.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,9 @@ import numpy as np
 
 from ..errors import RefinetError
 from .layer import CudaLayer
+
+# cuda.h's CU_STREAM_NON_BLOCKING: pycuda's Stream takes the raw flag bits and exposes no enum for them.
+CU_STREAM_NON_BLOCKING = 0x1
 
 
 class PycudaLayer(CudaLayer):
@@ -33,13 +37,15 @@ class PycudaLayer(CudaLayer):
         if not 0 <= device < count:
             raise RefinetError(f"CUDA device {device} does not exist; this machine has {count}")
         self._device = self._call(lambda: cuda.Device(device), "cuDeviceGet")
+        self._allocations: dict[int, Any] = {}
+        self._streams: dict[int, Any] = {}
         self._context = self._call(self._device.retain_primary_context, "cuDevicePrimaryCtxRetain")
         self._call(self._context.push, "cuCtxPushCurrent")
+        # pycuda aborts the interpreter when a context is still on its stack at exit: pop ours by then.
+        atexit.register(self.close)
         major, minor = self._device.compute_capability()
         self._arch = f"sm_{major}{minor}"
         self._name = self._device.name()
-        self._allocations: dict[int, Any] = {}
-        self._streams: dict[int, Any] = {}
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         try:
@@ -83,7 +89,7 @@ class PycudaLayer(CudaLayer):
         self._after(stream)
 
     def create_stream(self) -> int:
-        stream = self._call(lambda: self._cuda.Stream(flags=self._cuda.stream_flags.NON_BLOCKING), "cuStreamCreate")
+        stream = self._call(lambda: self._cuda.Stream(flags=CU_STREAM_NON_BLOCKING), "cuStreamCreate")
         self._streams[int(stream.handle)] = stream
         return int(stream.handle)
 
@@ -110,10 +116,13 @@ class PycudaLayer(CudaLayer):
         self._after(stream)
 
     def close(self) -> None:
+        """Free what this layer allocated and pop its context (idempotent; also run at interpreter exit)."""
+        if getattr(self, "_context", None) is None:
+            return
         for allocation in self._allocations.values():
             allocation.free()
         self._allocations.clear()
         self._streams.clear()
-        if getattr(self, "_context", None) is not None:
-            self._call(self._cuda.Context.pop, "cuCtxPopCurrent")
-            self._context = None
+        self._call(self._cuda.Context.pop, "cuCtxPopCurrent")
+        self._context = None
+        atexit.unregister(self.close)
