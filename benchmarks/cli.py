@@ -54,6 +54,9 @@ def bench(
                                            "(0: no live run).")] = 0,
     live_source: Annotated[str, typer.Option(help="Live source: synthetic or a recording (.db3/.bag).")]
     = "synthetic",
+    preprocess: Annotated[str, typer.Option(help="Pre-processing path of every pipeline: auto (the compiled CPU "
+                                                 "path when numba is installed, else the CUDA kernels when usable, "
+                                                 "else NumPy), cpu, numpy or cuda.")] = "auto",
 ) -> None:
     """Time, score and report every backend x precision x points x batch on this machine.
 
@@ -62,6 +65,8 @@ def bench(
     acc@10cm and MPJPE, and power and energy per person where measurable.
     Writes report.json, report.md and report.html into --out.
     """
+    from refinet_edge.preprocess.steps import PREPROCESS_CHOICES
+
     from .run import BenchSettings, run_bench
     from .variants import BACKENDS, PRECISIONS, Context, parse_list
 
@@ -73,12 +78,14 @@ def bench(
         raise RefinetError(f"--onnx {onnx}: no manifest.json; make the directory with `refinet-edge export`")
     if live and live_source != "synthetic" and not Path(live_source).exists():
         raise RefinetError(f"--live-source {live_source}: no such recording (or use 'synthetic')")
+    if preprocess not in PREPROCESS_CHOICES:
+        raise RefinetError(f"--preprocess must be one of {', '.join(PREPROCESS_CHOICES)}; got {preprocess!r}")
     if data is not None and not data.is_dir():
         raise RefinetError(f"--data {data}: not a directory (expected the ITOP layout)")
     settings = BenchSettings(parse_list(backend, BACKENDS, "--backend"), parse_list(precision, PRECISIONS,
                              "--precision"), _ints(batch, "--batch"), _ints(points, "--points") if points else (),
                              iterations, warmup, accuracy_frames, str(data) if data else None, power,
-                             power_interval_ms, rounds, threads, live, live_source)
+                             power_interval_ms, rounds, threads, live, live_source, preprocess)
     ctx = Context(onnx_dir=onnx, work=work, log=lambda line: console.print(line, highlight=False))
     command = shlex.join(["refinet-edge", *sys.argv[1:]])
     report = run_bench(settings, ctx, command, on_row=_print_row)

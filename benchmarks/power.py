@@ -216,7 +216,8 @@ def summarize(samples: list[PowerSample], seconds: float, frames: int, source: s
     totals = [total_mw(s.rails_mw) for s in samples]
     mean_total = sum(t for t, _ in totals) / len(totals)
     t0 = samples[0].t_s
-    return {"source": source, "samples": len(samples), "seconds": seconds, "total_is": totals[0][1],
+    total_is = "GPU board power (CPU not measured)" if source == "NVML" else totals[0][1]
+    return {"source": source, "samples": len(samples), "seconds": seconds, "total_is": total_is,
             "mean_mw": per_rail, "mean_total_mw": mean_total,
             "energy_per_frame_mj": mean_total * seconds / frames,
             "series": {"t_s": [round(s.t_s - t0, 4) for s in samples], "total_mw": [t for t, _ in totals]}}

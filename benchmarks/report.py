@@ -163,6 +163,9 @@ def markdown(report: dict) -> str:
                   + [[label(r, report["shipped_points"]), str(r["batch"]), r["power"]["source"],
                       r["power"]["total_is"], f"{r['power']['mean_total_mw'] / 1e3:.2f}",
                       f"{r['power']['energy_per_frame_mj']:.1f}"] for r in powered]), ""]
+        if any(r["power"]["source"] == "NVML" and r.get("device") == "cpu" for r in powered):
+            parts += ["NVML reads the GPU board alone: rows that run on the CPU show the GPU's draw while it "
+                      "waits, not the energy of their own work.", ""]
     else:
         sources = {r.get("power_source") for r in ok_rows(report)}
         parts += ["## Power", "", f"Not measured: {'; '.join(s for s in sources if s)}.", ""]

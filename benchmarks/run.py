@@ -67,6 +67,7 @@ class BenchSettings:
     threads: int = 0
     live_frames: int = 0  # > 0: also run the live loop this many frames per trained variant (:mod:`.live_bench`)
     live_source: str = "synthetic"
+    preprocess: str = "auto"  # the pipelines' pre-processing path (see RefinementPipeline)
 
 
 def load_frames(settings: BenchSettings):
@@ -147,7 +148,9 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
                     if on_row:
                         on_row(rows[-1])
                     continue
+                assert built.pipeline is not None  # no reason given: built
                 _ort_threads(built, settings.threads)
+                built.pipeline.set_preprocess(settings.preprocess)
                 preprocess.setdefault(_preprocess_path(built))
                 acc = accuracy(built.pipeline, store, settings.accuracy_frames) if built.trained else None
                 if built.trained:

@@ -79,8 +79,9 @@ class RefinementPipeline:
 
     def __init__(self, runners: Mapping[str, Runner], config: PipelineConfig = PipelineConfig(),
                  preprocess: str | Steps = "auto") -> None:
-        """``preprocess``: ``auto`` (CUDA kernels when a GPU is usable, else CPU), ``cpu`` (Numba-compiled when
-        numba is installed, else NumPy), ``numpy`` or ``cuda`` (see :mod:`refinet_edge.preprocess.steps`)."""
+        """``preprocess``: ``auto`` (Numba-compiled CPU, else the CUDA kernels when usable, else NumPy), ``cpu``
+        (Numba-compiled when numba is installed, else NumPy), ``numpy`` or ``cuda`` (see
+        :mod:`refinet_edge.preprocess.steps`)."""
         unknown = set(runners) - set(STAGES)
         if unknown:
             raise RefinetError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
@@ -95,6 +96,12 @@ class RefinementPipeline:
     def preprocess(self) -> str:
         """Where pre-processing runs: ``auto`` until the first run, then ``cpu``, ``numpy`` or ``cuda``."""
         return self._preprocess if isinstance(self._preprocess, str) else self._preprocess.name
+
+    def set_preprocess(self, preprocess: str | Steps) -> None:
+        """Choose where pre-processing runs (``auto``, ``cpu``, ``numpy``, ``cuda``), resolved on the next run."""
+        if isinstance(preprocess, str) and preprocess not in PREPROCESS_CHOICES:
+            select_steps(preprocess)  # raises with the choices
+        self._preprocess = preprocess
 
     def resolve_steps(self) -> Steps:
         """The pre-processing steps :meth:`run` uses (chosen on the first call, see :func:`select_steps`)."""

@@ -145,6 +145,7 @@ def test_onnxruntime_variant_reuses_the_export(tmp_path: Path) -> None:
     (["--onnx", "/nonexistent"], "no manifest.json"),
     (["--rounds", "0"], "--rounds must be positive"),
     (["--live", "5", "--live-source", "/nonexistent.db3"], "no such recording"),
+    (["--preprocess", "gpu"], "--preprocess must be one of auto, cpu, cuda, numpy; got 'gpu'"),
 ])
 def test_cli_rejects_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "from refinet_edge.cli import main; main()", "bench",
@@ -209,3 +210,11 @@ def test_cached_export_is_redone_when_the_model_code_is_newer(tmp_path: Path) ->
     assert not _stale(manifest, WEIGHTS_DIR, onnx_dir)
     os.utime(onnx_dir / "manifest.json", (newest - 10, newest - 10))
     assert _stale(manifest, WEIGHTS_DIR, onnx_dir)
+
+
+def test_preprocess_setting_reaches_every_pipeline(tmp_path: Path) -> None:
+    settings = BenchSettings(backends=("torch",), iterations=1, warmup=0, accuracy_frames=2, power=False, rounds=1,
+                             preprocess="numpy")
+    report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
+    assert report["preprocess"] == 'CPU path (NumPy; preprocess "numpy")'
+    assert report["settings"]["preprocess"] == "numpy"
