@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-/tmp/refinet-gpu-check}}"
 mkdir -p "$OUT_DIR"
 exec > >(tee "$OUT_DIR/gpu_check.log") 2>&1
-export REFINET_EDGE_KERNEL_CACHE="$OUT_DIR/kernel-cache"
+export REFINET_EDGE_KERNEL_CACHE="${REFINET_EDGE_KERNEL_CACHE:-$OUT_DIR/kernel-cache}"
 PY="${PYTHON:-python3}"
 
 echo "== machine ($(date -u +%FT%TZ))"
@@ -59,6 +59,6 @@ status=$?
 
 echo "== benchmark"
 timeout 240 "$PY" -m benchmarks.preprocess --people 1 8 --repeats 200 --ref-repeats 1 \
-  --impl fast cuda cuda-dev torch-cuda --json "$OUT_DIR/bench.json"
+  --impl fast numba cuda cuda-dev torch-cuda --json "$OUT_DIR/bench.json"
 echo "== done: GPU tests exit status $status; files in $OUT_DIR"
 exit $status
