@@ -77,6 +77,8 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("train", "num_workers"): ((int,), 0), ("train", "seed"): ((int,), 0), ("train", "val_every"): ((int,), 1),
     ("train", "train_frames"): ((int, _NONE), None), ("train", "log_every"): ((int,), 50),
     ("train", "feature_reg_weight"): (_NUM, 0.001),  # PointNet's weight of the feature-transform regulariser
+    # chained training: precompute this many noise draws of the earlier stages' outputs once, reuse them by epoch
+    ("train", "chain_cache"): ((int,), 0),
 }
 # model.<field>: every field of the three stage configs (checked against the stage's own config at load)
 for _cls in CONFIG_CLASSES.values():
@@ -107,7 +109,8 @@ _PROB = (lambda v: 0 <= v <= 1, "a probability in [0, 1]")
 CHECKS: dict[tuple[str, str], tuple[Any, str]] = {
     **{k: _POS_INT for k in [("", "epochs"), ("data", "batch_size"), ("data", "patch_dim"), ("data", "num_keypoints"),
                              ("train", "val_every"), ("train", "log_every"), ("train", "train_frames")]},
-    **{k: _NONNEG for k in [("train", "num_workers"), ("solver", "weight_decay"), ("noise", "sigma_px"),
+    **{k: _NONNEG for k in [("train", "num_workers"), ("train", "chain_cache"), ("solver", "weight_decay"),
+                            ("noise", "sigma_px"),
                             ("noise", "sigma_mm"), ("data_aug", "sigma"), ("data", "pcloud_dim")]},
     ("noise", "swap_prob"): _PROB, ("noise", "outlier_prob"): _PROB, ("solver", "base_lr"): (lambda v: v > 0, "> 0"),
     ("solver", "gamma"): (lambda v: 0 < v <= 1, "in (0, 1]"),

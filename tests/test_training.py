@@ -91,3 +91,57 @@ def test_skeleton_trains_with_symmetry_and_forcing_losses(tiny_set, tmp_path):
     assert 0.0 <= best["acc_10cm"] <= 100.0
     record = json.loads((tmp_path / "skeleton.log.jsonl").read_text().splitlines()[0])
     assert np.isfinite(record["loss"])
+
+
+def test_chain_cache_precomputes_the_earlier_stages_outputs(tiny_set, tmp_path):
+    from refinet_edge.noise import DetectorNoise
+    from refinet_edge.pipeline import RefinementPipeline
+    from refinet_edge.training.batches import BatchRecipe, chain_draws, make_batch
+    from refinet_edge.training.frames import load_frames
+
+    run_training(_hypes("patch", tiny_set, tmp_path))
+    previous = RefinementPipeline.from_dir(tmp_path, stages=("patch",))
+    store = load_frames(tiny_set, "side", "train")
+    recipe = BatchRecipe("skeleton", DetectorNoise(swap_prob=0.05, outlier_prob=0.05), 42.0, False, previous.config)
+    draws = chain_draws(recipe, store, previous, 2, seed=3, batch=16)
+    assert draws.shape == (2, len(store), 15, 3) and draws.dtype == np.float32
+    assert not np.array_equal(draws[0], draws[1])  # two noise draws
+    rng = np.random.default_rng([3, 104729, 1])  # slot 1, as chain_draws seeds it
+    again = np.concatenate([previous.run(store.depth_batch(s, min(s + 16, len(store))),
+                                         recipe.noise.apply_2d(store.uv_px[s:s + 16], rng), store.camera)
+                            .steps["patch"] for s in range(0, len(store), 16)])
+    np.testing.assert_allclose(draws[1], again, rtol=0, atol=1e-6)
+    # A batch from the cache is the batch the same inputs give when made on the fly.
+    idx = np.arange(4)
+    cached = make_batch(recipe, store, idx, np.random.default_rng(0), previous, chained=draws[1][idx])
+    from refinet_edge.stage_io import skeleton_encode, skeleton_target
+    x, centre = skeleton_encode(draws[1][idx].astype(np.float64), previous.config.skeleton)
+    np.testing.assert_array_equal(cached.inputs[0], x)
+    np.testing.assert_allclose(cached.target, skeleton_target(x, store.joints_m[idx], centre,
+                                                              previous.config.skeleton), atol=1e-6)
+
+
+def test_training_with_a_chain_cache(tiny_set, tmp_path):
+    run_training(_hypes("patch", tiny_set, tmp_path))
+    events: list[tuple[str, dict]] = []
+    progress: list[tuple[str, int, int]] = []
+    run_training(_hypes("skeleton", tiny_set, tmp_path, epochs=3, **{"data.from_gt": False, "train.chain_cache": 2}),
+                 on_event=lambda kind, payload: events.append((kind, payload)),
+                 on_progress=lambda what, done, total: progress.append((what, done, total)))
+    infos = [p["message"] for k, p in events if k == "info"]
+    assert any(m.startswith("chain cache: 2 noise draws") for m in infos)
+    assert ("earlier stages' outputs", 2 * 42, 2 * 42) in progress  # 42 training frames (6 are validation)
+    assert len((tmp_path / "skeleton.log.jsonl").read_text().splitlines()) == 3
+    assert (tmp_path / "skeleton.chain-cache.npz").is_file()
+    # A rerun with the same earlier stages, frames and noise reads the draws back; other noise makes new ones.
+    events.clear()
+    run_training(_hypes("skeleton", tiny_set, tmp_path, epochs=4, **{"data.from_gt": False, "train.chain_cache": 2}),
+                 resume=True, on_event=lambda kind, payload: events.append((kind, payload)))
+    assert any(p["message"].startswith("chain cache: 2 noise draws read from") for k, p in events if k == "info")
+    events.clear()
+    run_training(_hypes("skeleton", tiny_set, tmp_path, **{"data.from_gt": False, "train.chain_cache": 2,
+                                                          "noise.sigma_px": 3.0}),
+                 on_event=lambda kind, payload: events.append((kind, payload)))
+    assert any("saved to" in p["message"] for k, p in events if k == "info")
+    with pytest.raises(RefinetError, match="chain_cache"):
+        _hypes("skeleton", tiny_set, tmp_path, **{"train.chain_cache": -1})

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..lifting import lift_joints
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
-from ..preprocess.patches import extract_patches
-from ..preprocess.points import sample_points
+from ..preprocess.steps import CpuSteps
 from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target
 from .frames import FrameStore
 
@@ -29,6 +27,8 @@ from .frames import FrameStore
 # patch or cube can show is pushed towards the border, in the right direction.
 MAX_PATCH_TARGET_CELLS = 20.0
 MAX_POINT_TARGET = 2.0
+# Pre-processing of the batches: the compiled CPU path when Numba is installed (bit-identical to NumPy).
+_CPU = CpuSteps()
 
 
 @dataclass(frozen=True)
@@ -50,34 +50,57 @@ class BatchRecipe:
 
 
 def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
-               previous: RefinementPipeline | None = None) -> Batch:
-    """One batch of frames ``idx`` for ``recipe.stage``."""
+               previous: RefinementPipeline | None = None, chained: np.ndarray | None = None) -> Batch:
+    """One batch of frames ``idx`` for ``recipe.stage``; ``chained`` (B, J, 3) m: the earlier stages' outputs
+    for these frames, precomputed (:func:`chain_draws`), instead of running ``previous`` now."""
     depth = store.depth(idx)
     uv_gt, gt_m = store.uv_px[idx], store.joints_m[idx]
     uv_in = recipe.noise.apply_2d(uv_gt, rng)
     cam, cfg = store.camera, recipe.config
     if recipe.stage == "patch":
-        z_ref = lift_joints(uv_in, depth, cam, window=cfg.lift_window)[0][..., 2]
-        patches, cell_px = extract_patches(depth, uv_in, z_ref, cam, cfg.patch)
+        z_ref = _CPU.lift(uv_in, depth, cam, cfg.lift_window)[0][..., 2]
+        patches, cell_px = _CPU.patches(depth, uv_in, z_ref, cam, cfg.patch)
         target = np.clip(patch_target(uv_in, uv_gt, cell_px), -MAX_PATCH_TARGET_CELLS, MAX_PATCH_TARGET_CELLS)
         return _finish((patches,), target)
     if recipe.stage == "skeleton":
-        if recipe.from_gt or previous is None:
-            joints_in = lift_joints(uv_in, depth, cam, window=cfg.lift_window)[0]
+        if chained is not None:
+            joints_in = chained
+        elif recipe.from_gt or previous is None:
+            joints_in = _CPU.lift(uv_in, depth, cam, cfg.lift_window)[0]
         else:
             joints_in = _last_step(previous.run(depth, uv_in, cam))
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
         return _finish((x,), skeleton_target(x, gt_m, centre, cfg.skeleton))
-    if recipe.from_gt or previous is None:
+    if chained is not None:
+        joints_in = chained
+    elif recipe.from_gt or previous is None:
         joints_in = gaussian_3d(gt_m * 1000.0, rng, recipe.sigma_mm) / 1000.0
     else:
         joints_in = _last_step(previous.run(depth, uv_in, cam))
-    points, counts, side_m = sample_points(depth, joints_in, cam, cfg.points)
+    points, counts, side_m = _CPU.points(depth, joints_in, cam, cfg.points)
     target = point_target(joints_in, gt_m, side_m, cfg.points.mode)
     if cfg.points.mode == "metric":  # half-cube units; authors' mode is in mm and stays unclipped
         target = np.clip(target, -MAX_POINT_TARGET, MAX_POINT_TARGET)
     batch = _finish((points, counts.astype(np.float32)), target)
     return Batch(batch.inputs, batch.target, batch.weight * (counts > 0))
+
+
+def chain_draws(recipe: BatchRecipe, store: FrameStore, previous: RefinementPipeline, draws: int, seed: int,
+                on_progress=None, batch: int = 256) -> np.ndarray:
+    """``(draws, N, J, 3)`` float32 m: the earlier stages' outputs for every frame of ``store``, one 2D noise
+    draw of ``recipe.noise`` per slot (seeded by ``seed`` and the slot). Training epoch ``e`` reads slot
+    ``e % draws``: the chained inputs cost ``draws`` passes of ``previous`` instead of one per epoch."""
+    n = len(store)
+    out = np.empty((draws, n, *store.joints_m.shape[1:]), dtype=np.float32)
+    for k in range(draws):
+        rng = np.random.default_rng([seed, 104729, k])
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            uv_in = recipe.noise.apply_2d(store.uv_px[start:stop], rng)
+            out[k, start:stop] = _last_step(previous.run(store.depth_batch(start, stop), uv_in, store.camera))
+            if on_progress:
+                on_progress(k * n + stop, draws * n)
+    return out
 
 
 def _last_step(result) -> np.ndarray:

@@ -13,10 +13,18 @@ chain share it, so a later stage finds the earlier ones)::
     OUT/{stage}.safetensors best weights so far (fp32), with their pre-processing
     OUT/{stage}.state.pt    model + optimiser + scheduler + epoch (for --resume)
     OUT/{stage}.log.jsonl   one line per epoch: loss, accuracies, seconds
+    OUT/{stage}.chain-cache.npz  the chained inputs' noise draws (``chain_cache`` > 0), reused when still valid
+
+Chained stages (not ``from_gt``) run the earlier stages on every batch. With
+``chain_cache`` = K > 0 they run them K times over the training frames before
+the first epoch instead (K noise draws, :func:`.batches.chain_draws`), and
+epoch ``e`` reads draw ``e % K``: the same inputs as deployed, at a fraction of
+the time per epoch, with K distinct noise draws instead of one per epoch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -26,15 +34,17 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import RefinetError
 from ..evaluate import EvalSettings, score_steps
 from ..noise import DetectorNoise
 from ..pipeline import PipelineConfig, RefinementPipeline, TorchRunner
-from .batches import BatchRecipe, make_batch
+from .batches import BatchRecipe, chain_draws, make_batch
 from .frames import FrameStore
 from .losses import forcing_loss, refined_joints_m, symmetry_loss
 
 EventFn = Callable[[str, dict], None]  # ("batch" | "epoch" | "info", payload)
+ProgressFn = Callable[[str, int, int], None]  # (what, done, total)
 
 
 @dataclass(frozen=True)
@@ -58,11 +68,12 @@ class TrainSettings:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     hypes: dict = field(default_factory=dict)  # the resolved hypes, for the log and checkpoint
     loss_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)  # skeleton: alpha MSE, beta symmetry, gamma forcing
+    chain_cache: int = 0  # chained stages: noise draws of the earlier stages' outputs made once (0: every batch)
 
 
 def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameStore,
                 previous: RefinementPipeline | None = None, resume: bool = False,
-                on_event: EventFn | None = None) -> dict:
+                on_event: EventFn | None = None, on_progress: ProgressFn | None = None) -> dict:
     """Train ``model`` for ``settings.stage``; return the best validation summary."""
     import torch
 
@@ -86,10 +97,14 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
         start_epoch, best = state["epoch"], state["best"]
         emit("info", {"message": f"resumed at epoch {start_epoch} (best acc_10cm {best['acc_10cm']:.2f})"})
     recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline)
+    draws = None
+    if settings.chain_cache and previous is not None and not settings.from_gt and settings.stage != "patch":
+        draws = _chain_cache(settings, recipe, train, previous, emit, on_progress)
     for epoch in range(start_epoch, settings.epochs):
         rng = np.random.default_rng([settings.seed, epoch])
         t0 = time.perf_counter()
-        loss = _train_epoch(model, opt, recipe, train, rng, settings, previous, epoch, emit)
+        chained = draws[epoch % len(draws)] if draws is not None else None
+        loss = _train_epoch(model, opt, recipe, train, rng, settings, previous, epoch, emit, chained)
         sched.step()
         val_metrics = validate(settings.stage, model, val, previous, settings)
         record = {"epoch": epoch + 1, "loss": loss, "lr": opt.param_groups[0]["lr"],
@@ -111,8 +126,48 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
     return best
 
 
+def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore, previous: RefinementPipeline,
+                 emit: EventFn, on_progress: ProgressFn | None) -> np.ndarray:
+    """The chained inputs' noise draws: read from ``OUT/{stage}.chain-cache.npz`` when it was made from the same
+    earlier checkpoints, frames, noise and seed (``--resume``, a rerun with other epochs or solver settings),
+    else made now (progress on ``on_progress``) and written there atomically."""
+    out = Path(settings.out_dir)
+    parts = {"draws": settings.chain_cache, "seed": settings.seed, "noise": settings.noise.to_dict(),
+             "frames": [train.name, len(train)], "config": repr(settings.pipeline),
+             "stages": {s: _sha256(out / f"{s}.safetensors") for s in previous.runners}}
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    path = out / f"{settings.stage}.chain-cache.npz"
+    if path.exists():
+        try:
+            with np.load(path) as cached:
+                if str(cached["key"]) == key:
+                    emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws read from {path}"})
+                    return cached["draws"]
+        except (OSError, ValueError, KeyError) as exc:
+            emit("info", {"message": f"chain cache: {path} unreadable ({exc}); making it again"})
+    t0 = time.perf_counter()
+    progress = (lambda d, t: on_progress("earlier stages' outputs", d, t)) if on_progress else None
+    draws = chain_draws(recipe, train, previous, settings.chain_cache, settings.seed, on_progress=progress)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, draws=draws, key=np.array(key))
+    emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws of the earlier stages' outputs "
+                             f"for {len(train)} frames in {time.perf_counter() - t0:.0f} s, saved to {path}"})
+    return draws
+
+
+def _sha256(path: Path) -> str | None:
+    """The file's sha256, None when it is absent (a stage given some other way than by file)."""
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSettings, previous, epoch: int,
-                 emit: EventFn) -> float:
+                 emit: EventFn, chained: np.ndarray | None = None) -> float:
     import torch
 
     model.train()
@@ -121,7 +176,7 @@ def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSett
     total = 0.0
     for step in range(steps):
         idx = np.sort(order[step * settings.batch_size:(step + 1) * settings.batch_size])
-        batch = make_batch(recipe, train, idx, rng, previous)
+        batch = make_batch(recipe, train, idx, rng, previous, None if chained is None else chained[idx])
         inputs = [torch.from_numpy(x) for x in batch.inputs]
         target, weight = torch.from_numpy(batch.target), torch.from_numpy(batch.weight)
         pred = model(*inputs)

@@ -59,12 +59,13 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         stage=hypes.stage, out_dir=resolve(hypes, "checkpoints.save_dir"), epochs=hypes.epochs,
         batch_size=hypes.data.batch_size, base_lr=hypes.solver.base_lr, weight_decay=hypes.solver.weight_decay,
         decay_steps=tuple(hypes.solver.decay_steps), gamma=hypes.solver.gamma,
-        noise=two_d if hypes.stage != "pointcloud" else DetectorNoise(sigma_px=5.0),
+        noise=two_d,
         sigma_mm=noise.sigma_mm, from_gt=hypes.data.from_gt, seed=hypes.train.seed,
         val_noise=DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05),
         pipeline=pipeline, hypes=dump_hypes(hypes),
         loss_weights=((float(hypes.network.alpha), float(hypes.network.beta), float(hypes.network.gamma))
                       if hypes.stage == "skeleton" else (1.0, 0.0, 0.0)),
+        chain_cache=hypes.train.chain_cache,
     )
 
 
@@ -87,4 +88,5 @@ def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = 
     settings = settings_from_hypes(hypes, previous)
     train, val = load_train_val(hypes, on_progress)
     model = build_model(hypes.stage, hypes.model_config)
-    return train_stage(settings, model, train, val, previous=previous, resume=resume, on_event=on_event)
+    return train_stage(settings, model, train, val, previous=previous, resume=resume, on_event=on_event,
+                       on_progress=on_progress)
