@@ -145,3 +145,13 @@ def test_training_with_a_chain_cache(tiny_set, tmp_path):
     assert any("saved to" in p["message"] for k, p in events if k == "info")
     with pytest.raises(RefinetError, match="chain_cache"):
         _hypes("skeleton", tiny_set, tmp_path, **{"train.chain_cache": -1})
+
+
+def test_every_stage_trains_on_the_hypes_2d_noise(tiny_set, tmp_path):
+    from refinet_edge.training.run import settings_from_hypes
+
+    for stage in ("patch", "skeleton", "pointcloud"):
+        hypes = _hypes(stage, tiny_set, tmp_path, **{"noise.swap_prob": 0.1, "noise.outlier_prob": 0.2,
+                                                       "noise.sigma_px": 4.0})
+        noise = settings_from_hypes(hypes, None).noise
+        assert (noise.sigma_px, noise.swap_prob, noise.outlier_prob) == (4.0, 0.1, 0.2), stage
