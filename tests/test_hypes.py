@@ -63,7 +63,11 @@ def test_synthetic_files_use_our_defaults() -> None:
     for stage in ("patch", "skeleton", "pointcloud"):
         hypes = load_hypes(HYPES_DIR / "synthetic" / stage / "train.json")
         assert (hypes.model.preset, hypes.preprocess.mode, hypes.train_dir) == ("edge", "metric", "data/synth")
-    assert load_hypes(HYPES_DIR / "synthetic" / "skeleton" / "train.json").model_config.linear_size == 512
+    # The shipped skeleton stage: the edge preset (512) with the published width 1024 set in the file.
+    skeleton = load_hypes(HYPES_DIR / "synthetic" / "skeleton" / "train.json")
+    assert skeleton.model_config.linear_size == 1024 and skeleton.model_config.input_features == 5
+    assert load_hypes(HYPES_DIR / "synthetic" / "skeleton" / "train.json", {"model.linear_size": 512}).model_config \
+        .linear_size == 512
 
 
 def test_authors_names_and_aliases(tmp_path: Path) -> None:
