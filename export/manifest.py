@@ -15,11 +15,10 @@ Layout (``schema_version`` 1)::
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from refinet_edge import __version__
-from refinet_edge.atomic import read_json, write_json
+from refinet_edge.atomic import read_json, sha256_file, write_json  # noqa: F401 - sha256_file re-exported
 from refinet_edge.errors import RefinetError
 
 from .precision import Precision
@@ -27,14 +26,6 @@ from .specs import StageSpec, spec_from_dict
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def artifact_line(what: str, path: Path, seconds: float) -> str:

@@ -9,6 +9,7 @@ the writer's block finishes without an exception.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -67,3 +68,12 @@ def read_json(path: str | os.PathLike[str], missing: str) -> Any:
         raise RefinetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except UnicodeDecodeError as exc:
         raise RefinetError(f"{path}: not valid JSON (not UTF-8: {exc.reason})") from None
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The file's sha256 hex digest, read in 1 MiB blocks (checkpoint and export hashes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

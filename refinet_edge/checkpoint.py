@@ -30,7 +30,6 @@ Both writers go through :func:`refinet_edge.atomic.atomic_path`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Mapping
@@ -44,7 +43,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import __version__
-from .atomic import atomic_path
+from .atomic import atomic_path, sha256_file
 from .errors import RefinetError
 from .models import STAGES, ModelConfig, build_model, check_stage, config_from_dict
 
@@ -64,14 +63,6 @@ class StageCheckpoint:
     sha256: str
     dtype: str = "fp32"
     version: str = ""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _shape(shape: Any) -> str:
@@ -130,7 +121,7 @@ def save_stage(
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-    return _sha256(path)
+    return sha256_file(path)
 
 
 def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
@@ -162,7 +153,7 @@ def _info(path: Path) -> tuple[StageCheckpoint, dict[str, tuple[int, ...]]]:
     config = config_from_dict(stage, _json_field(path, metadata, "model_config"), source=f"{path} model_config")
     info = StageCheckpoint(
         stage, config, _json_field(path, metadata, "preprocess"), _json_field(path, metadata, "extra"),
-        _sha256(path), metadata.get("dtype", ""), metadata.get("refinet_edge_version", ""),
+        sha256_file(path), metadata.get("dtype", ""), metadata.get("refinet_edge_version", ""),
     )
     return info, shapes
 

@@ -85,9 +85,7 @@ class RefinementPipeline:
         unknown = set(runners) - set(STAGES)
         if unknown:
             raise RefinetError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
-        if isinstance(preprocess, str) and preprocess not in PREPROCESS_CHOICES:
-            select_steps(preprocess)  # raises with the choices
-        self._preprocess = preprocess  # resolved on the first run: no CUDA call before
+        self.set_preprocess(preprocess)  # resolved on the first run: no CUDA call before
         self.runners = dict(runners)
         self.config = config
         self.provenance: dict[str, dict] = {}  # stage -> the training summary stored in its checkpoint

@@ -144,6 +144,6 @@ def select_steps(preprocess: str | Steps = "auto") -> Steps:
             _auto.append(cpu)
         else:
             gpu = open_preprocessor()
-            _auto.append(CudaSteps(gpu) if gpu is not None else CpuSteps())
+            _auto.append(CudaSteps(gpu) if gpu is not None else cpu)
         _log.info("pre-processing: %s", _auto[0].describe())  # type: ignore[attr-defined]
     return _auto[0]

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, sha256_file
 from ..errors import RefinetError
 from ..evaluate import EvalSettings, score_steps
 from ..noise import DetectorNoise
@@ -134,7 +134,8 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
     out = Path(settings.out_dir)
     parts = {"draws": settings.chain_cache, "seed": settings.seed, "noise": settings.noise.to_dict(),
              "frames": [train.name, len(train)], "config": repr(settings.pipeline),
-             "stages": {s: _sha256(out / f"{s}.safetensors") for s in previous.runners}}
+             "stages": {s: sha256_file(out / f"{s}.safetensors") if (out / f"{s}.safetensors").is_file() else None
+                        for s in previous.runners}}
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     path = out / f"{settings.stage}.chain-cache.npz"
     if path.exists():
@@ -153,17 +154,6 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
     emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws of the earlier stages' outputs "
                              f"for {len(train)} frames in {time.perf_counter() - t0:.0f} s, saved to {path}"})
     return draws
-
-
-def _sha256(path: Path) -> str | None:
-    """The file's sha256, None when it is absent (a stage given some other way than by file)."""
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSettings, previous, epoch: int,
