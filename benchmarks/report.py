@@ -129,6 +129,8 @@ def system_lines(report: dict) -> list[str]:
         lines.append("threads: " + ", ".join(f"{k} {v}" for k, v in threads.items()))
     if report.get("preprocess"):
         lines.append(f"pre-processing: {report['preprocess']}")
+    if report.get("refinement"):
+        lines.append(f"refinement: {report['refinement']}")
     return lines
 
 

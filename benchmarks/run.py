@@ -183,7 +183,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
             "machine": system.machine_line(machine), "system": machine,
             "settings": asdict(settings), "threads": thread_info,
             "shipped_points": shipped, "data": store.name, "timer_scope": TIMER_SCOPE,
-            "preprocess": "; ".join(preprocess),
+            "preprocess": "; ".join(preprocess), "refinement": ctx.refinement_line(),
             "accuracy_note": (f"acc@10cm and MPJPE of the last step on {min(len(store), settings.accuracy_frames)} "
                               f"frames of {store.name}, 2D input = ground truth + Gaussian noise sigma 5 px "
                               f"(seed 0); only for the shipped points per joint ({shipped}): other N run "

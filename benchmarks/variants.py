@@ -67,6 +67,16 @@ class Context:
         return config.num_points
 
 
+    def refinement_line(self) -> str:
+        """How the shipped stages refine, as a report line: stage C passes and the skeleton's test-time flip."""
+        from refinet_edge.checkpoint import read_stage_info
+
+        points = read_stage_info(self.weights / "pointcloud.safetensors").preprocess.get("passes", 1)
+        skeleton = read_stage_info(self.weights / "skeleton.safetensors").model_config
+        flip = "on" if getattr(skeleton, "flip_test", False) else "off"
+        return f"stage C passes {points}; skeleton test-time flip {flip} (from the checkpoints in {self.weights})"
+
+
 def parse_list(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     """``"torch,onnxruntime"`` -> a tuple, each checked against ``allowed`` with a did-you-mean hint."""
     from refinet_edge.errors import did_you_mean

@@ -175,7 +175,11 @@ def load_stage(
     info, shapes = _info(path)
     if expect_stage is not None and info.stage != check_stage(expect_stage):
         raise RefinetError(f"{path}: holds the {info.stage!r} stage, expected {expect_stage!r}")
-    model = build_model(info.stage, model_config if model_config is not None else info.model_config)
+    config = model_config if model_config is not None else info.model_config
+    if getattr(config, "flip_test", False) and info.preprocess.get("mode", "metric") != "metric":
+        raise RefinetError(f"{path}: flip_test needs the metric skeleton pre-processing, the checkpoint has "
+                           f"mode {info.preprocess.get('mode')!r}")
+    model = build_model(info.stage, config)
     expected = model.state_dict()
     check_state_dict(path.name, shapes, expected)
     try:

@@ -99,6 +99,8 @@ def evaluate(
     onnx_dir: Annotated[Path | None, typer.Option(help="`refinet-edge export` output (onnxruntime, tensorrt).")]
     = None,
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (onnxruntime, tensorrt).")] = "fp32",
+    passes: Annotated[int | None, typer.Option(
+        help="Stage C passes, each on the previous pass's joints (default: the pointcloud checkpoint's).")] = None,
 ) -> None:
     """Score every step of the refinement pipeline on a labelled split and print a table.
 
@@ -126,6 +128,10 @@ def evaluate(
         for note in notes:
             console.print(f"note: {note}")
     pipeline.config = replace(pipeline.config, lift_window=window)
+    if passes is not None:
+        if passes < 1:
+            raise RefinetError(f"--passes must be >= 1, got {passes}")
+        pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
     other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
     if other:
         console.print(f"note: stage(s) {', '.join(other)} were trained on another view than --view {view}; "
@@ -306,8 +312,10 @@ def _print_report(report: dict) -> None:
     table = Table(title=title)
     for col in ("step", "acc@10cm %", "acc@5cm %", "upper %", "lower %", "MPJPE mm"):
         table.add_column(col, justify="right")
+    passes = report.get("pointcloud_passes", 1)
     for step, m in report["steps"].items():
-        table.add_row(step, f"{m['acc_10cm']:.2f}", f"{m['acc_5cm']:.2f}", f"{m['acc_10cm_upper']:.2f}",
+        label = f"{step} (x{passes})" if step == "pointcloud" and passes > 1 else step
+        table.add_row(label, f"{m['acc_10cm']:.2f}", f"{m['acc_5cm']:.2f}", f"{m['acc_10cm_upper']:.2f}",
                       f"{m['acc_10cm_lower']:.2f}", f"{m['mpjpe_mm']:.1f}")
     out.print(table)
     joints = Table(title="per-joint accuracy at 10 cm (%)")

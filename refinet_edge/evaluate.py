@@ -101,5 +101,6 @@ def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: 
         "noise": {**settings.noise.to_dict(), "seed": settings.seed},
         "lifting": {"window": pipeline.config.lift_window},
         "stages": stages_info or {},
+        "pointcloud_passes": pipeline.config.points.passes if "pointcloud" in pipeline.runners else 0,
         "steps": {step: m.to_dict() for step, m in metrics.items()},
     }

@@ -79,6 +79,10 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("train", "feature_reg_weight"): (_NUM, 0.001),  # PointNet's weight of the feature-transform regulariser
     # chained training: precompute this many noise draws of the earlier stages' outputs once, reuse them by epoch
     ("train", "chain_cache"): ((int,), 0),
+    # skeleton stage: probability of training on the mirror image of a sample (x -> -x, left <-> right joints)
+    ("train", "flip_prob"): (_NUM, 0.0),
+    # per-joint training loss: "mse" (authors: squared error) or "distance" (its square root, MPJPE-like)
+    ("train", "loss"): ((str,), "mse"),
 }
 # model.<field>: every field of the three stage configs (checked against the stage's own config at load)
 for _cls in CONFIG_CLASSES.values():
@@ -89,7 +93,8 @@ SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s for s, _ in SCHEMA if s))
 # preprocess.<kind>: the fields of preprocess.PatchConfig / PointConfig and stage_io.SkeletonConfig
 PREPROCESS_KEYS: dict[str, tuple[str, ...]] = {
     "patch": ("mode", "size", "metric_side_m", "depth_range_m", "itop_mean", "itop_std"),
-    "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection"),
+    "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection",
+               "passes"),
     "skeleton": ("mode", "rays"),
 }
 PREPROCESS_MODES: dict[str, tuple[str, ...]] = {
@@ -102,6 +107,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "dataset"): ("ITOP", "Baracca", "synthetic"), ("", "side"): ("side", "top"), ("", "phase"): ("train", "test"),
     ("data", "type"): tuple(STAGE_ALIASES), ("model", "preset"): PRESET_NAMES,
     ("preprocess", "mode"): ("metric", "authors"), ("solver", "type"): ("Adam", "AdamW", "SGD"),
+    ("train", "loss"): ("mse", "distance"),
 }
 _POS_INT = (lambda v: v is None or v >= 1, "an integer >= 1")
 _NONNEG = (lambda v: v is None or v >= 0, "a number >= 0")
@@ -112,7 +118,8 @@ CHECKS: dict[tuple[str, str], tuple[Any, str]] = {
     **{k: _NONNEG for k in [("train", "num_workers"), ("train", "chain_cache"), ("solver", "weight_decay"),
                             ("noise", "sigma_px"),
                             ("noise", "sigma_mm"), ("data_aug", "sigma"), ("data", "pcloud_dim")]},
-    ("noise", "swap_prob"): _PROB, ("noise", "outlier_prob"): _PROB, ("solver", "base_lr"): (lambda v: v > 0, "> 0"),
+    ("noise", "swap_prob"): _PROB, ("noise", "outlier_prob"): _PROB, ("train", "flip_prob"): _PROB,
+    ("solver", "base_lr"): (lambda v: v > 0, "> 0"),
     ("solver", "gamma"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("solver", "decay_steps"): (lambda v: all(type(x) is int and x >= 1 for x in v) and v == sorted(set(v)),
                                 "an increasing list of epochs >= 1"),

@@ -19,6 +19,7 @@ or NaN, never silently presented as measured.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,11 @@ STEPS = ("input", *STAGES)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 Runner = Callable[..., np.ndarray]  # a stage network: float32 arrays in, float32 array out
+StepClock = Callable[[str], AbstractContextManager]  # entered around each named piece of work (benchmarks)
+
+
+def _untimed(name: str) -> AbstractContextManager:
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -110,42 +116,64 @@ class RefinementPipeline:
     def steps(self) -> tuple[str, ...]:
         return ("input", *(s for s in STAGES if s in self.runners))
 
-    def run(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None = None) -> PipelineResult:
-        """Refine ``uv_px (B, J, 2)`` on ``depth_m (B, H, W)``; stop after step ``until`` if given."""
-        depth_m = np.asarray(depth_m, dtype=np.float32)
-        uv_px = np.asarray(uv_px, dtype=np.float64)
-        if depth_m.ndim != 3 or uv_px.ndim != 3 or uv_px.shape[0] != depth_m.shape[0] or uv_px.shape[-1] != 2:
-            raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
-                               f"and {uv_px.shape}")
-        cfg = self.config
-        prep = self.resolve_steps()
-        joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
-        valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
-        steps = {"input": joints}
-        uvs = {"input": uv_px}
-        for stage in STAGES:
-            if until is not None and list(steps)[-1] == until:
-                break
-            if stage not in self.runners:
-                continue
-            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera)
-            steps[stage] = joints
+    def run(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None = None,
+            clock: StepClock | None = None) -> PipelineResult:
+        """Refine ``uv_px (B, J, 2)`` on ``depth_m (B, H, W)``; stop after step ``until`` if given.
+
+        ``clock(name)``, if given, is entered around each piece of work (benchmarks time them): ``lift``,
+        ``patch_extract``, ``patch``, ``skeleton_io``, ``skeleton``, ``point_sample``, ``pointcloud`` (each
+        possibly more than once per call) inside one ``end_to_end``.
+        """
+        step = clock or _untimed
+        with step("end_to_end"):
+            depth_m = np.asarray(depth_m, dtype=np.float32)
+            uv_px = np.asarray(uv_px, dtype=np.float64)
+            if depth_m.ndim != 3 or uv_px.ndim != 3 or uv_px.shape[0] != depth_m.shape[0] or uv_px.shape[-1] != 2:
+                raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
+                                   f"and {uv_px.shape}")
+            cfg = self.config
+            prep = self.resolve_steps()
+            with step("lift"):
+                joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
+            valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
+            steps = {"input": joints}
+            uvs = {"input": uv_px}
+            for stage in STAGES:
+                if until is not None and list(steps)[-1] == until:
+                    break
+                if stage not in self.runners:
+                    continue
+                joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step)
+                steps[stage] = joints
         return PipelineResult(steps, uvs, valid)
 
     def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
-                   camera: Camera) -> np.ndarray:
+                   camera: Camera, step: StepClock) -> np.ndarray:
         cfg, runner = self.config, self.runners[stage]
         if stage == "patch":
             uv_in = uvs["input"]
-            patches, cell_px = prep.patches(depth_m, uv_in, joints[..., 2], camera, cfg.patch)
-            uv_out = patch_decode(uv_in, runner(patches), cell_px)
+            with step("patch_extract"):
+                patches, cell_px = prep.patches(depth_m, uv_in, joints[..., 2], camera, cfg.patch)
+            with step("patch"):
+                offsets = runner(patches)
+            with step("skeleton_io"):
+                uv_out = patch_decode(uv_in, offsets, cell_px)
             uvs["patch"] = uv_out
-            return prep.lift(uv_out, depth_m, camera, cfg.lift_window)[0]
+            with step("lift"):
+                return prep.lift(uv_out, depth_m, camera, cfg.lift_window)[0]
         if stage == "skeleton":
-            x, centre = skeleton_encode(joints, cfg.skeleton)
-            return skeleton_decode(x, runner(x), centre, cfg.skeleton)
-        points, counts, side_m = prep.points(depth_m, joints, camera, cfg.points)
-        return point_decode(joints, runner(points, counts), side_m, counts, cfg.points.mode)
+            with step("skeleton_io"):
+                x, centre = skeleton_encode(joints, cfg.skeleton)
+            with step("skeleton"):
+                out = runner(x)
+            with step("skeleton_io"):
+                return skeleton_decode(x, out, centre, cfg.skeleton)
+        for _ in range(cfg.points.passes):  # each pass refines the previous pass's joints
+            with step("point_sample"):
+                points, counts, side_m = prep.points(depth_m, joints, camera, cfg.points)
+            with step("pointcloud"):
+                joints = point_decode(joints, runner(points, counts), side_m, counts, cfg.points.mode)
+        return joints
 
     @classmethod
     def from_dir(cls, directory: str | Path = WEIGHTS_DIR, stages: tuple[str, ...] = STAGES,

@@ -49,6 +49,19 @@ FLIP_INDEX: tuple[int, ...] = tuple(
     for j in range(NUM_JOINTS)
 )
 
+
+
+def mirror_joints(joints: np.ndarray) -> np.ndarray:
+    """The skeleton seen in a mirrored camera image: ``x -> -x`` and each left joint swapped with its right one.
+
+    ``joints (..., 15, D)`` in camera coordinates (x first); the mirror of a valid pose is a valid pose, and
+    mirroring the depth map about the principal point maps every pixel ray the same way.
+    """
+    out = np.array(joints[..., FLIP_INDEX, :], copy=True)
+    out[..., 0] = -out[..., 0]
+    return out
+
+
 # Left/right limb pairs whose lengths RefiNet's "Vitruvian" loss keeps equal:
 # neck-shoulder, shoulder-elbow, elbow-hand, hip-knee, knee-foot.
 SYMMETRIC_LIMBS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (

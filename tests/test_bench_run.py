@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("torch")
 
 from refinet_edge.benchmarks.compare import compare  # noqa: E402
-from refinet_edge.benchmarks.report import read_report, write_reports  # noqa: E402
+from refinet_edge.benchmarks.report import read_report, system_lines, write_reports  # noqa: E402
 from refinet_edge.benchmarks.run import BenchSettings, run_bench  # noqa: E402
 from refinet_edge.benchmarks.staged import STEPS, run_timed  # noqa: E402
 from refinet_edge.benchmarks.stats import StepTimer, latency_stats  # noqa: E402
@@ -218,3 +218,5 @@ def test_preprocess_setting_reaches_every_pipeline(tmp_path: Path) -> None:
     report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
     assert report["preprocess"] == 'CPU path (NumPy; preprocess "numpy")'
     assert report["settings"]["preprocess"] == "numpy"
+    assert report["refinement"].startswith("stage C passes 2; skeleton test-time flip on")
+    assert f"refinement: {report['refinement']}" in system_lines(report)

@@ -59,6 +59,15 @@ def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
     assert len(step["per_joint_acc_10cm"]) == 15
     assert 0.0 <= step["acc_5cm"] <= step["acc_10cm"] <= 100.0
     assert step["mpjpe_mm"] > 0
+    assert report["pointcloud_passes"] == 2  # the shipped pointcloud checkpoint's setting
+    assert "pointcloud (x2)" in result.stdout
+
+
+def test_evaluate_passes_override(synth_dir, tmp_path):
+    path = tmp_path / "one.json"
+    assert run_cli("evaluate", "--data", str(synth_dir), "--json", str(path), "--passes", "1").returncode == 0
+    assert json.loads(path.read_text())["pointcloud_passes"] == 1
+    assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--passes", "0"), "--passes")
 
 
 def test_evaluate_same_seed_same_report(synth_dir, tmp_path):

@@ -22,6 +22,7 @@ from refinet_edge.models import (  # noqa: E402
     preset_config,
 )
 from refinet_edge.models.pointcloud import PointCloudNet, feature_transform_regularizer  # noqa: E402
+from refinet_edge.models.skeleton import SkeletonNet  # noqa: E402
 
 # Small enough for CPU tests; the point-cloud configs keep both transforms on the published one.
 TEST_CONFIGS = {
@@ -277,3 +278,24 @@ def test_old_patch_checkpoints_without_arch_are_the_published_net() -> None:
     data = PatchNetConfig().to_dict()
     del data["arch"], data["heatmap_channels"]
     assert config_from_dict("patch", data).arch == "stacked"
+
+
+def test_skeleton_flip_test_averages_the_mirrored_pass():
+    from refinet_edge.skeleton import FLIP_INDEX, mirror_joints
+
+    torch.manual_seed(0)
+    plain = SkeletonNet(SkeletonNetConfig(input_features=5, linear_size=32)).eval()
+    flip = SkeletonNet(SkeletonNetConfig(input_features=5, linear_size=32, flip_test=True)).eval()
+    flip.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 15, 5)
+    mirrored = x[:, list(FLIP_INDEX)] * torch.tensor([-1.0, 1.0, 1.0, -1.0, 1.0])
+    with torch.no_grad():
+        expected = 0.5 * (plain(x) + torch.from_numpy(mirror_joints(plain(mirrored).numpy())))
+        torch.testing.assert_close(flip(x), expected)
+        # the averaged net is mirror-equivariant
+        torch.testing.assert_close(flip(mirrored), torch.from_numpy(mirror_joints(flip(x).numpy())))
+    flip.train()
+    assert flip(x).shape == (3, 15, 3)  # training sees one pass
+    assert SkeletonNetConfig(flip_test=True).macs() == 2 * SkeletonNetConfig().macs()
+    with pytest.raises(RefinetError, match="flip_test"):
+        SkeletonNetConfig(num_joints=14, flip_test=True)

@@ -102,3 +102,54 @@ def test_shipped_weights_load_and_refine():
 
 def test_shipped_weights_record_their_training_view():
     assert set(RefinementPipeline.from_dir().trained_views().values()) == {"side"}
+
+
+def test_pointcloud_passes_refine_the_previous_pass():
+    from dataclasses import replace
+
+    from refinet_edge.stage_io import point_decode
+
+    depth, uv, _ = _frames()
+    calls = []
+
+    def shift(points, counts):  # a stage C that moves every joint by a tenth of its half-cube
+        calls.append(points.shape)
+        return np.full(points.shape[:2] + (3,), 0.1, dtype=np.float32)
+
+    one = RefinementPipeline({"pointcloud": shift}, preprocess="numpy")
+    cfg = replace(one.config, points=replace(one.config.points, passes=2))
+    two = RefinementPipeline({"pointcloud": shift}, cfg, preprocess="numpy")
+    first = one.run(depth, uv, CAM).steps["pointcloud"]
+    second = two.run(depth, uv, CAM).steps["pointcloud"]
+    assert len(calls) == 3
+    prep = two.resolve_steps()
+    points, counts, side_m = prep.points(depth, first, CAM, cfg.points)
+    expected = point_decode(first, shift(points, counts), side_m, counts, cfg.points.mode)
+    np.testing.assert_array_equal(second, expected)
+    moved = np.isfinite(second).all(-1) & (counts > 0)
+    assert moved.any() and not np.allclose(second[moved], first[moved])
+    with pytest.raises(RefinetError, match="passes"):
+        PointConfig(passes=0)
+
+
+def test_step_clock_sees_every_step_once_per_pass():
+    from contextlib import contextmanager
+    from dataclasses import replace
+
+    depth, uv, _ = _frames()
+    seen = []
+
+    @contextmanager
+    def clock(name):
+        seen.append(name)
+        yield
+
+    cfg = PipelineConfig()
+    cfg = replace(cfg, points=replace(cfg.points, passes=2))
+    pipe = RefinementPipeline({"patch": _zero_runner(2), "skeleton": _zero_runner(3),
+                               "pointcloud": _zero_runner(3)}, cfg)
+    pipe.run(depth, uv, CAM, clock=clock)
+    assert seen[0] == "end_to_end"
+    assert [s for s in seen if s in ("patch", "skeleton", "pointcloud")] == ["patch", "skeleton", "pointcloud",
+                                                                              "pointcloud"]
+    assert seen.count("point_sample") == 2 and seen.count("lift") == 2

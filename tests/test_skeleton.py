@@ -142,3 +142,14 @@ def test_errors() -> None:
         sk.to_itop(np.zeros((17, 2)), np.ones(16), "coco17")
     with pytest.raises(RefinetError, match="expects keypoints"):
         sk.to_itop(np.zeros((25, 2)), np.ones(25), "coco17")
+
+
+def test_mirror_joints_negates_x_and_swaps_sides() -> None:
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(4, sk.NUM_JOINTS, 3))
+    mirrored = sk.mirror_joints(joints)
+    np.testing.assert_array_equal(sk.mirror_joints(mirrored), joints)
+    r_hand, l_hand = sk.JOINT_INDEX["r_hand"], sk.JOINT_INDEX["l_hand"]
+    np.testing.assert_array_equal(mirrored[:, l_hand], joints[:, r_hand] * [-1, 1, 1])
+    np.testing.assert_array_equal(mirrored[:, sk.JOINT_INDEX["head"], 1:], joints[:, sk.JOINT_INDEX["head"], 1:])
+    assert not np.shares_memory(mirrored, joints)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,70 @@ def test_every_stage_trains_on_the_hypes_2d_noise(tiny_set, tmp_path):
                                                        "noise.sigma_px": 4.0})
         noise = settings_from_hypes(hypes, None).noise
         assert (noise.sigma_px, noise.swap_prob, noise.outlier_prob) == (4.0, 0.1, 0.2), stage
+
+
+def test_skeleton_flip_mirrors_input_and_target_together(tiny_set, tmp_path):
+    from refinet_edge.skeleton import mirror_joints
+    from refinet_edge.stage_io import skeleton_decode, skeleton_encode
+    from refinet_edge.training.batches import make_batch
+    from refinet_edge.training.frames import load_frames
+    from refinet_edge.training.run import settings_from_hypes
+
+    settings = settings_from_hypes(_hypes("skeleton", tiny_set, tmp_path, **{"train.flip_prob": 1.0}), None)
+    assert settings.flip_prob == 1.0
+    store = load_frames(tiny_set, "side", "train")
+    idx = np.arange(6)
+    rng = np.random.default_rng(0)
+    joints_in = store.joints_m[idx] + rng.normal(0.0, 0.03, size=(6, 15, 3))
+    recipe = replace(_recipe(settings), flip_prob=1.0)
+    batch = make_batch(recipe, store, idx, np.random.default_rng(1), chained=joints_in)
+    x, centre = skeleton_encode(mirror_joints(joints_in), settings.pipeline.skeleton)
+    np.testing.assert_array_equal(batch.inputs[0], x)
+    decoded = skeleton_decode(x, batch.target, centre, settings.pipeline.skeleton)
+    np.testing.assert_allclose(decoded, mirror_joints(store.joints_m[idx]), atol=1e-5)
+    plain = make_batch(replace(recipe, flip_prob=0.0), store, idx, np.random.default_rng(1), chained=joints_in)
+    assert not np.allclose(plain.inputs[0], batch.inputs[0])
+    with pytest.raises(RefinetError, match="flip_prob"):
+        _hypes("skeleton", tiny_set, tmp_path, **{"train.flip_prob": 1.5})
+
+
+def _recipe(settings):
+    from refinet_edge.training.batches import BatchRecipe
+
+    return BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline)
+
+
+def test_distance_loss_is_the_mean_joint_error(tiny_set, tmp_path):
+    import torch
+
+    from refinet_edge.training.loop import _loss
+    from refinet_edge.training.run import settings_from_hypes
+
+    pred = torch.zeros(1, 3, 3)
+    target = torch.tensor([[[3.0, 4.0, 0.0], [0.0, 0.0, 1.0], [9.0, 9.0, 9.0]]])
+    weight = torch.tensor([[1.0, 1.0, 0.0]])  # the third joint is not trained
+    for loss, expected in (("mse", (25.0 + 1.0) / 2), ("distance", (5.0 + 1.0) / 2)):
+        settings = settings_from_hypes(_hypes("pointcloud", tiny_set, tmp_path, **{"train.loss": loss}), None)
+        assert settings.loss == loss
+        assert _loss(pred, target, weight, [], settings).item() == pytest.approx(expected)
+    with pytest.raises(RefinetError, match="train.loss"):
+        _hypes("skeleton", tiny_set, tmp_path, **{"train.loss": "l3"})
+
+
+def test_chain_cache_key_ignores_this_stages_own_settings(tiny_set, tmp_path):
+    from refinet_edge.pipeline import RefinementPipeline
+    from refinet_edge.training.frames import load_frames
+    from refinet_edge.training.loop import chain_cache_key
+    from refinet_edge.training.run import settings_from_hypes
+
+    store = load_frames(tiny_set, "side", "train")
+    previous = RefinementPipeline({"patch": lambda patches: patches[..., :2, 0]})
+
+    def key(**extra):
+        hypes = _hypes("pointcloud", tiny_set, tmp_path, **{"train.chain_cache": 2, **extra})
+        return chain_cache_key(settings_from_hypes(hypes, None), store, previous)
+
+    base = key()
+    assert key(**{"preprocess.points.passes": 3, "epochs": 3, "train.loss": "distance"}) == base
+    assert key(**{"noise.sigma_px": 3.0}) != base
+    assert key(**{"train.chain_cache": 3}) != base

@@ -199,6 +199,9 @@ class SkeletonNetConfig(_StageConfig):
     dropout: float = 0.2
     batch_norm: bool = True
     residual: bool = True  # the skip around each block (authors' network.residual)
+    # test-time flip (ours): in eval mode also refine the mirrored skeleton and average the two results;
+    # needs the 15 ITOP joints and the metric pre-processing (x first, the ray's x fourth)
+    flip_test: bool = False
 
     def __post_init__(self) -> None:
         for name, minimum in (("num_joints", 1), ("input_features", 1), ("linear_size", 1), ("num_blocks", 0)):
@@ -206,10 +209,14 @@ class SkeletonNetConfig(_StageConfig):
         _check_dropout(self)
         _check_bool(self, "batch_norm")
         _check_bool(self, "residual")
+        _check_bool(self, "flip_test")
+        if self.flip_test and (self.num_joints != 15 or self.input_features not in (3, 5)):
+            raise RefinetError(f"SkeletonNetConfig.flip_test needs the 15 ITOP joints and 3 or 5 input features, "
+                               f"got num_joints={self.num_joints}, input_features={self.input_features}")
 
     def macs(self) -> int:
         d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
-        return d_in * size + d * size + 2 * self.num_blocks * size * size
+        return (2 if self.flip_test else 1) * (d_in * size + d * size + 2 * self.num_blocks * size * size)
 
     def num_params(self) -> int:
         d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size

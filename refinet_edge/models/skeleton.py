@@ -15,6 +15,13 @@ Layers (published sizes)::
 
 with L = 1024, 2 blocks, dropout 0.2. Every Linear has a bias (authors).
 ``batch_norm=False`` drops the BNs; ``residual=False`` drops the skips.
+
+``flip_test=True`` (ours; eval mode only, so inside the exported graph): the
+mirrored skeleton (x -> -x, left and right joints swapped: one constant
+signed permutation matrix, a float MatMul in ONNX) goes through the MLP beside
+the input as a batch of 2B, its output is mirrored back and the two are
+averaged. Valid for the metric pre-processing, whose encoding commutes with
+the mirror (centre = per-axis median; the ray feature's x is negated too).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..skeleton import FLIP_INDEX
 from .config import SkeletonNetConfig
 
 __all__ = ["SkeletonNet", "SkeletonNetConfig"]
@@ -36,8 +44,21 @@ def _layer(in_features: int, out_features: int, config: SkeletonNetConfig) -> nn
     return nn.Sequential(*layers)
 
 
+def _mirror_matrix(num_joints: int, features: int, sign: list[float]) -> torch.Tensor:
+    """``(J*F, J*F)`` with ``x_flat @ M`` = the mirrored skeleton, flattened: joint j takes joint
+    ``FLIP_INDEX[j]``'s features times ``sign``."""
+    m = torch.zeros(num_joints * features, num_joints * features)
+    for j in range(num_joints):
+        for k in range(features):
+            m[FLIP_INDEX[j] * features + k, j * features + k] = sign[k]
+    return m
+
+
 class SkeletonNet(nn.Module):
     """``joints (B, J, F)`` -> ``(B, J, 3)`` (normalised units; F = ``input_features``, 3 or 5)."""
+
+    flip_in: torch.Tensor
+    flip_out: torch.Tensor
 
     def __init__(self, config: SkeletonNetConfig | None = None) -> None:
         super().__init__()
@@ -48,6 +69,11 @@ class SkeletonNet(nn.Module):
             nn.Sequential(_layer(size, size, config), _layer(size, size, config)) for _ in range(config.num_blocks)
         )
         self.output = nn.Linear(size, dim)
+        if config.flip_test:
+            j, f = config.num_joints, config.input_features
+            sign_in = [-1.0 if k % 3 == 0 else 1.0 for k in range(f)]  # x, and the ray's x (feature 3) if present
+            self.register_buffer("flip_in", _mirror_matrix(j, f, sign_in), persistent=False)
+            self.register_buffer("flip_out", _mirror_matrix(j, 3, [-1.0, 1.0, 1.0]), persistent=False)
 
     def forward(self, joints: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -55,7 +81,18 @@ class SkeletonNet(nn.Module):
         assert joints.dim() == 3 and tuple(joints.shape[1:]) == (cfg.num_joints, features), (
             f"SkeletonNet expects (B, {cfg.num_joints}, {features}), got {tuple(joints.shape)}"
         )
-        x = self.input(joints.reshape(-1, features * cfg.num_joints))  # (B, L)
+        if not (cfg.flip_test and not self.training):
+            return self._mlp(joints)
+        flat = joints.reshape(-1, cfg.num_joints * features)
+        mirrored = torch.matmul(flat, self.flip_in)  # (B, J*F): the constant is MatMul's weight input
+        both = torch.stack([flat, mirrored], dim=1).reshape(-1, cfg.num_joints, features)  # (2B, J, F)
+        out = self._mlp(both).reshape(-1, 2, cfg.num_joints * 3)
+        back = torch.matmul(out[:, 1], self.flip_out)  # the mirror's result, mirrored back
+        return (0.5 * (out[:, 0] + back)).reshape(-1, cfg.num_joints, 3)
+
+    def _mlp(self, joints: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        x = self.input(joints.reshape(-1, cfg.input_features * cfg.num_joints))  # (B, L)
         for block in self.blocks:
             x = block(x) + x if cfg.residual else block(x)
         return self.output(x).reshape(-1, cfg.num_joints, 3)  # (B, J, 3)

@@ -94,12 +94,14 @@ class PointConfig:
     max_side_m: float = 0.45  # largest side
     min_points: int = 128
     selection: str = "stride"  # "stride": uniform over the cube; "first": first N in scan order
+    passes: int = 1  # stage C runs this many times at inference, each pass on the previous pass's joints
 
     def __post_init__(self) -> None:
         check_choice("PointConfig", "mode", self.mode, POINT_MODES)
         check_choice("PointConfig", "selection", self.selection, SELECTIONS)
         check_int("PointConfig", "num_points", self.num_points, 1)
         check_int("PointConfig", "min_points", self.min_points, 0)
+        check_int("PointConfig", "passes", self.passes, 1)
         for field in ("cube_side_m", "grow_step_m", "max_side_m"):
             check_real("PointConfig", field, getattr(self, field))
         if self.max_side_m < self.cube_side_m:

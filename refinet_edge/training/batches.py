@@ -20,6 +20,7 @@ import numpy as np
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
 from ..preprocess.steps import CpuSteps
+from ..skeleton import mirror_joints
 from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target
 from .frames import FrameStore
 
@@ -47,6 +48,7 @@ class BatchRecipe:
     sigma_mm: float
     from_gt: bool
     config: PipelineConfig
+    flip_prob: float = 0.0  # skeleton: share of samples mirrored (x -> -x, left <-> right), input and target alike
 
 
 def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
@@ -69,6 +71,10 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
             joints_in = _CPU.lift(uv_in, depth, cam, cfg.lift_window)[0]
         else:
             joints_in = _last_step(previous.run(depth, uv_in, cam))
+        if recipe.flip_prob > 0:
+            flip = rng.random(len(idx)) < recipe.flip_prob
+            joints_in = np.where(flip[:, None, None], mirror_joints(joints_in), joints_in)
+            gt_m = np.where(flip[:, None, None], mirror_joints(gt_m), gt_m)
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
         return _finish((x,), skeleton_target(x, gt_m, centre, cfg.skeleton))
     if chained is not None:

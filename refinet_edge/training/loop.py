@@ -69,6 +69,8 @@ class TrainSettings:
     hypes: dict = field(default_factory=dict)  # the resolved hypes, for the log and checkpoint
     loss_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)  # skeleton: alpha MSE, beta symmetry, gamma forcing
     chain_cache: int = 0  # chained stages: noise draws of the earlier stages' outputs made once (0: every batch)
+    flip_prob: float = 0.0  # skeleton stage: share of samples trained as their mirror image
+    loss: str = "mse"  # per joint: "mse" squared error (authors), "distance" its Euclidean norm (MPJPE-like)
 
 
 def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameStore,
@@ -96,7 +98,8 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
         sched.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"], state["best"]
         emit("info", {"message": f"resumed at epoch {start_epoch} (best acc_10cm {best['acc_10cm']:.2f})"})
-    recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline)
+    recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline,
+                         flip_prob=settings.flip_prob)
     draws = None
     if settings.chain_cache and previous is not None and not settings.from_gt and settings.stage != "patch":
         draws = _chain_cache(settings, recipe, train, previous, emit, on_progress)
@@ -132,11 +135,7 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
     earlier checkpoints, frames, noise and seed (``--resume``, a rerun with other epochs or solver settings),
     else made now (progress on ``on_progress``) and written there atomically."""
     out = Path(settings.out_dir)
-    parts = {"draws": settings.chain_cache, "seed": settings.seed, "noise": settings.noise.to_dict(),
-             "frames": [train.name, len(train)], "config": repr(settings.pipeline),
-             "stages": {s: sha256_file(out / f"{s}.safetensors") if (out / f"{s}.safetensors").is_file() else None
-                        for s in previous.runners}}
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    key = chain_cache_key(settings, train, previous)
     path = out / f"{settings.stage}.chain-cache.npz"
     if path.exists():
         try:
@@ -154,6 +153,19 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
     emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws of the earlier stages' outputs "
                              f"for {len(train)} frames in {time.perf_counter() - t0:.0f} s, saved to {path}"})
     return draws
+
+
+def chain_cache_key(settings: TrainSettings, train: FrameStore, previous: RefinementPipeline) -> str:
+    """What the cached draws depend on: the earlier stages' checkpoints and pre-processing (not this stage's),
+    the lifting window, the training frames, the 2D noise, the seed and the number of draws."""
+    out = Path(settings.out_dir)
+    pre = settings.pipeline
+    parts = {"draws": settings.chain_cache, "seed": settings.seed, "noise": settings.noise.to_dict(),
+             "frames": [train.name, len(train)], "lift_window": pre.lift_window,
+             "preprocess": {s: stage_preprocess(s, pre) for s in previous.runners},
+             "stages": {s: sha256_file(out / f"{s}.safetensors") if (out / f"{s}.safetensors").is_file() else None
+                        for s in previous.runners}}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSettings, previous, epoch: int,
@@ -185,8 +197,11 @@ def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSett
 
 
 def _loss(pred, target, weight, inputs, settings: TrainSettings):
-    """The authors' masked MSE; for the skeleton, ``alpha * MSE + beta * symmetry + gamma * forcing``."""
-    mse = (weight * ((pred - target) ** 2).sum(-1)).sum() / weight.sum().clamp(min=1.0)
+    """The authors' masked MSE (or, with ``loss="distance"``, the mean per-joint distance, which lets joints the
+    input missed by far weigh less); for the skeleton, ``alpha * that + beta * symmetry + gamma * forcing``."""
+    sq = ((pred - target) ** 2).sum(-1)  # (B, J) squared error per joint
+    per_joint = sq if settings.loss == "mse" else (sq + 1e-12).sqrt()  # "distance": the joint's error itself
+    mse = (weight * per_joint).sum() / weight.sum().clamp(min=1.0)
     alpha, beta, gamma = settings.loss_weights
     if settings.stage != "skeleton" or (alpha, beta, gamma) == (1.0, 0.0, 0.0):
         return mse

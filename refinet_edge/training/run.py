@@ -52,6 +52,9 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         "skeleton": replace(base, skeleton=SkeletonConfig(**hypes.preprocess_settings("skeleton"))),
         "pointcloud": replace(base, points=PointConfig(**hypes.preprocess_settings("points"))),
     }[hypes.stage]
+    if getattr(hypes.model_config, "flip_test", False) and pipeline.skeleton.mode != "metric":
+        raise RefinetError(f"{hypes.source}: model.flip_test needs preprocess.mode metric for the skeleton, "
+                           f"got {pipeline.skeleton.mode!r}")
     noise = hypes.noise
     two_d = DetectorNoise(sigma_px=noise.sigma_px, mu_px=noise.mu_px, swap_prob=noise.swap_prob,
                           outlier_prob=noise.outlier_prob)
@@ -66,6 +69,8 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         loss_weights=((float(hypes.network.alpha), float(hypes.network.beta), float(hypes.network.gamma))
                       if hypes.stage == "skeleton" else (1.0, 0.0, 0.0)),
         chain_cache=hypes.train.chain_cache,
+        flip_prob=float(hypes.train.flip_prob) if hypes.stage == "skeleton" else 0.0,
+        loss=hypes.train.loss,
     )
 
 
