@@ -46,6 +46,7 @@ from . import __version__
 from .atomic import atomic_path, sha256_file
 from .errors import RefinetError
 from .models import STAGES, ModelConfig, build_model, check_stage, config_from_dict
+from .models.config import check_flip_test
 
 FORMAT = "refinet-edge-stage"
 FORMAT_VERSION = "1"
@@ -176,9 +177,7 @@ def load_stage(
     if expect_stage is not None and info.stage != check_stage(expect_stage):
         raise RefinetError(f"{path}: holds the {info.stage!r} stage, expected {expect_stage!r}")
     config = model_config if model_config is not None else info.model_config
-    if getattr(config, "flip_test", False) and info.preprocess.get("mode", "metric") != "metric":
-        raise RefinetError(f"{path}: flip_test needs the metric skeleton pre-processing, the checkpoint has "
-                           f"mode {info.preprocess.get('mode')!r}")
+    check_flip_test(config, info.preprocess.get("mode"), str(path))
     model = build_model(info.stage, config)
     expected = model.state_dict()
     check_state_dict(path.name, shapes, expected)

@@ -40,8 +40,11 @@ Runner = Callable[..., np.ndarray]  # a stage network: float32 arrays in, float3
 StepClock = Callable[[str], AbstractContextManager]  # entered around each named piece of work (benchmarks)
 
 
+_NO_TIMER = nullcontext()  # reusable: entering it does nothing
+
+
 def _untimed(name: str) -> AbstractContextManager:
-    return nullcontext()
+    return _NO_TIMER
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,12 @@ class SkeletonNetConfig(_StageConfig):
         return d_in * size + layer + 2 * self.num_blocks * (size * size + layer) + size * d + d
 
 
+def check_flip_test(config: object, skeleton_mode: str | None, source: str) -> None:
+    """``flip_test`` mirrors the encoded input, which only the metric skeleton pre-processing allows."""
+    if getattr(config, "flip_test", False) and (skeleton_mode or "metric") != "metric":
+        raise RefinetError(f"{source}: flip_test needs the metric skeleton pre-processing, got mode {skeleton_mode!r}")
+
+
 @dataclass(frozen=True)
 class PointCloudNetConfig(_StageConfig):
     """Stage C, a PointNet shared over joints: (B, J, N, 3) points + (B, J) counts -> (B, J, 3)."""

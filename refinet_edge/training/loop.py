@@ -201,12 +201,12 @@ def _loss(pred, target, weight, inputs, settings: TrainSettings):
     input missed by far weigh less); for the skeleton, ``alpha * that + beta * symmetry + gamma * forcing``."""
     sq = ((pred - target) ** 2).sum(-1)  # (B, J) squared error per joint
     per_joint = sq if settings.loss == "mse" else (sq + 1e-12).sqrt()  # "distance": the joint's error itself
-    mse = (weight * per_joint).sum() / weight.sum().clamp(min=1.0)
+    fit = (weight * per_joint).sum() / weight.sum().clamp(min=1.0)
     alpha, beta, gamma = settings.loss_weights
     if settings.stage != "skeleton" or (alpha, beta, gamma) == (1.0, 0.0, 0.0):
-        return mse
+        return fit
     joints = refined_joints_m(inputs[0], pred, settings.pipeline.skeleton)  # (B, J, 3) m
-    loss = alpha * mse
+    loss = alpha * fit
     if beta:
         loss = loss + beta * symmetry_loss(joints)
     if gamma:

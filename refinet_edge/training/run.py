@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import RefinetError
 from ..hypes import Hypes, dump_hypes
+from ..models.config import check_flip_test
 from ..noise import DetectorNoise
 from ..pipeline import STAGES, PipelineConfig, RefinementPipeline
 from ..preprocess.patches import PatchConfig
@@ -52,9 +53,7 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         "skeleton": replace(base, skeleton=SkeletonConfig(**hypes.preprocess_settings("skeleton"))),
         "pointcloud": replace(base, points=PointConfig(**hypes.preprocess_settings("points"))),
     }[hypes.stage]
-    if getattr(hypes.model_config, "flip_test", False) and pipeline.skeleton.mode != "metric":
-        raise RefinetError(f"{hypes.source}: model.flip_test needs preprocess.mode metric for the skeleton, "
-                           f"got {pipeline.skeleton.mode!r}")
+    check_flip_test(hypes.model_config, pipeline.skeleton.mode, str(hypes.source))
     noise = hypes.noise
     two_d = DetectorNoise(sigma_px=noise.sigma_px, mu_px=noise.mu_px, swap_prob=noise.swap_prob,
                           outlier_prob=noise.outlier_prob)
