@@ -10,7 +10,7 @@ step              inside the timer
 ``lift``          2D -> 3D lifting (median depth window), before stage A and after it
 ``patch_extract`` depth patches around the lifted joints
 ``patch``         stage A network: host arrays in, host array out (copies included)
-``skeleton_io``   skeleton encode/decode and patch decode (small NumPy steps)
+``skeleton_io``   skeleton encode (compiled on the CPU path), decode and patch decode
 ``skeleton``      stage B network (copies included)
 ``point_sample``  per-joint point clouds from the depth map (once per stage C pass)
 ``pointcloud``    stage C network, then its decode (copies included; once per pass)

@@ -165,11 +165,19 @@ def ensure_export(ctx: Context, precision: str) -> Path:
     return onnx_dir
 
 
+def graph_sources() -> list[Path]:
+    """The source files that shape an exported graph: the stage modules and the exporter (with its BN folding)."""
+    from refinet_edge.export import fold, onnx_export
+    from refinet_edge.models import __file__ as models_init
+
+    return [*Path(models_init).parent.glob("*.py"), Path(onnx_export.__file__), Path(fold.__file__)]
+
+
 def _stale(manifest: dict, weights: Path, onnx_dir: Path | None = None) -> bool:
     """True when the cached export's checkpoints are not the ones in ``weights`` (compared by sha256),
-    or when the stage modules' source is newer than the export (a graph change with the same weights)."""
+    or when the stage modules' or the exporter's source is newer than the export (a graph change with the
+    same weights)."""
     from refinet_edge.export.manifest import MANIFEST, sha256_file
-    from refinet_edge.models import __file__ as models_init
 
     for stage, entry in manifest.get("stages", {}).items():
         path = weights / f"{stage}.safetensors"
@@ -177,7 +185,7 @@ def _stale(manifest: dict, weights: Path, onnx_dir: Path | None = None) -> bool:
             return True
     if onnx_dir is not None:
         exported = (onnx_dir / MANIFEST).stat().st_mtime
-        return any(src.stat().st_mtime > exported for src in Path(models_init).parent.glob("*.py"))
+        return any(src.stat().st_mtime > exported for src in graph_sources())
     return False
 
 

@@ -3,6 +3,7 @@
 Each ``{stage}.safetensors`` becomes ``{stage}.onnx``: exported with the
 TorchScript-based exporter (``dynamo=False``) at opset 17 by default, a dynamic
 batch axis ``batch`` on every input and output, simplified with onnxslim,
+BatchNormalization folded into the Gemm before it (:mod:`export.fold`),
 ``onnx.checker.check_model(full_check=True)`` clean, and written atomically.
 Provenance goes into ``metadata_props`` (keys ``refinet_edge.*``, see
 :func:`provenance_props`) and the set gets a ``manifest.json``.
@@ -23,6 +24,7 @@ from refinet_edge import __version__
 from refinet_edge.atomic import atomic_path
 from refinet_edge.errors import RefinetError
 
+from .fold import fold_batch_norms
 from .precision import Precision
 from .specs import BATCH_AXIS, StageSpec, spec_to_dict, stage_spec
 
@@ -97,7 +99,9 @@ def to_onnx(model, spec: StageSpec, opset: int):
                           dynamo=False, opset_version=opset,
                           input_names=list(spec.input_names), output_names=list(spec.output_names),
                           dynamic_axes={n: {0: BATCH_AXIS} for n in names}, do_constant_folding=True)
-    return onnxslim.slim(onnx.load_from_string(buffer.getvalue()))
+    model = onnxslim.slim(onnx.load_from_string(buffer.getvalue()))
+    fold_batch_norms(model)  # ONNX Runtime fuses Conv + BN but not Gemm + BN
+    return model
 
 
 def save_checked(model, path: Path) -> None:

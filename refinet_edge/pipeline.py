@@ -30,7 +30,7 @@ from .errors import RefinetError
 from .preprocess.patches import PatchConfig
 from .preprocess.points import PointConfig
 from .preprocess.steps import PREPROCESS_CHOICES, Steps, select_steps
-from .stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode, skeleton_encode
+from .stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode
 
 STAGES = ("patch", "skeleton", "pointcloud")
 STEPS = ("input", *STAGES)
@@ -166,7 +166,7 @@ class RefinementPipeline:
                 return prep.lift(uv_out, depth_m, camera, cfg.lift_window)[0]
         if stage == "skeleton":
             with step("skeleton_io"):
-                x, centre = skeleton_encode(joints, cfg.skeleton)
+                x, centre = prep.skeleton_encode(joints, cfg.skeleton)
             with step("skeleton"):
                 out = runner(x)
             with step("skeleton_io"):

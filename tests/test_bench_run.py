@@ -192,12 +192,11 @@ def test_cached_export_of_other_weights_is_redone(tmp_path: Path) -> None:
 
 
 def test_cached_export_is_redone_when_the_model_code_is_newer(tmp_path: Path) -> None:
-    """Same weights, but a stage module changed after the export (a new graph): the cache is stale."""
+    """Same weights, but a stage module or the exporter changed after the export (a new graph): the cache is stale."""
     import os
 
-    from refinet_edge.benchmarks.variants import _stale
+    from refinet_edge.benchmarks.variants import _stale, graph_sources
     from refinet_edge.export.manifest import sha256_file
-    from refinet_edge.models import __file__ as models_init
     from refinet_edge.pipeline import WEIGHTS_DIR
 
     onnx_dir = tmp_path / "onnx"
@@ -205,7 +204,8 @@ def test_cached_export_is_redone_when_the_model_code_is_newer(tmp_path: Path) ->
     manifest = {"stages": {s: {"checkpoint_sha256": sha256_file(WEIGHTS_DIR / f"{s}.safetensors")}
                            for s in ("patch", "skeleton", "pointcloud")}}
     (onnx_dir / "manifest.json").write_text("{}")
-    newest = max(p.stat().st_mtime for p in Path(models_init).parent.glob("*.py"))
+    assert {"onnx_export.py", "fold.py", "pointcloud.py", "skeleton.py"} <= {p.name for p in graph_sources()}
+    newest = max(p.stat().st_mtime for p in graph_sources())
     os.utime(onnx_dir / "manifest.json", (newest + 10, newest + 10))
     assert not _stale(manifest, WEIGHTS_DIR, onnx_dir)
     os.utime(onnx_dir / "manifest.json", (newest - 10, newest - 10))

@@ -104,6 +104,27 @@ def test_masked_max_pool_ignores_padding(transforms: bool) -> None:
     assert not torch.equal(out[0], out_zero[0])
 
 
+@pytest.mark.parametrize("transforms", [True, False])
+def test_eval_copies_of_the_first_point_equal_the_training_mask(transforms: bool) -> None:
+    """Eval replaces padding by copies of point 0 and takes a plain max; training masks the features: same result."""
+    torch.manual_seed(0)
+    config = PointCloudNetConfig(num_points=48, conv_channels=(16, 32, 64), head_size=16,
+                                 input_transform=transforms, feature_transform=transforms)
+    model = PointCloudNet(config).train()
+    with torch.no_grad():  # non-trivial BN statistics
+        model(*_inputs("pointcloud", config, 4))
+    points, _ = _inputs("pointcloud", config, 3)
+    counts = torch.tensor([[10.0] * 15, [0.0, 1.0, 2.0, 47.0, 48.0] * 3, [48.0] * 15])
+    model.eval()
+    with torch.no_grad():
+        copied = model(points, counts)
+    for module in model.modules():  # the training branch (feature mask) with eval BN and no dropout
+        module.training = module is model
+    with torch.no_grad():
+        masked = model(points, counts)
+    torch.testing.assert_close(copied, masked, rtol=1e-5, atol=1e-6)
+
+
 def test_feature_transform_regularizer() -> None:
     torch.manual_seed(0)
     model = PointCloudNet(TEST_CONFIGS["pointcloud"]).train()

@@ -225,6 +225,32 @@ def test_same_errors_as_numpy() -> None:
 # ---------------------------------------------------------------- steps, logging
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.booleans())
+def test_skeleton_encode_on_random_skeletons(seed: int, batch: int, rays: bool) -> None:
+    """Missing joints, zero and infinite depth, people with no joint at all, even and odd counts."""
+    from refinet_edge.stage_io import SkeletonConfig, skeleton_encode
+
+    rng = np.random.default_rng(seed)
+    joints = rng.normal(scale=0.4, size=(batch, 15, 3)) + np.array([0.0, 0.0, 3.0])
+    joints[rng.random((batch, 15, 3)) < rng.choice([0.0, 0.1, 0.5])] = np.nan
+    joints[..., 2][rng.random((batch, 15)) < rng.choice([0.0, 0.2])] = rng.choice([0.0, np.inf, -np.inf])
+    if rng.random() < 0.2:
+        joints[0] = np.nan
+    cfg = SkeletonConfig(mode="metric", rays=rays)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = skeleton_encode(joints, cfg)
+    assert_same(_jit.skeleton_encode(joints, cfg), expected)
+
+
+def test_skeleton_encode_authors_mode_and_other_dtypes_run_numpy() -> None:
+    from refinet_edge.stage_io import SkeletonConfig, skeleton_encode
+
+    joints = np.random.default_rng(0).normal(size=(2, 15, 3)) + np.array([0.0, 0.0, 3.0])
+    for cfg, data in ((SkeletonConfig(mode="authors"), joints), (SkeletonConfig(rays=True), joints.astype(np.float32))):
+        assert_same(_jit.skeleton_encode(data, cfg), skeleton_encode(data, cfg))
+
+
 def test_cpu_steps_use_numba_and_numpy_on_request() -> None:
     fast, plain = steps.select_steps("cpu"), steps.select_steps("numpy")
     assert fast.describe() == f"fast CPU path (Numba {_jit.NUMBA_VERSION})" and fast.name == "cpu"

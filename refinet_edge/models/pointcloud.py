@@ -22,9 +22,20 @@ Layers per cloud, the J clouds of a sample batched as (B*J, 3, N)::
      not in the paper: the shared net then knows which joint it refines)
 
 **Masked max-pool.** ``mask = index < count`` with ``index = 0..N-1`` (a fixed
-float buffer, not stored in checkpoints); padded features are replaced by
-:data:`MASKED_VALUE` = -65504, the most negative finite fp16 number, before the
-max, so the mask survives an fp16 engine. Real features never come near it.
+float buffer, not stored in checkpoints). Every layer before a max-pool works
+on each point on its own, so the max over the valid points can be had two
+exact ways, and the network uses the cheaper one for each mode:
+
+* eval (and so every export): the padded points are replaced by copies of the
+  first point, valid whenever ``count >= 1``, on the small ``(M, 3, N)``
+  input. A copy's features equal the first point's, so a plain max over all N
+  points is the max over the valid ones. This replaced an Add of a penalty over
+  the whole ``(M, C, N)`` feature tensor (12 % of the stage under ONNX Runtime).
+* training: padded features are replaced by :data:`MASKED_VALUE` = -65504 (the
+  most negative finite fp16 number) before the max, so that batch-norm
+  statistics keep seeing the zero padding the shipped weights were trained on
+  (see below).
+
 A joint with ``count == 0`` gets an all-zero feature vector
 (``where(count > 0, max, 0)``), so its output is finite: the head's response
 to "no evidence". In fp16 the comparison ``index < count`` is exact only up
@@ -34,8 +45,9 @@ may flip); keep that subgraph in fp32 on TensorRT for larger N.
 **Batch norm and padding.** In training, the BN statistics of the per-point
 layers include the padded points, as in the authors' code. We keep it so:
 the running statistics then describe the same padded inputs the network sees
-at inference (same N, same padding rule), so train and eval agree; padding
-never reaches the output directly (the masked max removes it); and the model
+in training (same N, same padding rule); padding never reaches the output
+(the masked max removes it in training, the copies of the first point carry
+no new value in eval); and the model
 stays standard ``BatchNorm1d``, which folds into the convs for ONNX and
 TensorRT. A masked BN would need a custom training-only layer. Consequence: the
 pre-processing must pad the same way in training and at inference.
@@ -59,11 +71,14 @@ __all__ = ["MASKED_VALUE", "PointCloudNet", "PointCloudNetConfig", "feature_tran
 MASKED_VALUE = -65504.0  # replaces padded features before the max (finite in fp16)
 
 
-def masked_max(features: torch.Tensor, valid: torch.Tensor, has_points: torch.Tensor) -> torch.Tensor:
+def masked_max(features: torch.Tensor, valid: torch.Tensor | None, has_points: torch.Tensor) -> torch.Tensor:
     """Max over valid points: ``features (M, C, N)``, ``valid (M, 1, N)`` bool, ``has_points (M, 1)`` bool -> (M, C).
 
-    Clouds without a valid point get zeros.
+    Clouds without a valid point get zeros. ``valid=None``: every point counts (the padding was already replaced by
+    copies of a valid point, see the module docstring).
     """
+    if valid is None:
+        return torch.where(has_points, torch.amax(features, dim=2), 0.0)
     # Add, not where(valid, features, MASKED_VALUE) on the full (M, C, N) tensor: the penalty is built on the small
     # (M, 1, N) mask and broadcast by an Add, 4-5x faster under ONNX Runtime on CPU. Valid features get + 0 (exact),
     # padded ones fall to about MASKED_VALUE (-inf in fp16 when they are negative): the max is the same.
@@ -94,7 +109,7 @@ class TransformNet(nn.Module):
         self.fcs = nn.Sequential(_fc_bn(c3, c3 // 2), _fc_bn(c3 // 2, c3 // 4), nn.Linear(c3 // 4, k * k))
         self.register_buffer("identity", torch.eye(k).reshape(1, k * k), persistent=False)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor, has_points: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None, has_points: torch.Tensor) -> torch.Tensor:
         pooled = masked_max(self.convs(x), valid, has_points)  # (M, c3)
         return (self.fcs(pooled) + self.identity).reshape(-1, self.k, self.k)  # (M, k, k)
 
@@ -179,8 +194,12 @@ class PointCloudNet(nn.Module):
         )
         x = points.reshape(-1, cfg.num_points, 3).transpose(1, 2)  # (M, 3, N), M = B*J
         count = counts.reshape(-1, 1, 1).to(x.dtype)  # (M, 1, 1)
-        valid = self.point_index.to(x.dtype) < count  # (M, 1, N)
+        in_cloud = self.point_index.to(x.dtype) < count  # (M, 1, N)
         has_points = count.reshape(-1, 1) > 0  # (M, 1)
+        valid: torch.Tensor | None = in_cloud  # training: the max-pools mask the features
+        if not self.training:  # padding -> copies of the first point: the max-pools need no mask (module docstring)
+            x = torch.where(in_cloud, x, x[:, :, :1])
+            valid = None
         if self.input_transform is not None:
             x = _apply_transform(x, self.input_transform(x, valid, has_points))
         x = self.conv1(x)  # (M, C1, N)

@@ -1,9 +1,10 @@
-"""The CPU pre-processing contracts compiled with Numba: lifting, stage A patches, stage C points.
+"""The CPU pre-processing contracts compiled with Numba: lifting, stage A patches, stage C points, stage B input.
 
 Drop-in twins of :func:`refinet_edge.lifting.lift_joints_detailed`,
 :func:`~refinet_edge.lifting.lift_joints`,
-:func:`refinet_edge.preprocess.patches.extract_patches` and
-:func:`refinet_edge.preprocess.points.sample_points`: the same arguments, the
+:func:`refinet_edge.preprocess.patches.extract_patches`,
+:func:`refinet_edge.preprocess.points.sample_points` and (metric mode)
+:func:`refinet_edge.stage_io.skeleton_encode`: the same arguments, the
 same checks and error messages, and **bit-identical** results (the module
 docstrings of those files are the contract; the tests compare them with
 ``assert_array_equal``). At batch 1 the NumPy versions spend their time in
@@ -25,8 +26,14 @@ How bit-exactness is kept:
   ``mean(axis=0)``/``std(axis=0)`` of a C-ordered ``(M, 3)`` array do; the
   ``itop_authors`` map mean (a pairwise sum in NumPy) is taken with NumPy
   itself;
-* patch mode ``baracca_authors`` (no compiled version), and lifting on a depth
-  map whose dtype is not a real number, run the NumPy functions.
+* the skeleton encoding's per-person centre is the same sort-based median of
+  the finite joints, and its float64 differences and ray features are cast to
+  float32 one value at a time, as NumPy's ``astype`` does; division by zero
+  gives inf/NaN (Numba's NumPy error model) and such values become 0 as in
+  NumPy;
+* patch mode ``baracca_authors`` (no compiled version), skeleton mode
+  ``authors``, and lifting on a depth map whose dtype is not a real number,
+  run the NumPy functions.
 
 Compilation is lazy (the first call of each kernel with new argument types)
 and cached on disk (``cache=True``: next to this file, or Numba's per-user
@@ -47,6 +54,8 @@ from numba.core import event
 from ..camera import Camera
 from ..lifting import LiftResult, _check_inputs, window_sizes
 from ..lifting import lift_joints_detailed as _lift_numpy
+from ..stage_io import SKELETON_SCALE_M, SkeletonConfig
+from ..stage_io import skeleton_encode as _skeleton_numpy
 from ._common import F32, check_frame_shapes, clean_depth
 from .patches import PatchConfig, _check_z_ref, cell_offsets
 from .patches import extract_patches as _patches_numpy
@@ -472,6 +481,53 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
           cfg.mode == "authors", F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy), F32(Z_NEAR_M),
           points, counts, side_m)
     return points, counts, side_m
+
+
+# ---------------------------------------------------------------- stage B input
+
+
+@njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN, as in NumPy, instead of raising
+def _skeleton_core(joints, scale, rays, x, centre):  # pragma: no cover - compiled
+    batch, num_joints = joints.shape[0], joints.shape[1]
+    values = np.empty(num_joints, np.float64)
+    for b in range(batch):
+        for a in range(3):  # the median of the joints with all three coordinates finite, per axis
+            n = 0
+            for j in range(num_joints):
+                if np.isfinite(joints[b, j, 0]) and np.isfinite(joints[b, j, 1]) and np.isfinite(joints[b, j, 2]):
+                    values[n] = joints[b, j, a]
+                    n += 1
+            if n == 0:
+                centre[b, a] = np.nan
+            else:
+                window = values[:n]
+                window.sort()
+                centre[b, a] = (window[(n - 1) // 2] + window[n // 2]) / 2.0
+        cx, cy, cz = centre[b, 0], centre[b, 1], centre[b, 2]
+        for j in range(num_joints):
+            jx, jy, jz = joints[b, j, 0], joints[b, j, 1], joints[b, j, 2]
+            ok = np.isfinite(jx) and np.isfinite(jy) and np.isfinite(jz)
+            out = ((jx - cx) / scale, (jy - cy) / scale, (jz - cz) / scale)
+            for a in range(3):
+                x[b, j, a] = np.float32(out[a]) if ok and np.isfinite(out[a]) else np.float32(0.0)
+            if rays:
+                fx = (jx / jz - cx / cz) * cz / scale
+                fy = (jy / jz - cy / cz) * cz / scale
+                x[b, j, 3] = np.float32(fx) if ok and np.isfinite(fx) else np.float32(0.0)
+                x[b, j, 4] = np.float32(fy) if ok and np.isfinite(fy) else np.float32(0.0)
+
+
+def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refinet_edge.stage_io.skeleton_encode`, compiled for the metric mode (same result); the authors'
+    mode runs the NumPy function."""
+    joints = np.asarray(joints_m)
+    if cfg.mode != "metric" or joints.ndim != 3 or joints.shape[-1] != 3 or joints.dtype != np.float64:
+        return _skeleton_numpy(joints_m, cfg)
+    joints = np.ascontiguousarray(joints)
+    x = np.empty(joints.shape[:2] + (cfg.input_features,), dtype=np.float32)
+    centre = np.empty((joints.shape[0], 3))
+    _call(_skeleton_core, joints, float(SKELETON_SCALE_M), bool(cfg.rays), x, centre)
+    return x, centre
 
 
 # ---------------------------------------------------------------- compilation notice

@@ -24,6 +24,7 @@ import numpy as np
 from ..camera import Camera
 from ..errors import RefinetError, did_you_mean
 from ..lifting import lift_joints
+from ..stage_io import SkeletonConfig, skeleton_encode
 from .patches import PatchConfig, extract_patches
 from .points import PointConfig, sample_points
 
@@ -33,7 +34,8 @@ _auto: list[Steps] = []  # the process-wide result of "auto" (probing CUDA once)
 
 
 class Steps(Protocol):
-    """Lifting, patches and points on ``depth_m (B, H, W)`` float32 with one person per depth map."""
+    """Lifting, patches and points on ``depth_m (B, H, W)`` float32 with one person per depth map; stage B's input
+    encoding (:func:`refinet_edge.stage_io.skeleton_encode`)."""
 
     name: str
 
@@ -46,6 +48,8 @@ class Steps(Protocol):
     def points(self, depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
                cfg: PointConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
+    def skeleton_encode(self, joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 class CpuSteps:
     """The CPU path: the Numba-compiled contracts (:mod:`._jit`) when ``numba`` imports, else batched NumPy.
@@ -57,11 +61,12 @@ class CpuSteps:
     def __init__(self, compiled: bool = True) -> None:
         self.compiled = compiled
         self.name = "cpu" if compiled else "numpy"
-        self._impl: tuple | None = None  # (lift_joints, extract_patches, sample_points, numba version or None)
+        # (lift_joints, extract_patches, sample_points, skeleton_encode, numba version or None)
+        self._impl: tuple | None = None
 
     def _resolve(self) -> tuple:
         if self._impl is None:
-            self._impl = (lift_joints, extract_patches, sample_points, None)
+            self._impl = (lift_joints, extract_patches, sample_points, skeleton_encode, None)
             if self.compiled:
                 try:
                     from . import _jit
@@ -70,13 +75,14 @@ class CpuSteps:
                 except RuntimeError as exc:  # e.g. no writable cache directory for the kernels
                     _log.warning("pre-processing: compiled CPU path unavailable (%s); using NumPy", exc)
                 else:
-                    self._impl = (_jit.lift_joints, _jit.extract_patches, _jit.sample_points, _jit.NUMBA_VERSION)
+                    self._impl = (_jit.lift_joints, _jit.extract_patches, _jit.sample_points, _jit.skeleton_encode,
+                                  _jit.NUMBA_VERSION)
         return self._impl
 
     @property
     def numba_version(self) -> str | None:
         """The Numba version of the compiled path, None when this runs NumPy."""
-        return self._resolve()[3]
+        return self._resolve()[4]
 
     def describe(self) -> str:
         version = self.numba_version
@@ -94,6 +100,9 @@ class CpuSteps:
 
     def points(self, depth_m, joints_m, camera, cfg):
         return self._resolve()[2](depth_m, joints_m, camera, cfg)
+
+    def skeleton_encode(self, joints_m, cfg):
+        return self._resolve()[3](joints_m, cfg)
 
 
 class CudaSteps:
@@ -119,6 +128,9 @@ class CudaSteps:
 
     def points(self, depth_m, joints_m, camera, cfg):
         return self.gpu.sample_points(depth_m, joints_m, camera, cfg)
+
+    def skeleton_encode(self, joints_m, cfg):  # 15 joints: no kernel, the compiled CPU path
+        return self._cpu.skeleton_encode(joints_m, cfg)
 
 
 def select_steps(preprocess: str | Steps = "auto") -> Steps:
