@@ -39,7 +39,7 @@ def _attr(node, name: str, default):
 def fold_batch_norms(model) -> int:
     """Fold every safe Gemm -> BatchNormalization pair of ``model`` (an ``onnx.ModelProto``) in place.
 
-    Returns how many pairs were folded. Initializers left unused are removed.
+    Returns how many pairs were folded. The constants a fold replaced are removed when nothing else reads them.
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -57,6 +57,7 @@ def fold_batch_norms(model) -> int:
     graph_outputs = {o.name for o in graph.output}
 
     folded = 0
+    replaced: set[str] = set()  # the old weights, biases and BN parameters
     for bn in list(graph.node):
         if bn.op_type != "BatchNormalization" or len(bn.output) != 1 or _attr(bn, "training_mode", 0):
             continue
@@ -94,10 +95,11 @@ def fold_batch_norms(model) -> int:
         graph.node.remove(gemm)
         graph.node.insert(index, fused)
         graph.node.remove(bn)
+        replaced.update([*gemm.input[1:], *params])
         folded += 1
 
-    used = {name for node in graph.node for name in node.input}
+    used = {name for node in graph.node for name in node.input} | {i.name for i in graph.input}
     for init in list(graph.initializer):
-        if init.name not in used:
+        if init.name in replaced and init.name not in used:
             graph.initializer.remove(init)
     return folded
