@@ -74,7 +74,11 @@ class Context:
         points = read_stage_info(self.weights / "pointcloud.safetensors").preprocess.get("passes", 1)
         skeleton = read_stage_info(self.weights / "skeleton.safetensors").model_config
         flip = "on" if getattr(skeleton, "flip_test", False) else "off"
-        return f"stage C passes {points}; skeleton test-time flip {flip} (from the checkpoints in {self.weights})"
+        from refinet_edge.pipeline import WEIGHTS_DIR
+
+        shipped = self.weights.resolve() == WEIGHTS_DIR.resolve()
+        source = "the shipped weights" if shipped else f"the checkpoints in {self.weights}"
+        return f"stage C passes {points}; skeleton test-time flip {flip} (from {source})"
 
 
 def parse_list(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:

@@ -218,5 +218,5 @@ def test_preprocess_setting_reaches_every_pipeline(tmp_path: Path) -> None:
     report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
     assert report["preprocess"] == 'CPU path (NumPy; preprocess "numpy")'
     assert report["settings"]["preprocess"] == "numpy"
-    assert report["refinement"].startswith("stage C passes 2; skeleton test-time flip on")
+    assert report["refinement"] == "stage C passes 2; skeleton test-time flip on (from the shipped weights)"
     assert f"refinement: {report['refinement']}" in system_lines(report)
