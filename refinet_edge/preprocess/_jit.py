@@ -490,11 +490,14 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
 def _skeleton_core(joints, scale, rays, x, centre):  # pragma: no cover - compiled
     batch, num_joints = joints.shape[0], joints.shape[1]
     values = np.empty(num_joints, np.float64)
+    known = np.empty(num_joints, np.bool_)  # all three coordinates finite
     for b in range(batch):
-        for a in range(3):  # the median of the joints with all three coordinates finite, per axis
+        for j in range(num_joints):
+            known[j] = np.isfinite(joints[b, j, 0]) and np.isfinite(joints[b, j, 1]) and np.isfinite(joints[b, j, 2])
+        for a in range(3):  # the median of the known joints, per axis
             n = 0
             for j in range(num_joints):
-                if np.isfinite(joints[b, j, 0]) and np.isfinite(joints[b, j, 1]) and np.isfinite(joints[b, j, 2]):
+                if known[j]:
                     values[n] = joints[b, j, a]
                     n += 1
             if n == 0:
@@ -506,7 +509,7 @@ def _skeleton_core(joints, scale, rays, x, centre):  # pragma: no cover - compil
         cx, cy, cz = centre[b, 0], centre[b, 1], centre[b, 2]
         for j in range(num_joints):
             jx, jy, jz = joints[b, j, 0], joints[b, j, 1], joints[b, j, 2]
-            ok = np.isfinite(jx) and np.isfinite(jy) and np.isfinite(jz)
+            ok = known[j]
             out = ((jx - cx) / scale, (jy - cy) / scale, (jz - cz) / scale)
             for a in range(3):
                 x[b, j, a] = np.float32(out[a]) if ok and np.isfinite(out[a]) else np.float32(0.0)
