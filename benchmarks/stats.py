@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -42,10 +41,23 @@ class StepTimer:
             self.sync()
         return time.perf_counter()
 
-    @contextmanager
-    def step(self, name: str):
-        start = self.clock()
-        try:
-            yield
-        finally:
-            self.ms[name] = self.ms.get(name, 0.0) + (self.clock() - start) * 1e3
+    def step(self, name: str) -> _Step:
+        """A context manager that adds the seconds spent inside it to ``ms[name]`` (in ms)."""
+        return _Step(self, name)
+
+
+class _Step:
+    """One timed region of a :class:`StepTimer` (a plain class: a generator context manager costs ~1.5 us a use,
+    and the pipeline enters 13 per call)."""
+
+    __slots__ = ("timer", "name", "start")
+
+    def __init__(self, timer: StepTimer, name: str) -> None:
+        self.timer, self.name = timer, name
+
+    def __enter__(self) -> None:
+        self.start = self.timer.clock()
+
+    def __exit__(self, *exc: object) -> None:
+        ms = self.timer.ms
+        ms[self.name] = ms.get(self.name, 0.0) + (self.timer.clock() - self.start) * 1e3

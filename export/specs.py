@@ -44,16 +44,16 @@ class StageSpec:
 
     def check_feed(self, feed: dict[str, np.ndarray]) -> int:
         """Check a feed dict against the spec; returns its batch size."""
-        if set(feed) != set(self.inputs):
+        if feed.keys() != self.inputs.keys():
             raise RefinetError(f"{self.stage}: inputs {sorted(feed)} given, expected {list(self.inputs)}")
-        batches = {name: feed[name].shape[0] if feed[name].ndim else -1 for name in feed}
         for name, shape in self.inputs.items():
             if tuple(feed[name].shape[1:]) != shape:
                 raise RefinetError(f"{self.stage}: input {name} has shape {tuple(feed[name].shape)}, "
                                    f"expected (B, {', '.join(map(str, shape))})")
-        if len(set(batches.values())) != 1:
-            raise RefinetError(f"{self.stage}: inputs disagree on the batch size: {batches}")
-        return next(iter(batches.values()))
+        batches = [feed[name].shape[0] if feed[name].ndim else -1 for name in self.inputs]
+        if batches.count(batches[0]) != len(batches):
+            raise RefinetError(f"{self.stage}: inputs disagree on the batch size: {dict(zip(self.inputs, batches))}")
+        return batches[0]
 
 
 def stage_spec(stage: str, config: ModelConfig) -> StageSpec:

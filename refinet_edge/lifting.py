@@ -47,6 +47,9 @@ class DepthSource(enum.IntEnum):
     PERSON_MEDIAN = 3  # median depth of the person's other lifted joints
 
 
+_NO_DEPTH = int(DepthSource.NONE)
+
+
 @dataclass(frozen=True)
 class LiftResult:
     """Lifted joints and the source of each depth.
@@ -62,7 +65,7 @@ class LiftResult:
     @property
     def has_depth(self) -> np.ndarray:
         """``(..., J)`` bool: the joint got a depth (from any source)."""
-        return self.depth_source != DepthSource.NONE
+        return self.depth_source != _NO_DEPTH  # a plain int: comparing with the enum member costs ~3 us
 
 
 def window_sizes(window: int, grow_steps: int) -> tuple[int, ...]:

@@ -30,7 +30,7 @@ from .errors import RefinetError
 from .preprocess.patches import PatchConfig
 from .preprocess.points import PointConfig
 from .preprocess.steps import PREPROCESS_CHOICES, Steps, select_steps
-from .stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode
+from .stage_io import SkeletonConfig
 
 STAGES = ("patch", "skeleton", "pointcloud")
 STEPS = ("input", *STAGES)
@@ -160,7 +160,7 @@ class RefinementPipeline:
             with step("patch"):
                 offsets = runner(patches)
             with step("skeleton_io"):
-                uv_out = patch_decode(uv_in, offsets, cell_px)
+                uv_out = prep.patch_decode(uv_in, offsets, cell_px)
             uvs["patch"] = uv_out
             with step("lift"):
                 return prep.lift(uv_out, depth_m, camera, cfg.lift_window)[0]
@@ -170,12 +170,12 @@ class RefinementPipeline:
             with step("skeleton"):
                 out = runner(x)
             with step("skeleton_io"):
-                return skeleton_decode(x, out, centre, cfg.skeleton)
+                return prep.skeleton_decode(x, out, centre, cfg.skeleton)
         for _ in range(cfg.points.passes):  # each pass refines the previous pass's joints
             with step("point_sample"):
                 points, counts, side_m = prep.points(depth_m, joints, camera, cfg.points)
             with step("pointcloud"):
-                joints = point_decode(joints, runner(points, counts), side_m, counts, cfg.points.mode)
+                joints = prep.point_decode(joints, runner(points, counts), side_m, counts, cfg.points.mode)
         return joints
 
     @classmethod

@@ -1,10 +1,14 @@
-"""The CPU pre-processing contracts compiled with Numba: lifting, stage A patches, stage C points, stage B input.
+"""The CPU pre-processing contracts compiled with Numba: lifting, stage A patches, stage C points, stage B input,
+and the decoding of each stage's output.
 
 Drop-in twins of :func:`refinet_edge.lifting.lift_joints_detailed`,
 :func:`~refinet_edge.lifting.lift_joints`,
 :func:`refinet_edge.preprocess.patches.extract_patches`,
-:func:`refinet_edge.preprocess.points.sample_points` and (metric mode)
-:func:`refinet_edge.stage_io.skeleton_encode`: the same arguments, the
+:func:`refinet_edge.preprocess.points.sample_points`, (metric mode)
+:func:`refinet_edge.stage_io.skeleton_encode` and
+:func:`~refinet_edge.stage_io.skeleton_decode`, and
+:func:`~refinet_edge.stage_io.patch_decode` and
+:func:`~refinet_edge.stage_io.point_decode`: the same arguments, the
 same checks and error messages, and **bit-identical** results (the module
 docstrings of those files are the contract; the tests compare them with
 ``assert_array_equal``). At batch 1 the NumPy versions spend their time in
@@ -55,6 +59,9 @@ from ..camera import Camera
 from ..lifting import LiftResult, _check_inputs, window_sizes
 from ..lifting import lift_joints_detailed as _lift_numpy
 from ..stage_io import SKELETON_SCALE_M, SkeletonConfig
+from ..stage_io import patch_decode as _patch_decode_numpy
+from ..stage_io import point_decode as _point_decode_numpy
+from ..stage_io import skeleton_decode as _skeleton_decode_numpy
 from ..stage_io import skeleton_encode as _skeleton_numpy
 from ._common import F32, check_frame_shapes, clean_depth
 from .patches import PatchConfig, _check_z_ref, cell_offsets
@@ -68,11 +75,49 @@ COMPILE_MESSAGE = "compiling the CPU pre-processing kernels (first run only, cac
 _PATCH_DEFAULTS, _POINT_DEFAULTS = PatchConfig(), PointConfig()
 
 _log = logging.getLogger("refinet_edge")
-_warm: set[tuple] = set()  # argument-type keys whose kernels this process has called
 _announced: list[bool] = []  # the compile notice went out (once per process)
 
 
 # ---------------------------------------------------------------- lifting
+
+
+@njit(cache=True)
+def _select(values, lo, hi, k):  # pragma: no cover - compiled
+    """Reorder ``values[lo:hi]`` in place so that ``values[k]`` holds its k-th smallest (quickselect)."""
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2  # median of three as the pivot
+        a, b, c = values[lo], values[mid], values[hi - 1]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i, j = lo, hi - 1
+        while i <= j:  # Hoare partition: [lo, j] <= pivot <= [i, hi)
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j + 1
+        elif k >= i:
+            lo = i
+        else:  # j < k < i: values[k] == pivot
+            return
+
+
+@njit(cache=True)
+def _middle_mean(values, n):  # pragma: no cover - compiled
+    """``(sorted[(n - 1) // 2] + sorted[n // 2]) / 2`` of ``values[:n]`` (no NaN), without a full sort."""
+    upper = n // 2
+    _select(values, 0, n, upper)
+    high = values[upper]
+    low = high
+    if n % 2 == 0:  # the largest below ``upper`` is the other middle value
+        low = values[0]
+        for i in range(1, upper):
+            low = max(low, values[i])
+    return (low + high) / 2.0
 
 
 @njit(cache=True)
@@ -106,9 +151,7 @@ def _lift_core(uv, depth, sizes, fx, fy, cx, cy, joints, source):  # pragma: no 
                             n += 1
                 if n == 0:
                     continue
-                window = values[:n]
-                window.sort()
-                med = (window[(n - 1) // 2] + window[n // 2]) / 2.0
+                med = _middle_mean(values, n)
                 if np.isfinite(med):  # as NumPy: an overflowing median counts as no depth
                     z[j] = med
                     source[b, j] = 1 if k == 0 else 2
@@ -152,8 +195,8 @@ def lift_joints_detailed(uv_px: np.ndarray, depth_m: np.ndarray, camera: Camera,
     uv, depth = np.ascontiguousarray(uv), np.ascontiguousarray(depth)
     joints = np.empty(uv.shape[:2] + (3,))
     source = np.empty(uv.shape[:2], dtype=np.int8)
-    _call(_lift_core, uv, depth, sizes, float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy),
-          joints, source)
+    _lift_core(uv, depth, sizes, float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy), joints,
+               source)
     if np.ndim(uv_px) == 2:
         return LiftResult(joints[0], source[0])
     return LiftResult(joints, source)
@@ -180,7 +223,7 @@ def _patch_axis(centre, cell, offsets, limit, index, inside):  # pragma: no cove
         p = np.rint(centre + offsets[k] * cell)
         ok = p >= 0 and p <= limit - 1  # compared as floats: NaN and huge values are outside
         inside[k] = ok
-        index[k] = np.int64(p) if ok else 0
+        index[k] = np.uint64(p) if ok else 0
 
 
 @njit(cache=True)
@@ -190,8 +233,8 @@ def _metric_core(depth, uv, z_ref, offsets, side, fx, fy, size_f, depth_range, p
     height, width = depth.shape[1], depth.shape[2]
     size = offsets.shape[0]
     one, minus_one, nan = np.float32(1.0), np.float32(-1.0), np.float32(np.nan)
-    rows = np.empty(size, np.int64)
-    cols = np.empty(size, np.int64)
+    rows = np.empty(size, np.uint64)  # unsigned: indexing with them needs no wraparound check
+    cols = np.empty(size, np.uint64)
     row_ok = np.empty(size, np.bool_)
     col_ok = np.empty(size, np.bool_)
     for b in range(batch):
@@ -267,13 +310,12 @@ def extract_patches(depth_m: np.ndarray, uv_px: np.ndarray, z_ref_m: np.ndarray 
     patches = np.empty(uv.shape[:2] + (size, size), dtype=np.float32)
     cell_px = np.empty(uv.shape[:2] + (2,), dtype=np.float32)
     if cfg.mode == "metric":
-        _call(_metric_core, _depth32(depth), uv, np.ascontiguousarray(z_ref), _offsets(size),
-              F32(cfg.metric_side_m), F32(camera.fx), F32(camera.fy), F32(size), F32(cfg.depth_range_m),
-              patches, cell_px)
+        _metric_core(_depth32(depth), uv, np.ascontiguousarray(z_ref), _offsets(size), F32(cfg.metric_side_m),
+                     F32(camera.fx), F32(camera.fy), F32(size), F32(cfg.depth_range_m), patches, cell_px)
     else:
         clean = clean_depth(depth)
         map_mean = clean.astype(np.float64).mean(axis=(1, 2)).astype(np.float32)  # NumPy's own pairwise sum
-        _call(_itop_core, clean, uv, map_mean, F32(cfg.itop_mean), F32(cfg.itop_std), patches, cell_px)
+        _itop_core(clean, uv, map_mean, F32(cfg.itop_mean), F32(cfg.itop_std), patches, cell_px)
     return patches, cell_px
 
 
@@ -339,12 +381,12 @@ def _reach(d, ray_u, ray_v, jx, jy, jz, z_min):  # pragma: no cover - compiled
 
     +inf for an invalid pixel.
     """
-    if not (np.isfinite(d) and d >= z_min):
-        return np.float32(np.inf)
     dx = ray_u * d - jx
     dy = ray_v * d - jy
     dz = d - jz
-    return max(max(abs(dx), abs(dy)), abs(dz))
+    reach = max(max(abs(dx), abs(dy)), abs(dz))
+    inf = np.float32(np.inf)
+    return reach if (d >= z_min) & (d < inf) else inf  # branch-free (a select), so row loops vectorise
 
 
 @njit(cache=True)
@@ -401,6 +443,8 @@ def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx,
     ray_u = np.empty(width, np.float32)  # pixel_rays: (u - cx) / fx per column, (v - cy) / fy per row
     for c in range(width):
         ray_u[c] = (np.float32(c) - cx) / fx
+    row_reach = np.empty(width, np.float32)  # one row's reaches
+    found_reach = np.empty(height * width, np.float32)  # and each candidate's, when growing
     ray_v = np.empty(height, np.float32)
     for r in range(height):
         ray_v[r] = (np.float32(r) - cy) / fy
@@ -413,27 +457,42 @@ def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx,
             # candidates' flat pixel indices in scan order.
             row0, row1, col0, col1 = _cube_window(jx, jy, jz, halves[0], z_min, fx, fy, cx, cy, height, width)
             m = 0
+            half0 = halves[0]
+            cols = col1 - col0 + 1  # loops over range(cols) (non-negative indices) vectorise
+            rays = ray_u[col0:col1 + 1]
             for r in range(row0, row1 + 1):
-                for c in range(col0, col1 + 1):
-                    if _reach(depth[b, r, c], ray_u[c], ray_v[r], jx, jy, jz, z_min) < halves[0]:
-                        found[m] = r * width + c
-                        m += 1
+                line = depth[b, r, col0:col1 + 1]
+                rv = ray_v[r]
+                base = r * width + col0
+                for i in range(cols):
+                    row_reach[i] = _reach(line[i], rays[i], rv, jx, jy, jz, z_min)
+                for i in range(cols):  # branch-free compaction: write always, advance when inside
+                    found[m] = base + i
+                    m += row_reach[i] < half0
             k = 0
             if num_sides > 1 and m <= min_points:  # grow: rescan the largest side's window
-                row0, row1, col0, col1 = _cube_window(jx, jy, jz, halves[num_sides - 1], z_min, fx, fy, cx, cy,
-                                                      height, width)
-                hist[:] = 0
+                largest = halves[num_sides - 1]
+                row0, row1, col0, col1 = _cube_window(jx, jy, jz, largest, z_min, fx, fy, cx, cy, height, width)
+                cols = col1 - col0 + 1
+                rays = ray_u[col0:col1 + 1]
                 total = 0
-                for r in range(row0, row1 + 1):
-                    for c in range(col0, col1 + 1):
-                        reach = _reach(depth[b, r, c], ray_u[c], ray_v[r], jx, jy, jz, z_min)
-                        for s in range(num_sides):  # the smallest cube that holds the pixel
-                            if reach < halves[s]:
-                                hist[s] += 1
-                                found[total] = r * width + c
-                                cube[total] = s
-                                total += 1
-                                break
+                for r in range(row0, row1 + 1):  # the largest cube's candidates, in scan order
+                    line = depth[b, r, col0:col1 + 1]
+                    rv = ray_v[r]
+                    base = r * width + col0
+                    for i in range(cols):
+                        row_reach[i] = _reach(line[i], rays[i], rv, jx, jy, jz, z_min)
+                    for i in range(cols):
+                        found[total] = base + i
+                        found_reach[total] = row_reach[i]
+                        total += row_reach[i] < largest
+                hist[:] = 0
+                for i in range(total):  # the smallest cube that holds each (the largest always does)
+                    for s in range(num_sides):
+                        if found_reach[i] < halves[s]:
+                            hist[s] += 1
+                            cube[i] = s
+                            break
                 k = num_sides - 1
                 m = 0
                 for s in range(num_sides):
@@ -477,9 +536,9 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
     counts = np.zeros((batch, num_joints), dtype=np.float32)
     side_m = np.full((batch, num_joints), np.nan, dtype=np.float32)
     halves, sides = _point_sides(cfg)
-    _call(_points_core, _depth32(depth), joints, halves, sides, int(cfg.min_points), cfg.selection == "first",
-          cfg.mode == "authors", F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy), F32(Z_NEAR_M),
-          points, counts, side_m)
+    _points_core(_depth32(depth), joints, halves, sides, int(cfg.min_points), cfg.selection == "first",
+                 cfg.mode == "authors", F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy),
+                 F32(Z_NEAR_M), points, counts, side_m)
     return points, counts, side_m
 
 
@@ -529,8 +588,92 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
     joints = np.ascontiguousarray(joints)
     x = np.empty(joints.shape[:2] + (cfg.input_features,), dtype=np.float32)
     centre = np.empty((joints.shape[0], 3))
-    _call(_skeleton_core, joints, float(SKELETON_SCALE_M), bool(cfg.rays), x, centre)
+    _skeleton_core(joints, float(SKELETON_SCALE_M), bool(cfg.rays), x, centre)
     return x, centre
+
+
+# ---------------------------------------------------------------- decoding the stages' outputs
+#
+# The pipeline decodes each network's output with a few NumPy operations on (B, J, 3) arrays: ~5 us warm, but
+# 15-25 us each right after a network has run (NumPy's dispatch code and data are out of cache by then).
+# Compiled, each is one call. The dtypes below are the pipeline's (float64 joints and pixels, float32 network
+# outputs, cells, sides and counts); anything else runs the NumPy function.
+
+
+@njit(cache=True)
+def _patch_decode_core(uv, out, cell, refined):  # pragma: no cover - compiled
+    """``uv - out * cell`` (float32 product, float64 difference) where the cell is finite, else ``uv``."""
+    for b in range(uv.shape[0]):
+        for j in range(uv.shape[1]):
+            for a in range(2):
+                c = cell[b, j, a]
+                refined[b, j, a] = uv[b, j, a] - np.float64(out[b, j, a] * c) if np.isfinite(c) else uv[b, j, a]
+
+
+@njit(cache=True)
+def _skeleton_decode_core(x, out, centre, scale, joints):  # pragma: no cover - compiled
+    """``centre + (x[..., :3] - out) * scale``: float32 difference and product, float64 sum."""
+    for b in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            for a in range(3):
+                joints[b, j, a] = centre[b, a] + np.float64((x[b, j, a] - out[b, j, a]) * scale)
+
+
+@njit(cache=True)
+def _point_decode_core(joints, out, side, counts, metric, refined):  # pragma: no cover - compiled
+    """``joints - out * (side / 2)`` (metric) or ``joints - out / 1000`` (authors), float32 until the float64
+    difference; each coordinate keeps its input where the cube was empty or the result is not finite."""
+    two, thousand = np.float32(2.0), np.float32(1000.0)
+    for b in range(joints.shape[0]):
+        for j in range(joints.shape[1]):
+            half = side[b, j] / two
+            found = counts[b, j] > 0
+            for a in range(3):
+                step = out[b, j, a] * half if metric else out[b, j, a] / thousand
+                value = joints[b, j, a] - np.float64(step)
+                refined[b, j, a] = value if found and np.isfinite(value) else joints[b, j, a]
+
+
+def _typed(*pairs: tuple[object, object, int]) -> bool:
+    """Every ``(array, dtype, ndim)`` is an ndarray of that dtype and rank."""
+    return all(isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim for a, dtype, ndim in pairs)
+
+
+def patch_decode(uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarray) -> np.ndarray:
+    """:func:`refinet_edge.stage_io.patch_decode`, compiled (same result)."""
+    f32, f64 = np.float32, np.float64
+    if not (_typed((uv_in_px, f64, 3), (out_cells, f32, 3), (cell_px, f32, 3))
+            and uv_in_px.shape[-1] == 2 and uv_in_px.shape == out_cells.shape == cell_px.shape):
+        return _patch_decode_numpy(uv_in_px, out_cells, cell_px)
+    refined = np.empty(uv_in_px.shape)
+    _patch_decode_core(uv_in_px, out_cells, cell_px, refined)
+    return refined
+
+
+def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
+    """:func:`refinet_edge.stage_io.skeleton_decode`, compiled for the metric mode (same result)."""
+    f32, f64 = np.float32, np.float64
+    if not (cfg.mode == "metric" and _typed((x, f32, 3), (out, f32, 3), (centre, f64, 2))
+            and out.shape[-1] == 3 and x.shape[:2] == out.shape[:2] and x.shape[-1] >= 3
+            and centre.shape == (x.shape[0], 3)):
+        return _skeleton_decode_numpy(x, out, centre, cfg)
+    joints = np.empty(out.shape)
+    _skeleton_decode_core(x, out, centre, F32(SKELETON_SCALE_M), joints)
+    return joints
+
+
+def point_decode(joints_in_m: np.ndarray, out: np.ndarray, side_m: np.ndarray, counts: np.ndarray,
+                 mode: str) -> np.ndarray:
+    """:func:`refinet_edge.stage_io.point_decode`, compiled (same result)."""
+    f32, f64 = np.float32, np.float64
+    if not (mode in ("metric", "authors")
+            and _typed((joints_in_m, f64, 3), (out, f32, 3), (side_m, f32, 2), (counts, f32, 2))
+            and joints_in_m.shape[-1] == 3 and joints_in_m.shape == out.shape
+            and side_m.shape == counts.shape == joints_in_m.shape[:2]):
+        return _point_decode_numpy(joints_in_m, out, side_m, counts, mode)
+    refined = np.empty(joints_in_m.shape)
+    _point_decode_core(joints_in_m, out, side_m, counts, mode == "metric", refined)
+    return refined
 
 
 # ---------------------------------------------------------------- compilation notice
@@ -549,16 +692,5 @@ class _CompileNotice(event.Listener):
         pass
 
 
-def _call(kernel, *args) -> None:
-    """Run ``kernel``; the first call with new argument types listens for a compilation to announce."""
-    if _announced:
-        kernel(*args)
-        return
-    key = (kernel.__name__, *((a.dtype.char, a.flags.writeable) if isinstance(a, np.ndarray) else type(a)
-                             for a in args))
-    if key in _warm:
-        kernel(*args)
-        return
-    with event.install_listener("numba:compile", _CompileNotice()):
-        kernel(*args)
-    _warm.add(key)
+# Registered once for the process (a compilation is rare, a call is not): the notice costs nothing per call.
+event.register("numba:compile", _CompileNotice())

@@ -17,14 +17,15 @@ when the CPU path first runs or describes itself.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from ..camera import Camera
 from ..errors import RefinetError, did_you_mean
 from ..lifting import lift_joints
-from ..stage_io import SkeletonConfig, skeleton_encode
+from ..stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode, skeleton_encode
 from .patches import PatchConfig, extract_patches
 from .points import PointConfig, sample_points
 
@@ -35,7 +36,7 @@ _auto: list[Steps] = []  # the process-wide result of "auto" (probing CUDA once)
 
 class Steps(Protocol):
     """Lifting, patches and points on ``depth_m (B, H, W)`` float32 with one person per depth map; stage B's input
-    encoding (:func:`refinet_edge.stage_io.skeleton_encode`)."""
+    encoding and every stage's output decoding (:mod:`refinet_edge.stage_io`)."""
 
     name: str
 
@@ -50,6 +51,31 @@ class Steps(Protocol):
 
     def skeleton_encode(self, joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def patch_decode(self, uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarray) -> np.ndarray: ...
+
+    def skeleton_decode(self, x: np.ndarray, out: np.ndarray, centre: np.ndarray,
+                        cfg: SkeletonConfig) -> np.ndarray: ...
+
+    def point_decode(self, joints_in_m: np.ndarray, out: np.ndarray, side_m: np.ndarray, counts: np.ndarray,
+                     mode: str) -> np.ndarray: ...
+
+
+class _CpuImpl(NamedTuple):
+    """The functions behind :class:`CpuSteps`: NumPy's, or the compiled twins (:mod:`._jit`)."""
+
+    lift: Callable
+    patches: Callable
+    points: Callable
+    skeleton_encode: Callable
+    patch_decode: Callable
+    skeleton_decode: Callable
+    point_decode: Callable
+    numba_version: str | None
+
+
+_NUMPY_IMPL = _CpuImpl(lift_joints, extract_patches, sample_points, skeleton_encode, patch_decode, skeleton_decode,
+                       point_decode, None)
+
 
 class CpuSteps:
     """The CPU path: the Numba-compiled contracts (:mod:`._jit`) when ``numba`` imports, else batched NumPy.
@@ -61,12 +87,11 @@ class CpuSteps:
     def __init__(self, compiled: bool = True) -> None:
         self.compiled = compiled
         self.name = "cpu" if compiled else "numpy"
-        # (lift_joints, extract_patches, sample_points, skeleton_encode, numba version or None)
-        self._impl: tuple | None = None
+        self._impl: _CpuImpl | None = None
 
-    def _resolve(self) -> tuple:
+    def _resolve(self) -> _CpuImpl:
         if self._impl is None:
-            self._impl = (lift_joints, extract_patches, sample_points, skeleton_encode, None)
+            self._impl = _NUMPY_IMPL
             if self.compiled:
                 try:
                     from . import _jit
@@ -75,14 +100,15 @@ class CpuSteps:
                 except RuntimeError as exc:  # e.g. no writable cache directory for the kernels
                     _log.warning("pre-processing: compiled CPU path unavailable (%s); using NumPy", exc)
                 else:
-                    self._impl = (_jit.lift_joints, _jit.extract_patches, _jit.sample_points, _jit.skeleton_encode,
-                                  _jit.NUMBA_VERSION)
+                    self._impl = _CpuImpl(_jit.lift_joints, _jit.extract_patches, _jit.sample_points,
+                                          _jit.skeleton_encode, _jit.patch_decode, _jit.skeleton_decode,
+                                          _jit.point_decode, _jit.NUMBA_VERSION)
         return self._impl
 
     @property
     def numba_version(self) -> str | None:
         """The Numba version of the compiled path, None when this runs NumPy."""
-        return self._resolve()[4]
+        return self._resolve().numba_version
 
     def describe(self) -> str:
         version = self.numba_version
@@ -93,16 +119,25 @@ class CpuSteps:
         return "CPU path (NumPy; pip install numba for the compiled path)"
 
     def lift(self, uv_px, depth_m, camera, window):
-        return self._resolve()[0](uv_px, depth_m, camera, window=window)
+        return self._resolve().lift(uv_px, depth_m, camera, window=window)
 
     def patches(self, depth_m, uv_px, z_ref_m, camera, cfg):
-        return self._resolve()[1](depth_m, uv_px, z_ref_m, camera, cfg)
+        return self._resolve().patches(depth_m, uv_px, z_ref_m, camera, cfg)
 
     def points(self, depth_m, joints_m, camera, cfg):
-        return self._resolve()[2](depth_m, joints_m, camera, cfg)
+        return self._resolve().points(depth_m, joints_m, camera, cfg)
 
     def skeleton_encode(self, joints_m, cfg):
-        return self._resolve()[3](joints_m, cfg)
+        return self._resolve().skeleton_encode(joints_m, cfg)
+
+    def patch_decode(self, uv_in_px, out_cells, cell_px):
+        return self._resolve().patch_decode(uv_in_px, out_cells, cell_px)
+
+    def skeleton_decode(self, x, out, centre, cfg):
+        return self._resolve().skeleton_decode(x, out, centre, cfg)
+
+    def point_decode(self, joints_in_m, out, side_m, counts, mode):
+        return self._resolve().point_decode(joints_in_m, out, side_m, counts, mode)
 
 
 class CudaSteps:
@@ -131,6 +166,15 @@ class CudaSteps:
 
     def skeleton_encode(self, joints_m, cfg):  # 15 joints: no kernel, the compiled CPU path
         return self._cpu.skeleton_encode(joints_m, cfg)
+
+    def patch_decode(self, uv_in_px, out_cells, cell_px):  # host arrays: the compiled CPU path
+        return self._cpu.patch_decode(uv_in_px, out_cells, cell_px)
+
+    def skeleton_decode(self, x, out, centre, cfg):
+        return self._cpu.skeleton_decode(x, out, centre, cfg)
+
+    def point_decode(self, joints_in_m, out, side_m, counts, mode):
+        return self._cpu.point_decode(joints_in_m, out, side_m, counts, mode)
 
 
 def select_steps(preprocess: str | Steps = "auto") -> Steps:
