@@ -37,6 +37,14 @@ QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 PERCENTILE = 99.999
 
 
+def float_nodes(model) -> list[str]:
+    """Names of the quantizable nodes that stay float: a MatMul of Softmax probabilities (stage A's soft-argmax
+    against its cell grid), whose int8 rounding would move every expected position."""
+    softmax_outputs = {out for node in model.graph.node if node.op_type == "Softmax" for out in node.output}
+    return [node.name for node in model.graph.node
+            if node.op_type == "MatMul" and any(name in softmax_outputs for name in node.input)]
+
+
 def check_method(method: str) -> str:
     if method not in METHODS:
         raise RefinetError(f"--method must be one of {', '.join(METHODS)}, got {method!r}"
@@ -143,8 +151,9 @@ def to_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: st
         calibrate_ranges(pre, feeds, method, ranges)
         quantize_static(str(pre), str(tmp), None, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=QUANTIZED_OPS, calibrate_method=_METHODS()[method],
-                        extra_options=extra, calibration_cache_path=str(ranges))
+                        op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=float_nodes(onnx.load(str(pre))),
+                        calibrate_method=_METHODS()[method], extra_options=extra,
+                        calibration_cache_path=str(ranges))
         model = onnx.load(str(tmp))
     finally:
         tmp.unlink(missing_ok=True)

@@ -2,7 +2,9 @@
 
 Each ``{stage}.safetensors`` becomes ``{stage}.onnx``: exported with the
 TorchScript-based exporter (``dynamo=False``) at opset 17 by default, a dynamic
-batch axis ``batch`` on every input and output, simplified with onnxslim,
+batch axis ``batch`` on every input and output, from the export-time rewrite
+of each module (:mod:`refinet_edge.models.deploy`: the same function in fewer
+graph nodes), simplified with onnxslim,
 BatchNormalization folded into the Gemm before it (:mod:`export.fold`),
 ``onnx.checker.check_model(full_check=True)`` clean, and written atomically.
 Provenance goes into ``metadata_props`` (keys ``refinet_edge.*``, see
@@ -91,11 +93,13 @@ def to_onnx(model, spec: StageSpec, opset: int):
     import onnxslim
     import torch
 
+    from refinet_edge.models.deploy import for_export
+
     buffer = io.BytesIO()
     names = [*spec.input_names, *spec.output_names]
     with warnings.catch_warnings():  # the exporter warns about the shape asserts it traces through
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), _example_inputs(spec), buffer,  # type: ignore[arg-type] # file-like is fine
+        torch.onnx.export(for_export(model.eval()), _example_inputs(spec), buffer,  # type: ignore[arg-type] # file-like is fine
                           dynamo=False, opset_version=opset,
                           input_names=list(spec.input_names), output_names=list(spec.output_names),
                           dynamic_axes={n: {0: BATCH_AXIS} for n in names}, do_constant_folding=True)

@@ -52,7 +52,8 @@ class StageSpec:
                                    f"expected (B, {', '.join(map(str, shape))})")
         batches = [feed[name].shape[0] if feed[name].ndim else -1 for name in self.inputs]
         if batches.count(batches[0]) != len(batches):
-            raise RefinetError(f"{self.stage}: inputs disagree on the batch size: {dict(zip(self.inputs, batches))}")
+            sizes = dict(zip(self.inputs, batches, strict=True))
+            raise RefinetError(f"{self.stage}: inputs disagree on the batch size: {sizes}")
         return batches[0]
 
 

@@ -65,6 +65,17 @@ def test_int8_graphs_follow_tensorrt_qdq_rules(calibrated) -> None:
         assert per_channel, f"{stage}: no per-channel weights"
 
 
+def test_int8_soft_argmax_stays_float(calibrated) -> None:
+    """Stage A's expected position (Softmax probabilities @ cell grid) is not rounded to int8."""
+    work, _, _ = calibrated
+    model = onnx.load(str(work / "patch.int8.onnx"))
+    producer = {out: node for node in model.graph.node for out in node.output}
+    softmax_matmuls = [n for n in model.graph.node if n.op_type == "MatMul"
+                       and any(producer.get(i) is not None and producer[i].op_type == "Softmax" for i in n.input)]
+    assert len(softmax_matmuls) == 1
+    assert all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear" for i in softmax_matmuls[0].input)
+
+
 def test_fp16_graphs_hold_half_weights_and_float_io(calibrated) -> None:
     work, _, _ = calibrated
     model = onnx.load(str(work / "patch.fp16.onnx"))
