@@ -22,9 +22,13 @@ heatmap ``PatchHeatmapNet``    the 1x1 head conv of all J maps, then "keep patch
                                into the output layer (one Gemm on the two halves side by side: no
                                Gather, MatMul, Add or Mul). BatchNormalization of the input layer
                                is folded first
-``PointCloudNet`` (joint       the head's BatchNormalization is folded into its first Linear and
-embedding, no transforms)      the joint bias, and the head runs on ``(B, J, C)`` without the
-                               reshapes around the bias
+``PointCloudNet`` (joint       the shared per-point MLP runs as 1x1 Conv2d on ``(M, C, 1, N)``
+embedding, no transforms)      instead of Conv1d (ONNX Runtime's blocked NCHWc kernels take 4D
+                               convolutions only) with each BatchNormalization folded into its
+                               conv, and the max over the points is a GlobalMaxPool (NCHWc too,
+                               so no layout change before it); the head's BatchNormalization is
+                               folded into its first Linear and the joint bias, and the head runs
+                               on ``(B, J, C)`` without the reshapes around the bias
 =============================  ====================================================================
 
 Any other module or configuration is returned unchanged. Folding uses the
@@ -35,9 +39,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from .patch import PatchHeatmapNet
-from .pointcloud import PointCloudNet, masked_max
+from .pointcloud import PointCloudNet
 from .skeleton import SkeletonNet
 
 
@@ -132,6 +137,16 @@ class _SkeletonFlipExport(nn.Module):
         return out.reshape(-1, cfg.num_joints, 3)
 
 
+def _conv1d_bn_as_2d(layer: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``Conv1d -> BatchNorm1d [-> ReLU]`` as a 1x1 Conv2d weight ``(out, in, 1, 1)`` and bias, and the ReLU flag."""
+    conv, bn = layer[0], layer[1]
+    assert isinstance(conv, nn.Conv1d) and conv.kernel_size == (1,) and isinstance(bn, nn.BatchNorm1d)
+    s, t = _bn_affine(bn)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels)
+    weight = conv.weight.detach() * s[:, None, None]  # (out, in, 1)
+    return weight.unsqueeze(2).contiguous(), (bias * s + t).contiguous(), any(isinstance(m, nn.ReLU) for m in layer)
+
+
 class _PointCloudExport(nn.Module):
     point_index: torch.Tensor
     head_weight: torch.Tensor
@@ -142,7 +157,12 @@ class _PointCloudExport(nn.Module):
     def __init__(self, net: PointCloudNet) -> None:
         super().__init__()
         self.config = net.config
-        self.conv1, self.conv2, self.conv3 = net.conv1, net.conv2, net.conv3
+        self.relu: list[bool] = []
+        for k, layer in enumerate((net.conv1, net.conv2, net.conv3)):
+            weight, bias, relu = _conv1d_bn_as_2d(layer)
+            self.register_buffer(f"conv{k}_weight", weight)
+            self.register_buffer(f"conv{k}_bias", bias)
+            self.relu.append(relu)
         self.register_buffer("point_index", net.point_index.clone(), persistent=False)
         linear, bn, last = net.head[0], net.head[1], net.head[4]
         assert isinstance(linear, nn.Linear) and isinstance(bn, nn.BatchNorm1d) and isinstance(last, nn.Linear)
@@ -158,7 +178,11 @@ class _PointCloudExport(nn.Module):
         cfg = self.config
         x = points.reshape(-1, cfg.num_points, 3).transpose(1, 2)  # (M, 3, N)
         count = counts.reshape(-1, 1, 1).to(x.dtype)
-        x = torch.where(self.point_index.to(x.dtype) < count, x, x[:, :, :1])  # padding -> the first point
-        feature = masked_max(self.conv3(self.conv2(self.conv1(x))), None, count.reshape(-1, 1) > 0)  # (M, C3)
+        x = torch.where(self.point_index.to(x.dtype) < count, x, x[:, :, :1]).unsqueeze(2)  # (M, 3, 1, N)
+        for k, relu in enumerate(self.relu):
+            x = functional.conv2d(x, getattr(self, f"conv{k}_weight"), getattr(self, f"conv{k}_bias"))
+            x = torch.relu(x) if relu else x
+        pooled = functional.adaptive_max_pool2d(x, 1).flatten(1)  # (M, C3): GlobalMaxPool
+        feature = torch.where(count.reshape(-1, 1) > 0, pooled, 0.0)  # as masked_max: empty clouds give zeros
         hidden = torch.matmul(feature.reshape(-1, cfg.num_joints, feature.shape[-1]), self.head_weight)
         return torch.matmul(torch.relu(hidden + self.head_bias), self.out_weight) + self.out_bias  # (B, J, 3)
