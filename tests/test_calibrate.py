@@ -76,6 +76,18 @@ def test_int8_soft_argmax_stays_float(calibrated) -> None:
     assert all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear" for i in softmax_matmuls[0].input)
 
 
+def test_int8_first_conv_on_the_depth_patch_stays_float(calibrated) -> None:
+    """One input channel: QLinearConv is several times slower than the float kernel there; the rest is int8."""
+    work, _, _ = calibrated
+    model = onnx.load(str(work / "patch.int8.onnx"))
+    producer = {out: node for node in model.graph.node for out in node.output}
+    inits = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    float_weight = [n for n in convs if n.input[1] in inits]  # a float initializer, no DequantizeLinear
+    assert len(float_weight) == 1 and list(inits[float_weight[0].input[1]].dims)[1] == 1
+    assert all(producer[n.input[1]].op_type == "DequantizeLinear" for n in convs if n not in float_weight)
+
+
 def test_fp16_graphs_hold_half_weights_and_float_io(calibrated) -> None:
     work, _, _ = calibrated
     model = onnx.load(str(work / "patch.fp16.onnx"))
