@@ -16,7 +16,8 @@ The same runtime then scores the converted graphs in the accuracy gate.
   (``QuantizeBias=False``: TensorRT does not take int32 bias DQ), only the
   inputs of Conv, Gemm and MatMul quantised (where TensorRT runs int8 kernels),
   except the nodes :func:`float_nodes` keeps float (a MatMul of Softmax
-  probabilities, a Conv with one input channel).
+  probabilities, a Conv with one input channel); other readers of a quantized
+  tensor (a residual Add) read it in float (:func:`float_side_inputs`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,35 @@ def float_nodes(model) -> list[str]:
             if len(dims) >= 2 and dims[1] * group == 1:
                 names.append(node.name)
     return names
+
+
+def float_side_inputs(model) -> int:
+    """Let the non-quantized readers of a quantized tensor read it in float; returns how many inputs moved.
+
+    The quantizer puts one Q -> DQ on a tensor that a Gemm (or Conv, MatMul) reads, and every other reader (a
+    residual Add) reads the same DQ. ONNX Runtime then gives each reader its own DQ, and a Q that feeds two DQs
+    keeps its int8 zero point where its x86 integer GEMM wants uint8 (its S8 -> U8 pass skips it): that Gemm stays a
+    float Gemm that dequantizes its int8 weights on every call (the skeleton's first Gemm of each residual block,
+    6x slower than fused). Reading the float tensor instead, the Add is exact (no rounding) and the Gemm fuses.
+    """
+    producer = {out: node for node in model.graph.node for out in node.output}
+    readers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    moved = 0
+    for dq in [node for node in model.graph.node if node.op_type == "DequantizeLinear"]:
+        q = producer.get(dq.input[0])
+        users = readers.get(dq.output[0], [])
+        if q is None or q.op_type != "QuantizeLinear" or not any(u.op_type in QUANTIZED_OPS for u in users):
+            continue
+        for user in users:
+            if user.op_type not in QUANTIZED_OPS:
+                for k, name in enumerate(user.input):
+                    if name == dq.output[0]:
+                        user.input[k] = q.input[0]
+                        moved += 1
+    return moved
 
 
 def check_method(method: str) -> str:
@@ -175,6 +205,7 @@ def to_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: st
     finally:
         tmp.unlink(missing_ok=True)
         pre.unlink(missing_ok=True)
+    float_side_inputs(model)
     _finish(model, src, dst, Precision.INT8, {"calibration_method": method,
                                                "calibration_batches": str(len(feeds)),
                                                "quantizer": "onnxruntime.quantization.quantize_static QDQ"})

@@ -76,6 +76,25 @@ def test_int8_soft_argmax_stays_float(calibrated) -> None:
     assert all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear" for i in softmax_matmuls[0].input)
 
 
+def test_int8_activation_dq_has_one_reader(calibrated) -> None:
+    """A residual Add reads the float tensor, not the Gemm's DQ (ONNX Runtime could not fuse that Gemm)."""
+    work, _, _ = calibrated
+    for stage in STAGES:
+        model = onnx.load(str(work / f"{stage}.int8.onnx"))
+        producer = {out: node for node in model.graph.node for out in node.output}
+        readers: dict[str, list[str]] = {}
+        for node in model.graph.node:
+            for name in node.input:
+                readers.setdefault(name, []).append(node.op_type)
+        for dq in model.graph.node:
+            if dq.op_type == "DequantizeLinear" and dq.input[0] in producer:
+                assert len(readers[dq.output[0]]) == 1, (stage, dq.name, readers[dq.output[0]])
+    skeleton = onnx.load(str(work / "skeleton.int8.onnx"))
+    producer = {out: node for node in skeleton.graph.node for out in node.output}
+    adds = [n for n in skeleton.graph.node if n.op_type == "Add"]
+    assert adds and all(producer[i].op_type != "DequantizeLinear" for n in adds for i in n.input if i in producer)
+
+
 def test_int8_first_conv_on_the_depth_patch_stays_float(calibrated) -> None:
     """One input channel: QLinearConv is several times slower than the float kernel there; the rest is int8."""
     work, _, _ = calibrated
