@@ -149,8 +149,8 @@ def ensure_export(ctx: Context, precision: str) -> Path:
     onnx_dir = ctx.onnx_dir or ctx.work / "onnx"
     cached = ctx.onnx_dir is None and (onnx_dir / MANIFEST).is_file()
     if cached and _stale(read_manifest(onnx_dir), ctx.weights, onnx_dir):
-        ctx.log(f"bench: {onnx_dir} was exported from other weights than {ctx.weights} or older model code; "
-                f"exporting again")
+        ctx.log(f"bench: {onnx_dir} was exported from other weights than {ctx.weights} or older model, export or "
+                f"calibration code; exporting again")
         shutil.rmtree(onnx_dir)
     if not (onnx_dir / MANIFEST).is_file():
         if ctx.onnx_dir is not None:
@@ -170,11 +170,14 @@ def ensure_export(ctx: Context, precision: str) -> Path:
 
 
 def graph_sources() -> list[Path]:
-    """The source files that shape an exported graph: the stage modules and the exporter (with its BN folding)."""
+    """The source files that shape the cached ONNX sets: the stage modules (with their export-time rewrites), the
+    exporter (with its BN folding) and the fp16/int8 conversion (which nodes stay float, where Q/DQ go)."""
+    from refinet_edge.calibration import convert
     from refinet_edge.export import fold, onnx_export
     from refinet_edge.models import __file__ as models_init
 
-    return [*Path(models_init).parent.glob("*.py"), Path(onnx_export.__file__), Path(fold.__file__)]
+    return [*Path(models_init).parent.glob("*.py"), Path(onnx_export.__file__), Path(fold.__file__),
+            Path(convert.__file__)]
 
 
 def _stale(manifest: dict, weights: Path, onnx_dir: Path | None = None) -> bool:

@@ -204,7 +204,8 @@ def test_cached_export_is_redone_when_the_model_code_is_newer(tmp_path: Path) ->
     manifest = {"stages": {s: {"checkpoint_sha256": sha256_file(WEIGHTS_DIR / f"{s}.safetensors")}
                            for s in ("patch", "skeleton", "pointcloud")}}
     (onnx_dir / "manifest.json").write_text("{}")
-    assert {"onnx_export.py", "fold.py", "pointcloud.py", "skeleton.py"} <= {p.name for p in graph_sources()}
+    assert {"onnx_export.py", "fold.py", "pointcloud.py", "skeleton.py", "deploy.py", "convert.py"} <= {
+        p.name for p in graph_sources()}
     newest = max(p.stat().st_mtime for p in graph_sources())
     os.utime(onnx_dir / "manifest.json", (newest + 10, newest + 10))
     assert not _stale(manifest, WEIGHTS_DIR, onnx_dir)
