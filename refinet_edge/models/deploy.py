@@ -17,8 +17,9 @@ heatmap ``PatchHeatmapNet``    the 1x1 head conv of all J maps, then "keep patch
                                (two Mul/ReduceSum pairs, Concat, Neg) becomes one MatMul with the
                                negated cell grid (int8 calibration leaves it in float)
 ``SkeletonNet`` (flip test)    the mirror of the input is folded into the input layer's weights
-                               (one Gemm with both halves side by side: no MatMul, Stack or
-                               Reshape); mirroring the second half back and averaging are folded
+                               (one Gemm with both halves side by side, then a Reshape to two rows:
+                               no mirror MatMul, Unsqueeze or Concat); mirroring the second half
+                               back and averaging are folded
                                into the output layer (one Gemm on the two halves side by side: no
                                Gather, MatMul, Add or Mul). BatchNormalization of the input layer
                                is folded first
