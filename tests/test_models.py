@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fixtures.stage_inputs import stage_inputs  # noqa: E402
+
 from refinet_edge.errors import RefinetError  # noqa: E402
 from refinet_edge.models import (  # noqa: E402
     PRESETS,
@@ -32,18 +34,6 @@ TEST_CONFIGS = {
 }
 
 
-def _inputs(stage: str, config, batch: int, seed: int = 0) -> tuple:
-    gen = torch.Generator().manual_seed(seed)
-    joints = config.num_joints
-    if stage == "patch":
-        return (torch.randn(batch, joints, config.patch_size, config.patch_size, generator=gen),)
-    if stage == "skeleton":
-        return (torch.randn(batch, joints, config.input_features, generator=gen),)
-    points = torch.randn(batch, joints, config.num_points, 3, generator=gen)
-    counts = torch.randint(1, config.num_points + 1, (batch, joints), generator=gen).float()
-    return points, counts
-
-
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("preset", ["published", "edge"])
 def test_output_shapes_two_batch_sizes(stage: str, preset: str) -> None:
@@ -54,7 +44,7 @@ def test_output_shapes_two_batch_sizes(stage: str, preset: str) -> None:
     out_dim = 2 if stage == "patch" else 3
     with torch.no_grad():
         for batch in (1, 3):
-            out = model(*_inputs(stage, config, batch))
+            out = model(*stage_inputs(stage, config, batch))
             assert out.shape == (batch, config.num_joints, out_dim)
             assert out.dtype == torch.float32
 
@@ -64,7 +54,7 @@ def test_adam_steps_reduce_the_loss_on_a_fixed_batch(stage: str) -> None:
     torch.manual_seed(0)
     config = config_from_dict(stage, {**TEST_CONFIGS[stage].to_dict(), "dropout": 0.0})
     model = build_model(stage, config).train()
-    inputs = _inputs(stage, config, batch=8)
+    inputs = stage_inputs(stage, config, batch=8)
     target = torch.randn(8, config.num_joints, 2 if stage == "patch" else 3, generator=torch.Generator().manual_seed(1))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
@@ -87,9 +77,9 @@ def test_masked_max_pool_ignores_padding(transforms: bool) -> None:
     model = PointCloudNet(config)
     model.train()
     with torch.no_grad():  # non-trivial BN statistics
-        model(*_inputs("pointcloud", config, 4))
+        model(*stage_inputs("pointcloud", config, 4))
     model.eval()
-    points, _ = _inputs("pointcloud", config, 2)
+    points, _ = stage_inputs("pointcloud", config, 2)
     counts = torch.tensor([[10.0] * 15, [0.0] + [48.0] * 7 + [1.0] * 7])
     changed = points.clone()
     index = torch.arange(48).reshape(1, 1, 48, 1)
@@ -112,8 +102,8 @@ def test_eval_copies_of_the_first_point_equal_the_training_mask(transforms: bool
                                  input_transform=transforms, feature_transform=transforms)
     model = PointCloudNet(config).train()
     with torch.no_grad():  # non-trivial BN statistics
-        model(*_inputs("pointcloud", config, 4))
-    points, _ = _inputs("pointcloud", config, 3)
+        model(*stage_inputs("pointcloud", config, 4))
+    points, _ = stage_inputs("pointcloud", config, 3)
     counts = torch.tensor([[10.0] * 15, [0.0, 1.0, 2.0, 47.0, 48.0] * 3, [48.0] * 15])
     model.eval()
     with torch.no_grad():
@@ -129,9 +119,9 @@ def test_feature_transform_regularizer() -> None:
     torch.manual_seed(0)
     model = PointCloudNet(TEST_CONFIGS["pointcloud"]).train()
     assert model.regularizer().item() == 0.0  # no forward yet
-    offsets = model(*_inputs("pointcloud", TEST_CONFIGS["pointcloud"], 4))
+    offsets = model(*stage_inputs("pointcloud", TEST_CONFIGS["pointcloud"], 4))
     reg = model.regularizer(weight=1.0)
-    _, transform = model.forward_with_transform(*_inputs("pointcloud", TEST_CONFIGS["pointcloud"], 4))
+    _, transform = model.forward_with_transform(*stage_inputs("pointcloud", TEST_CONFIGS["pointcloud"], 4))
     assert torch.allclose(reg, feature_transform_regularizer(transform))
     assert offsets.shape == (4, 15, 3) and reg.shape == () and reg.item() > 0.0
     (offsets.sum() + reg).backward()
@@ -140,14 +130,14 @@ def test_feature_transform_regularizer() -> None:
     model.eval()
     assert model.regularizer().item() == 0.0
     edge = PointCloudNet(preset_config("pointcloud", "edge", num_points=16)).train()
-    edge(*_inputs("pointcloud", edge.config, 2))
+    edge(*stage_inputs("pointcloud", edge.config, 2))
     assert edge.regularizer().item() == 0.0
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_eval_mode_is_deterministic(stage: str) -> None:
     model = build_model(stage, TEST_CONFIGS[stage]).eval()
-    inputs = _inputs(stage, TEST_CONFIGS[stage], 2)
+    inputs = stage_inputs(stage, TEST_CONFIGS[stage], 2)
     with torch.no_grad():
         assert torch.equal(model(*inputs), model(*inputs))
 
@@ -220,7 +210,7 @@ def test_config_dict_round_trip() -> None:
 def test_edge_options_shapes_params_and_gradient(stage: str, config) -> None:
     model = build_model(stage, config)
     assert count_parameters(model) == config.num_params()
-    inputs = _inputs(stage, config, batch=4)
+    inputs = stage_inputs(stage, config, batch=4)
     out = model(*inputs)
     assert out.shape == (4, config.num_joints, 3)
     out.square().mean().backward()
@@ -251,11 +241,11 @@ def test_heatmap_patch_net_shapes_params_and_gradient() -> None:
     config = PatchNetConfig(arch="heatmap", patch_size=16, heatmap_channels=(4, 8, 8))
     model = build_model("patch", config)
     assert count_parameters(model) == config.num_params()
-    out = model(*_inputs("patch", config, batch=3))
+    out = model(*stage_inputs("patch", config, batch=3))
     assert out.shape == (3, config.num_joints, 2)
     # a flat map at init: the mean grid position, centres 4m - 7.5 for m = 0..3 -> -1.5, output +1.5
     assert torch.allclose(out, torch.full_like(out, 1.5))
-    out = model(*_inputs("patch", config, batch=3))
+    out = model(*stage_inputs("patch", config, batch=3))
     (out - 1.0).square().mean().backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)

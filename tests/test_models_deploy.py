@@ -9,6 +9,8 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from fixtures.stage_inputs import stage_inputs  # noqa: E402
+
 from refinet_edge.export.onnx_export import to_onnx  # noqa: E402
 from refinet_edge.export.specs import stage_spec  # noqa: E402
 from refinet_edge.models import PatchNetConfig, PointCloudNetConfig, SkeletonNetConfig, build_model  # noqa: E402
@@ -38,15 +40,10 @@ def _trained(stage: str, config, seed: int = 0):
 
 
 def _inputs(stage: str, config, batch: int = 3, seed: int = 1) -> tuple:
-    gen = torch.Generator().manual_seed(seed)
-    j = config.num_joints
-    if stage == "patch":
-        return (torch.randn(batch, j, config.patch_size, config.patch_size, generator=gen),)
-    if stage == "skeleton":
-        return (torch.randn(batch, j, config.input_features, generator=gen),)
-    counts = torch.randint(0, config.num_points + 1, (batch, j), generator=gen).float()
-    counts[0, :3] = torch.tensor([0.0, 1.0, float(config.num_points)])  # empty, one point, full
-    return torch.randn(batch, j, config.num_points, 3, generator=gen), counts
+    inputs = stage_inputs(stage, config, batch, seed, min_count=0)
+    if stage == "pointcloud":
+        inputs[1][0, :3] = torch.tensor([0.0, 1.0, float(config.num_points)])  # empty, one point, full
+    return inputs
 
 
 @pytest.mark.parametrize("stage", list(CONFIGS))
