@@ -76,12 +76,19 @@ def bench(
                            f"{power_interval_ms}, {rounds}, {warmup}, {threads}")
     if onnx is not None and not (onnx / "manifest.json").is_file():
         raise RefinetError(f"--onnx {onnx}: no manifest.json; make the directory with `refinet-edge export`")
+    if onnx is not None:
+        from refinet_edge.export.manifest import verify_files
+
+        verify_files(onnx)  # a truncated or replaced file fails here, not as an "unavailable" row
     if live and live_source != "synthetic" and not Path(live_source).exists():
         raise RefinetError(f"--live-source {live_source}: no such recording (or use 'synthetic')")
     if preprocess not in PREPROCESS_CHOICES:
         raise RefinetError(f"--preprocess must be one of {', '.join(PREPROCESS_CHOICES)}; got {preprocess!r}")
     if data is not None and not data.is_dir():
         raise RefinetError(f"--data {data}: not a directory (expected the ITOP layout)")
+    from refinet_edge.atomic import check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before the work, not after it
     settings = BenchSettings(parse_list(backend, BACKENDS, "--backend"), parse_list(precision, PRECISIONS,
                              "--precision"), _ints(batch, "--batch"), _ints(points, "--points") if points else (),
                              iterations, warmup, accuracy_frames, str(data) if data else None, power,

@@ -43,7 +43,55 @@ def read_report(path: str | Path) -> dict:
         raise RefinetError(f"{path}: not JSON ({exc})") from None
     if not isinstance(report, dict) or report.get("schema_version") != SCHEMA_VERSION or "results" not in report:
         raise RefinetError(f"{path}: not a bench report (schema_version {SCHEMA_VERSION} with results expected)")
+    problem = schema_problem(report)
+    if problem:
+        raise RefinetError(f"{path}: not a complete bench report (schema_version {SCHEMA_VERSION}): {problem}; "
+                           f"re-run `refinet-edge bench` to write it again")
     return report
+
+
+Number = (int, float)
+# What render and compare read, by key: a type, or a nested layout for a dict. Optional keys are left out.
+STATS = {k: Number for k in ("min", "mean", "p50", "p90", "p99", "max", "std")}
+SYSTEM = {"os": {"platform": str}, "python": str, "packages": dict}
+TOP = {"tool": str, "created_utc": str, "command": str, "machine": str, "system": SYSTEM, "settings": dict,
+       "shipped_points": int, "timer_scope": str, "accuracy_note": str, "seconds": Number, "results": list}
+ROW = {"backend": str, "precision": str, "points": int, "trained": bool, "status": str}
+ROW_OK = {"batch": int, "latency_ms": {"end_to_end": STATS}, "throughput_people_per_s": Number}
+ROW_UNAVAILABLE = {"reason": str}
+
+
+def _layout_problem(obj: dict, layout: dict, where: str) -> str | None:
+    for key, kind in layout.items():
+        if key not in obj:
+            return f"{where}{key} missing"
+        if isinstance(kind, dict):
+            if not isinstance(obj[key], dict):
+                return f"{where}{key} is not an object"
+            problem = _layout_problem(obj[key], kind, f"{where}{key}.")
+            if problem:
+                return problem
+        elif not isinstance(obj[key], kind) or (kind is not bool and isinstance(obj[key], bool)):
+            return f"{where}{key} has the wrong type ({type(obj[key]).__name__})"
+    return None
+
+
+def schema_problem(report: dict) -> str | None:
+    """The first field :func:`render` and ``report compare`` need that is missing or mistyped; None when complete."""
+    problem = _layout_problem(report, TOP, "")
+    for i, row in enumerate(report.get("results") or []):
+        if problem:
+            break
+        if not isinstance(row, dict):
+            return f"results[{i}] is not an object"
+        problem = _layout_problem(row, ROW, f"results[{i}].")
+        if not problem:
+            layout = ROW_OK if row["status"] == "ok" else ROW_UNAVAILABLE
+            problem = _layout_problem(row, layout, f"results[{i}].")
+            if not problem and row["status"] == "ok" and row.get("power") is not None:
+                power = {"source": str, "total_is": str, "mean_total_mw": Number, "energy_per_frame_mj": Number}
+                problem = _layout_problem(row["power"], power, f"results[{i}].power.")
+    return problem
 
 
 def ok_rows(report: dict) -> list[dict]:

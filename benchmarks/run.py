@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from refinet_edge import __version__
+from refinet_edge.errors import RefinetError
 from refinet_edge.noise import DetectorNoise
 
 from . import system
@@ -75,6 +76,16 @@ def load_frames(settings: BenchSettings):
 
     count = max(settings.accuracy_frames, max(settings.batches))
     return frames_from(Path(settings.data) if settings.data else None, "test", count, ACCURACY_SEED)
+
+
+def check_batches(settings: BenchSettings, store) -> None:
+    """Refuse a batch the frames cannot fill: the report must never claim people per call that did not run."""
+    short = [b for b in settings.batches if b > len(store)]
+    if short:
+        where = f"--data {settings.data} (test split)" if settings.data else "the synthetic frames"
+        raise RefinetError(f"--batch {','.join(map(str, short))}: {where} holds only {len(store)} frames, so a "
+                           f"call cannot carry {max(short)} people; use --batch of at most {len(store)}, or --data "
+                           f"with more test frames")
 
 
 def accuracy(pipeline, store, frames: int) -> dict:
@@ -130,6 +141,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
     started = dt.datetime.now(dt.timezone.utc)
     machine = system.capture()
     store = load_frames(settings)
+    check_batches(settings, store)
     uv_noisy = DetectorNoise().apply_2d(store.uv_px, np.random.default_rng(0))
     shipped = ctx.shipped_points()
     thread_info = set_threads(settings.threads)
@@ -142,7 +154,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
             for points in settings.points or (shipped,):
                 built = build(ctx, backend, precision, points)
                 base = {"backend": backend, "precision": precision, "points": points, "trained": built.trained,
-                        "device": built.device, "notes": built.notes}
+                        "device": built.device, "notes": built.notes, "stage_precision": built.stage_precision}
                 if built.reason is not None:
                     rows.append({**base, "status": "unavailable", "reason": built.reason, "batch": None})
                     if on_row:
@@ -151,14 +163,15 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
                 assert built.pipeline is not None  # no reason given: built
                 _ort_threads(built, settings.threads)
                 built.pipeline.set_preprocess(settings.preprocess)
-                preprocess.setdefault(_preprocess_path(built))
+                path = _preprocess_path(built)
+                preprocess.setdefault(path)
                 acc = accuracy(built.pipeline, store, settings.accuracy_frames) if built.trained else None
                 if built.trained:
                     trained.append((base, built))
                 for batch in settings.batches:
                     job = Job(built, store, uv_noisy, batch, settings.power, settings.power_interval_ms)
                     job.warm_up(settings.warmup)
-                    jobs.append(({**base, "status": "ok", "batch": batch, "accuracy": acc}, job))
+                    jobs.append(({**base, "status": "ok", "batch": batch, "accuracy": acc, "preprocess": path}, job))
     for number, calls in enumerate(chunks(settings.iterations, settings.rounds), start=1):
         ctx.log(f"bench: round {number}: {calls} timed calls of each of {len(jobs)} configurations")
         for _, job in jobs:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refinet_edge.errors import RefinetError
+
 from . import system
 from .power import PowerSample, auto_sampler, summarize
 from .staged import STEPS, run_timed
@@ -44,6 +46,9 @@ class Job:
         start = (self._calls * self.batch) % span
         self._calls += 1
         depth = self.store.depth_batch(start, start + self.batch)  # outside the timer
+        if len(depth) != self.batch:  # never time fewer people than the report will say
+            raise RefinetError(f"batch {self.batch}: only {len(depth)} frames from frame {start} of "
+                               f"{self.store.name} ({len(self.store)} frames)")
         run_timed(self.built.pipeline, depth, self.uv_noisy[start:start + self.batch], self.store.camera, timer)
 
     def warm_up(self, calls: int) -> None:

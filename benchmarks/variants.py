@@ -48,6 +48,7 @@ class Built:
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
     reason: str | None = None
+    stage_precision: dict[str, str] = field(default_factory=dict)  # what each stage runs (after the plan)
 
 
 @dataclass
@@ -133,12 +134,25 @@ def build_torch(ctx: Context, precision: str, points: int, device: str) -> Built
         return Built(reason="no CUDA device visible to PyTorch")
     pipeline = RefinementPipeline.from_dir(ctx.weights, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else None
+    fp32 = {stage: "fp32" for stage in pipeline.runners}
     if points == ctx.shipped_points():
-        return Built(pipeline, sync, device=device)
+        return Built(pipeline, sync, device=device, stage_precision=fp32)
     from refinet_edge.checkpoint import load_stage
 
     model, _ = load_stage(untrained_checkpoint(ctx, points))
-    return Built(_with_points(pipeline, TorchRunner(model.to(device)), points), sync, trained=False, device=device)
+    return Built(_with_points(pipeline, TorchRunner(model.to(device)), points), sync, trained=False, device=device,
+                 stage_precision=fp32)
+
+
+def planned_precisions(onnx_dir: Path, precision: str, stages) -> dict[str, str]:
+    """What each stage of an export runs at ``precision``: calibrate's ``precision_plan`` (a stage that failed
+    its accuracy gate runs its fallback), as the report must say."""
+    from refinet_edge.export.backends import stage_precisions
+    from refinet_edge.export.manifest import read_manifest
+    from refinet_edge.export.precision import Precision
+
+    chosen, _ = stage_precisions(read_manifest(onnx_dir), Precision.parse(precision), tuple(stages))
+    return {stage: p.value for stage, p in chosen.items()}
 
 
 def ensure_export(ctx: Context, precision: str) -> Path:
@@ -206,8 +220,9 @@ def build_onnxruntime(ctx: Context, precision: str, points: int) -> Built:
 
     onnx_dir = ensure_export(ctx, precision)
     pipeline, notes = pipeline_from_onnx_dir(onnx_dir, "onnxruntime", precision)
+    ran = planned_precisions(onnx_dir, precision, pipeline.runners)
     if shipped:
-        return Built(pipeline, notes=notes)
+        return Built(pipeline, notes=notes, stage_precision=ran)
     from refinet_edge.checkpoint import read_stage_info
     from refinet_edge.export.onnx_export import export_stage
     from refinet_edge.export.runners import OnnxrtRunner
@@ -218,7 +233,8 @@ def build_onnxruntime(ctx: Context, precision: str, points: int) -> Built:
     if not onnx_path.exists():
         export_stage(checkpoint, checkpoint.parent)
     spec = stage_spec("pointcloud", read_stage_info(checkpoint).model_config)
-    return Built(_with_points(pipeline, OnnxrtRunner(onnx_path, spec), points), trained=False, notes=notes)
+    return Built(_with_points(pipeline, OnnxrtRunner(onnx_path, spec), points), trained=False, notes=notes,
+                 stage_precision={**ran, "pointcloud": "fp32"})
 
 
 def build_tensorrt(ctx: Context, precision: str, points: int) -> Built:
@@ -235,7 +251,8 @@ def build_tensorrt(ctx: Context, precision: str, points: int) -> Built:
     from refinet_edge.export.backends import pipeline_from_onnx_dir
 
     pipeline, notes = pipeline_from_onnx_dir(onnx_dir, "tensorrt", precision)
-    return Built(pipeline, notes=notes, device="cuda")
+    return Built(pipeline, notes=notes, device="cuda",
+                 stage_precision=planned_precisions(onnx_dir, precision, pipeline.runners))
 
 
 def build(ctx: Context, backend: str, precision: str, points: int) -> Built:

@@ -24,7 +24,13 @@ def calibrate(
     keeps its fallback (fp32 below fp16, fp16 below int8) and the tool says so.
     Saves calibration.{precision}.json.
     """
+    from refinet_edge.errors import RefinetError
+
     from .run import calibrate as run
+
+    if frames <= 0 or gate_frames <= 0:
+        bad = "--frames" if frames <= 0 else "--gate-frames"
+        raise RefinetError(f"{bad} must be a positive number of frames, got {frames if frames <= 0 else gate_frames}")
 
     with progress_bar("calibration inputs") as bar:
         task = bar.add_task("calibration", total=frames)

@@ -74,8 +74,28 @@ def stage_file(onnx_dir: str | Path, manifest: dict, stage: str, precision: Prec
     path = Path(onnx_dir) / files[precision.value]["file"]
     if not path.is_file():
         raise RefinetError(f"{path}: listed in {MANIFEST} but missing; re-run the command that wrote it")
+    check_hash(path, files[precision.value].get("sha256"))
     return path
+
+
+def check_hash(path: Path, expected: str | None) -> None:
+    """A one-line error when ``path`` is not the file the manifest recorded (truncated, corrupt or replaced)."""
+    if expected and sha256_file(path) != expected:
+        raise RefinetError(f"{path}: sha256 differs from {MANIFEST} ({expected[:12]}...): the file is truncated, "
+                           f"corrupt or replaced; re-run the command that wrote it (`refinet-edge export` or "
+                           f"`calibrate`)")
 
 
 def stage_specs(manifest: dict) -> dict[str, StageSpec]:
     return {stage: spec_from_dict(stage, entry["spec"]) for stage, entry in manifest["stages"].items()}
+
+
+def verify_files(onnx_dir: str | Path, manifest: dict | None = None) -> None:
+    """Check every file the manifest lists against its recorded sha256: one line naming the first bad one."""
+    manifest = manifest if manifest is not None else read_manifest(onnx_dir)
+    for entry in manifest["stages"].values():
+        for record in (entry.get("files") or {}).values():
+            path = Path(onnx_dir) / record["file"]
+            if not path.is_file():
+                raise RefinetError(f"{path}: listed in {MANIFEST} but missing; re-run the command that wrote it")
+            check_hash(path, record.get("sha256"))

@@ -134,7 +134,14 @@ class OnnxrtRunner(StageRunner):
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(self.path), options, providers=list(self.providers))
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=list(self.providers))
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own types (InvalidProtobuf, Fail, ...)
+            if not self.path.is_file():
+                raise RefinetError(f"{self.path}: not found") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RefinetError(f"{self.path}: ONNX Runtime cannot load it ({type(exc).__name__}: {first[:200]}); "
+                               f"re-export it with `refinet-edge export`") from None
         names = tuple(i.name for i in self._session.get_inputs())
         if set(names) != set(self.spec.input_names):
             raise RefinetError(f"{self.path}: graph inputs {names} do not match the stage spec {self.spec.input_names}")

@@ -77,3 +77,38 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_output_file(path: str | os.PathLike[str], option: str) -> None:
+    """Before any work: a one-line error when ``path`` cannot become a file (a directory, under a file, read-only).
+
+    ``option`` names the command-line option (``--json``) so the message says what to change.
+    """
+    from .errors import RefinetError
+
+    path = Path(path)
+    if path.is_dir():
+        raise RefinetError(f"{option} {path}: is a directory; give a file path such as {path / 'report.json'}")
+    _check_parent(path, option)
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str) -> None:
+    """Before any work: a one-line error when ``path`` cannot become a directory (an existing file, read-only)."""
+    from .errors import RefinetError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RefinetError(f"{option} {path}: is a file; give a directory")
+    _check_parent(path, option)
+
+
+def _check_parent(path: Path, option: str) -> None:
+    from .errors import RefinetError
+
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RefinetError(f"{option} {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RefinetError(f"{option} {path}: cannot write in {parent} (permission denied)")

@@ -112,11 +112,15 @@ def evaluate(
     """
     from dataclasses import replace
 
-    from .atomic import write_json
+    from .atomic import check_output_file, write_json
     from .data.itop import open_split
     from .evaluate import EvalSettings, evaluate_split
+    from .export.precision import Precision
     from .noise import DetectorNoise
 
+    Precision.parse(precision)  # a bad value is named before any other hint
+    if json_path is not None:
+        check_output_file(json_path, "--json")  # before the work, not after it
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     if backend == "torch" and onnx_dir is None and precision == "fp32":
@@ -167,6 +171,10 @@ def _load_pipeline(checkpoints: Path | None, stages: str):
     except ImportError:
         raise RefinetError("the stages need PyTorch: pip install torch==2.13.0 (CPU build) or your own build; "
                            "--stages none evaluates the lifted input only") from None
+    if checkpoints is not None and len(missing) == len(wanted):
+        names = ", ".join(s + ".safetensors" for s in wanted)
+        raise RefinetError(f"--checkpoints {directory}: no stage checkpoints ({names}); give the directory `train` "
+                           f"wrote, or --stages none for the lifted input only")
     pipeline = RefinementPipeline.from_dir(directory, stages=wanted)
     return pipeline, {s: {"checkpoint": str(directory / f"{s}.safetensors")} for s in pipeline.runners}
 

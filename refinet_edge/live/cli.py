@@ -72,6 +72,11 @@ def live(
 
     if frames is not None and frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
+    from ..atomic import check_output_file
+
+    for option, path in (("--output", output), ("--video", video), ("--summary", summary_json)):
+        if path is not None:
+            check_output_file(path, option)  # before the camera opens, not after the run
     settings = CameraSettings(width, height, fps, serial, image, align, filters)
     source = open_source(camera, realtime=realtime, settings=settings,
                          synthetic=SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed))
