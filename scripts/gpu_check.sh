@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-/tmp/refinet-gpu-check}}"
 mkdir -p "$OUT_DIR"
 exec > >(tee "$OUT_DIR/gpu_check.log") 2>&1
+export REFINET_EDGE_REQUIRE_GPU="${REFINET_EDGE_REQUIRE_GPU:-1}"  # a CUDA layer that cannot start fails (tests/fixtures/gpu.py)
 export REFINET_EDGE_KERNEL_CACHE="${REFINET_EDGE_KERNEL_CACHE:-$OUT_DIR/kernel-cache}"
 PY="${PYTHON:-python3}"
 

@@ -1,7 +1,8 @@
 """The CUDA kernels on a real GPU against the CPU path, through each installed CUDA layer (marker ``gpu``).
 
-Skipped cleanly without a GPU; run with ``python -m pytest -m gpu tests/test_kernels_gpu.py`` or
-``scripts/gpu_check.sh``. Tiny shapes, except one realistic 640x480 frame.
+Skipped cleanly without a GPU; on a machine with one, a layer that cannot start fails (:mod:`fixtures.gpu`).
+Run with ``python -m pytest -m gpu tests/test_kernels_gpu.py`` or ``scripts/gpu_check.sh``. Tiny shapes,
+except one realistic 640x480 frame.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.gpu import no_gpu
 from fixtures.kernel_scenes import check_lifting, check_patches, check_points, scenes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ def gpu(request: pytest.FixtureRequest):
     try:
         preprocessor = GpuPreprocessor(request.param)
     except RefinetError as err:
-        pytest.skip(f"no GPU through {request.param}: {err}")
+        no_gpu(f"{request.param} cannot start: {err}")
     yield preprocessor
     preprocessor.close()
 
@@ -88,8 +90,10 @@ def test_realistic_640x480_chain_is_bit_exact(gpu: GpuPreprocessor) -> None:
 
 def test_torch_cuda_tensors_on_a_side_stream(gpu: GpuPreprocessor) -> None:
     torch = pytest.importorskip("torch")
+    if torch.version.cuda is None:
+        pytest.skip("torch is a CPU build")
     if not torch.cuda.is_available():
-        pytest.skip("torch has no CUDA")
+        no_gpu("torch.cuda.is_available() is False")
     camera, raw, uv = _frame(2)
     joints, source = gpu.lift_joints(uv, raw, camera)  # NumPy in and out: the reference for the tensors
     stream = torch.cuda.Stream()
@@ -123,6 +127,6 @@ def test_compute_sanitizer(tool: str) -> None:
     done = subprocess.run([sanitizer, "--tool", tool, "--error-exitcode", "99", sys.executable, str(SANITIZE)],
                           capture_output=True, text=True, timeout=900, check=False)
     if "no CUDA-capable device" in done.stdout + done.stderr or "CUDA_ERROR_NO_DEVICE" in done.stdout + done.stderr:
-        pytest.skip("no GPU")
+        no_gpu("compute-sanitizer found no CUDA device")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "all kernels ran and matched" in done.stdout

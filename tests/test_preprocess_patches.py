@@ -296,8 +296,12 @@ def test_reference_batch_and_torch_agree(frame: tuple) -> None:
 @pytest.mark.gpu
 @pytest.mark.parametrize("mode", ["metric", "itop_authors"])
 def test_torch_on_cuda_matches_numpy(mode: str) -> None:
-    if torch is None or not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+    if torch is None or torch.version.cuda is None:
+        pytest.skip("torch is not installed or a CPU build")
+    if not torch.cuda.is_available():
+        from fixtures.gpu import no_gpu
+
+        no_gpu("torch.cuda.is_available() is False")
     rng = np.random.default_rng(0)
     depth = rng.uniform(0.5, 5.0, (4, 240, 320)).astype(np.float32)
     depth[rng.random(depth.shape) < 0.2] = 0
