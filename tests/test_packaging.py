@@ -32,9 +32,31 @@ def test_import_needs_no_optional_backend():
     assert result.stdout.strip() == "[]"
 
 
+def source_files(repo: Path) -> list[str]:
+    """The checkout's files a wheel is built from: git's tracked and not-ignored ones (never a .venv, data or
+    runs), or, outside a git checkout, everything but those folders."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=repo,
+                            capture_output=True, check=False)
+    if listed.returncode == 0 and listed.stdout:
+        names = [name for name in listed.stdout.decode().split("\0") if name and (repo / name).is_file()]
+        envs = {n.split("/")[0] for n in names if n.endswith("/pyvenv.cfg")}  # a venv under any name
+        return [name for name in names if name.split("/")[0] not in envs]
+    skip = {".git", ".venv", "venv", "runs", "data", "build", "__pycache__"}
+    return [str(p.relative_to(repo)) for p in repo.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(repo).parts) and ".egg-info" not in str(p)]
+
+
+def test_source_copy_leaves_out_virtual_environments(tmp_path):
+    names = source_files(REPO)
+    assert "pyproject.toml" in names and "refinet_edge/weights/patch.safetensors" in names
+    assert not [n for n in names if n.split("/")[0] in (".venv", "venv", "runs", "data", ".git")]
+
+
 def test_wheel_has_no_generic_top_level_names(tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "runs", "*.egg-info", "build", ".*cache"))
+    for name in source_files(REPO):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, src / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
         check=True, capture_output=True,

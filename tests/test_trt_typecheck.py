@@ -57,12 +57,12 @@ ignore_errors = True
 """
 
 
-def run_mypy(stub_path: Path, files: list[str]) -> subprocess.CompletedProcess:
-    """mypy on ``files`` with the stubs at ``stub_path``; errors inside the stubs themselves are not ours."""
+def run_mypy(stub_path: Path, files: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """mypy on ``files`` (relative to ``cwd``) with the stubs at ``stub_path``; errors inside the stubs are not ours."""
     config = stub_path / "mypy.ini"
     config.write_text(MYPY_INI, encoding="utf-8")
     return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--no-incremental", *files],
-                          cwd=ROOT, env={"MYPYPATH": str(stub_path), "PATH": "/usr/bin:/bin"},
+                          cwd=cwd, env={"MYPYPATH": str(stub_path), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=300)
 
 
@@ -72,13 +72,12 @@ needs_stubs = pytest.mark.skipif(_stub_dirs() is None, reason="tensorrt-stubs no
 @needs_stubs
 def test_trt_modules_typecheck(tmp_path: Path) -> None:
     """Our TensorRT modules pass; a probe copy with a misspelt TensorRT method fails (so the check is real)."""
-    probe = ROOT / "export" / "_typecheck_probe.py"
+    work = tmp_path / "checkout"  # the probe sits beside a copy of export/, never in the source tree
+    shutil.copytree(ROOT / "export", work / "export", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = work / "export" / "_typecheck_probe.py"
     source = (ROOT / "export" / "trt_build.py").read_text(encoding="utf-8")
     probe.write_text(source.replace("set_memory_pool_limit", "set_memory_pool_limt"), encoding="utf-8")
-    try:
-        result = run_mypy(patched_stubs(tmp_path / "stubs"), [*CHECKED, str(probe.relative_to(ROOT))])
-    finally:
-        probe.unlink()
+    result = run_mypy(patched_stubs(tmp_path / "stubs"), [*CHECKED, str(probe.relative_to(work))], cwd=work)
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert errors, "mypy found nothing wrong in the probe: the stubs are not being used"
     assert all(line.startswith("export/_typecheck_probe.py") for line in errors), "\n".join(errors)
