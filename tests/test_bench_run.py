@@ -221,3 +221,45 @@ def test_preprocess_setting_reaches_every_pipeline(tmp_path: Path) -> None:
     assert report["settings"]["preprocess"] == "numpy"
     assert report["refinement"] == "stage C passes 2; skeleton test-time flip on (from the shipped weights)"
     assert f"refinement: {report['refinement']}" in system_lines(report)
+
+
+def _row(backend: str, batch: int, mean_ms: float, p50_ms: float | None = None) -> dict:
+    e2e = {"n": 3, "min": mean_ms, "mean": mean_ms, "p50": p50_ms or mean_ms, "p90": mean_ms, "p95": mean_ms,
+           "p99": mean_ms, "max": mean_ms, "std": 0.0}
+    return {"backend": backend, "precision": "fp32", "points": 128, "trained": True, "status": "ok", "batch": batch,
+            "latency_ms": {"end_to_end": e2e}, "throughput_people_per_s": 1e3 * batch / mean_ms}
+
+
+def test_speedups_divide_torch_fp32_by_each_row_at_the_same_batch() -> None:
+    from refinet_edge.benchmarks.run import speedups
+
+    rows = [_row("torch", 1, 10.0), _row("onnxruntime", 1, 4.0), _row("onnxruntime", 8, 5.0), _row("torch", 8, 20.0),
+            _row("onnxruntime", 2, 1.0)]
+    speedups(rows)
+    assert [r.get("speedup_vs_torch_fp32") for r in rows] == [1.0, 2.5, 4.0, 1.0, None]
+
+
+def test_throughput_is_people_over_timed_seconds() -> None:
+    from refinet_edge.benchmarks.timing import Job
+
+    job = Job(None, None, np.zeros((0, 15, 2)), batch=4, power=False, power_interval_ms=100)
+    job.samples["end_to_end"] = [10.0, 30.0]  # ms
+    assert job.result()["throughput_people_per_s"] == pytest.approx(8 / 0.040)
+
+
+def test_compare_ratio_uses_each_reports_own_latency(report: dict) -> None:
+    from refinet_edge.benchmarks.compare import compare_table
+
+    a = {**report, "results": [_row("torch", 1, 10.0, p50_ms=10.0), _row("torch", 8, 40.0, p50_ms=40.0)]}
+    b = {**report, "results": [_row("torch", 1, 25.0, p50_ms=25.0)]}
+    head, *rows = compare_table(["A", "B"], [a, b])
+    by_batch = {row[3]: dict(zip(head, row, strict=True)) for row in rows}
+    assert by_batch["1"]["B p50 / A"] == "2.50" and by_batch["1"]["B people/s"] == "40.0"
+    assert by_batch["8"]["B p50 ms"] == "-" and by_batch["8"]["A p50 ms"] == "40.00"
+
+
+def test_rows_say_what_ran(report: dict) -> None:
+    for row in report["results"]:
+        if row["status"] == "ok":
+            assert row["stage_precision"] == {"patch": "fp32", "skeleton": "fp32", "pointcloud": "fp32"}
+            assert row["preprocess"] and row["preprocess"] in report["preprocess"]

@@ -108,7 +108,8 @@ def test_wrong_hdf5_layout(tmp_path):
     assert_user_error(result, "ITOP_side_test_")
 
 
-def test_evaluate_json_not_half_written(tmp_path):
+def test_evaluate_that_fails_writes_no_json(tmp_path):
+    """A failed run leaves no report (atomic writing itself, failing half-way: tests/test_atomic.py)."""
     target = tmp_path / "report.json"
     result = run_cli("evaluate", "--data", str(tmp_path / "missing"), "--json", str(target))
     assert result.returncode != 0

@@ -190,10 +190,35 @@ def test_inputs_of_any_layout_and_dtype() -> None:
     check_lift(uv.tolist(), depth64.tolist(), camera)  # lists work as in NumPy
 
 
-def test_baracca_authors_falls_back_to_numpy() -> None:
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count the calls ``_jit`` makes to its NumPy fallback ``name`` (the real function still runs)."""
+    calls: list[int] = []
+    real = getattr(_jit, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_jit, name, counted)
+    return calls
+
+
+def test_baracca_authors_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled path has no baracca_authors kernel: it must hand the call to NumPy, whose result matches the
+    plain-loop reference (not the same code path compared with itself)."""
+    from refinet_edge.preprocess.patches import extract_patches_reference
+
     depth = np.random.default_rng(0).uniform(1.0, 2.0, (1, *TINY.shape)).astype(np.float32)
+    depth[0, 2:5, 3:6] = 0.0  # holes: replaced by the patch mean in this mode
+    uv = np.array([[[5.0, 4.0], [np.nan, 1.0], [1.0, 1.0]]])
     cfg = PatchConfig(mode="baracca_authors", size=5)
-    check_patches(depth, np.array([[[5.0, 4.0], [np.nan, 1.0]]]), None, TINY, cfg)
+    calls = _spy(monkeypatch, "_patches_numpy")
+    patches, cell_px = _jit.extract_patches(depth, uv, None, TINY, cfg)
+    assert calls == [1]
+    ref_patches, ref_cell = extract_patches_reference(depth[0], uv[0], None, TINY, cfg)
+    np.testing.assert_allclose(patches[0], ref_patches, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(cell_px[0], ref_cell)
+    assert np.all(patches[0, 1] == 0)  # the missing joint
 
 
 def test_same_errors_as_numpy() -> None:
@@ -243,12 +268,24 @@ def test_skeleton_encode_on_random_skeletons(seed: int, batch: int, rays: bool) 
     assert_same(_jit.skeleton_encode(joints, cfg), expected)
 
 
-def test_skeleton_encode_authors_mode_and_other_dtypes_run_numpy() -> None:
-    from refinet_edge.stage_io import SkeletonConfig, skeleton_encode
+def test_skeleton_encode_authors_mode_and_other_dtypes_run_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Authors mode and float32 joints go to NumPy (counted), and the values are the documented formulas."""
+    from refinet_edge.stage_io import ITOP_MEAN_MM, ITOP_STD_MM, SKELETON_SCALE_M, SkeletonConfig, skeleton_centre
 
     joints = np.random.default_rng(0).normal(size=(2, 15, 3)) + np.array([0.0, 0.0, 3.0])
-    for cfg, data in ((SkeletonConfig(mode="authors"), joints), (SkeletonConfig(rays=True), joints.astype(np.float32))):
-        assert_same(_jit.skeleton_encode(data, cfg), skeleton_encode(data, cfg))
+    joints[1, 4] = np.nan
+    calls = _spy(monkeypatch, "_skeleton_numpy")
+    x, centre = _jit.skeleton_encode(joints, SkeletonConfig(mode="authors"))
+    assert calls == [1]
+    expected = np.nan_to_num((joints * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM, nan=0.0)
+    np.testing.assert_allclose(x, expected.astype(np.float32), rtol=1e-6)
+    assert np.all(centre == 0) and np.all(x[1, 4] == 0)
+    x, centre = _jit.skeleton_encode(joints.astype(np.float32), SkeletonConfig(rays=True))
+    assert calls == [1, 1]
+    np.testing.assert_allclose(centre, skeleton_centre(joints.astype(np.float32)), rtol=1e-6)
+    offsets = (joints.astype(np.float32) - centre[:, None, :]) / SKELETON_SCALE_M
+    np.testing.assert_allclose(x[0, :, :3], offsets[0], rtol=1e-5, atol=1e-6)
+    assert x.shape == (2, 15, 5)
 
 
 def _sprinkle(rng: np.random.Generator, a: np.ndarray, values: tuple[float, ...]) -> np.ndarray:

@@ -223,3 +223,12 @@ def test_chain_cache_key_ignores_this_stages_own_settings(tiny_set, tmp_path):
     assert key(**{"preprocess.points.passes": 3, "epochs": 3, "train.loss": "distance"}) == base
     assert key(**{"noise.sigma_px": 3.0}) != base
     assert key(**{"train.chain_cache": 3}) != base
+
+
+@pytest.mark.parametrize("stage", ["skeleton", "pointcloud"])
+def test_training_loss_falls(tiny_set, tmp_path, stage):
+    """From fresh weights, six epochs on the tiny set: the last epoch's mean loss is well under the first's."""
+    run_training(_hypes(stage, tiny_set, tmp_path, epochs=6))
+    losses = [json.loads(line)["loss"] for line in (tmp_path / f"{stage}.log.jsonl").read_text().splitlines()]
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    assert losses[-1] < 0.8 * losses[0], losses
