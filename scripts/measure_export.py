@@ -91,9 +91,12 @@ def main() -> None:
     evaluate["onnxruntime_int8_gross_errors"] = _score(pipeline, frames, GROSS)
     seconds["evaluate"] = time.perf_counter() - t0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    machine = system.capture()
     report = {
         "tool": f"refinet-edge {__version__}", "commit": commit,
-        "created_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": system.machine_line(system.capture()),
+        "created_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": system.machine_line(machine),
+        "python": machine.get("python"), "packages": {k: v for k, v in machine.get("packages", {}).items() if v},
+        "load_average_start": machine.get("load_average"), "load_average_end": system.load_average(),
         "command": f"python scripts/measure_export.py {args.out_dir} --eval-frames {args.eval_frames}",
         "parity": manifest["parity"], "precision_plan": manifest.get("precision_plan", {}),
         "gate": {p: c.get("gate") for p, c in calibration.items()},
