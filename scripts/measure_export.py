@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--onnx-dir", type=Path, default=Path("runs/measure-export-onnx"))
     args = parser.parse_args()
     started = dt.datetime.now(dt.timezone.utc)
+    machine = system.capture()  # at the start: the load average then
     onnx_dir = args.onnx_dir
     if onnx_dir.exists():
         shutil.rmtree(onnx_dir)
@@ -91,7 +92,6 @@ def main() -> None:
     evaluate["onnxruntime_int8_gross_errors"] = _score(pipeline, frames, GROSS)
     seconds["evaluate"] = time.perf_counter() - t0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    machine = system.capture()
     report = {
         "tool": f"refinet-edge {__version__}", "commit": commit,
         "created_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": system.machine_line(machine),
