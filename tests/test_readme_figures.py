@@ -1,0 +1,99 @@
+"""Every figure the README ties to a report is the report's value, as rounded in the README.
+
+Convention (for everyone who adds a figure to README.md): put an HTML comment right after the number, naming
+the committed file it comes from and the key inside it::
+
+    acc@10cm 95.25<!--fig benchmarks/reports/DIR/export.json evaluate.torch_fp32.acc_10cm--> %
+
+* the path is relative to the repository root, and the file must be committed (CI checks a fresh clone);
+* JSON: the key is a dotted path, list items by index (``results.3.latency_ms.end_to_end.p50``);
+  JUnit XML (pytest ``--junitxml``): ``TAG@ATTRIBUTE`` of the first such element (``testsuite@tests``), or
+  ``count:TAG`` for the number of such elements (``count:testcase``);
+* the number is checked as written: ``95.25`` must be the value rounded to 2 decimals, ``7.2e-6`` the value to
+  2 significant digits, ``14`` an integer equal to the value. GitHub does not render the comments.
+
+Dated results stay dated in the text around them (date, machine), and the report says how it was made
+(``command``). To add a figure: commit the report, write the number with its marker, run this test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = re.compile(r"(?P<value>-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)<!--fig (?P<path>\S+) (?P<key>\S+)\s*-->")
+ANY_MARKER = re.compile(r"<!--fig\b")
+
+
+def figures(text: str) -> list[tuple[str, str, str, int]]:
+    """(value as written, file, key, line number) for every marked figure."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        matches = list(MARKER.finditer(line))
+        assert len(matches) == len(ANY_MARKER.findall(line)), f"README.md:{number}: a fig marker must directly " \
+                                                              f"follow a number and name FILE KEY: {line.strip()}"
+        found += [(m["value"], m["path"], m["key"], number) for m in matches]
+    return found
+
+
+def lookup(path: Path, key: str) -> float:
+    """The value at ``key`` in the JSON or JUnit XML file ``path`` (see the module docstring)."""
+    if path.suffix == ".xml":
+        root = ET.parse(path).getroot()
+        if key.startswith("count:"):
+            return float(sum(1 for _ in root.iter(key[6:])))
+        tag, attribute = key.split("@")
+        element = next(root.iter(tag))
+        return float(element.attrib[attribute])
+    node = json.loads(path.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    assert isinstance(node, int | float) and not isinstance(node, bool), f"{path} {key} is not a number: {node!r}"
+    return float(node)
+
+
+def matches(written: str, value: float) -> bool:
+    """``written`` is ``value`` rounded the way it is written (decimals, or significant digits with e-notation)."""
+    if "e" in written:
+        mantissa = written.split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return float(f"{value:.{digits}e}") == float(written)
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    return float(f"{value:.{decimals}f}") == float(written)
+
+
+def test_the_rounding_rule_can_fail() -> None:
+    assert matches("95.25", 95.25333) and matches("7.2e-6", 7.1526e-06) and matches("14", 14.0)
+    assert not matches("95.26", 95.25333) and not matches("7.1e-6", 7.1526e-06) and not matches("18", 14.0)
+    assert not matches("95.3", 95.2)
+
+
+def test_a_misplaced_marker_is_reported() -> None:
+    with pytest.raises(AssertionError, match="must directly follow a number"):
+        figures("the gate <!--fig a.json b--> passed")
+    assert figures("p50 1.5<!--fig a.json x.y--> ms and 3<!--fig b.xml count:testcase-->") == [
+        ("1.5", "a.json", "x.y", 1), ("3", "b.xml", "count:testcase", 1)]
+
+
+def test_every_marked_readme_figure_is_in_its_report() -> None:
+    found = figures((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(found) >= 20, "the README's measured blocks lost their fig markers"
+    wrong = []
+    for written, name, key, line in found:
+        path = ROOT / name
+        if not path.is_file():
+            wrong.append(f"README.md:{line}: {name} does not exist")
+            continue
+        try:
+            value = lookup(path, key)
+        except (KeyError, IndexError, StopIteration, ValueError) as exc:
+            wrong.append(f"README.md:{line}: {name} has no {key} ({type(exc).__name__}: {exc})")
+            continue
+        if not matches(written, value):
+            wrong.append(f"README.md:{line}: {written} but {name} {key} = {value!r}")
+    assert not wrong, "\n".join(wrong)
