@@ -6,7 +6,9 @@ JSON layout (``schema_version`` 1)::
      "settings": {...}, "threads": {library: setting}, "shipped_points", "data", "timer_scope",
      "preprocess": the pre-processing path(s) the timed pipelines ran (absent in older reports),
      "accuracy_note", "seconds",
-     "results": [{"backend", "precision", "points", "trained", "device", "notes", "batch",
+     "results": [{"backend", "precision", "points", "trained", "device", "notes", "batch" (people per call, as run:
+                  bench refuses a batch its frames cannot fill), "stage_precision": {stage: what it ran after
+                  calibrate's plan}, "preprocess": the path this row's pipeline ran (both absent in older reports),
                   "status": "ok" | "unavailable", "reason" (unavailable),
                   "latency_ms": {step: {"n", "min", "mean", "p50", "p90", "p95", "p99", "max", "std"}},
                   "samples_ms": {step: [...]}, "throughput_people_per_s", "timed_seconds",
