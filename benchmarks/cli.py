@@ -124,6 +124,10 @@ def compare_cmd(
 
     if len(reports) < 2:
         raise RefinetError(f"report compare needs at least two report.json files, got {len(reports)}")
+    if out_dir is not None:
+        from refinet_edge.atomic import check_output_dir
+
+        check_output_dir(out_dir, "--out")
     text, written = compare(reports, out_dir)
     out.print(text, markup=False, highlight=False, soft_wrap=True)
     for path in written:

@@ -156,3 +156,11 @@ def test_bench_refuses_a_batch_the_data_cannot_fill(itop_dir: Path, tmp_path: Pa
                      "--out", str(tmp_path / "b"))
     assert_one_line_error(result, "--batch 4", "only 2 frames")
     assert not (tmp_path / "b").exists()
+
+
+def test_report_compare_out_file_fails_before_the_work(tmp_path: Path) -> None:
+    reports = sorted((Path(__file__).parents[1] / "benchmarks/reports").glob("2026-11-26-*/report.json"))[:2]
+    (tmp_path / "out").write_text("x")
+    result = run_cli("report", "compare", *map(str, reports), "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, "--out", "is a file")
+    assert "| backend |" not in result.stdout
