@@ -161,6 +161,8 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
                         on_row(rows[-1])
                     continue
                 assert built.pipeline is not None  # no reason given: built
+                ran_points = built.pipeline.config.points.num_points
+                assert ran_points == points, f"{backend} {precision}: asked N={points}, the pipeline runs {ran_points}"
                 _ort_threads(built, settings.threads)
                 built.pipeline.set_preprocess(settings.preprocess)
                 path = _preprocess_path(built)
