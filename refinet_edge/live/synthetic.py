@@ -20,7 +20,8 @@ import numpy as np
 
 from ..camera import Camera, camera_preset
 from ..errors import RefinetError
-from ..synth.generator import check_view
+from ..synth.generator import SynthConfig, check_view
+from ..synth.sensor_presets import check_sensor_name
 from ..synth.walking import WalkingScene
 from .frames import GroundTruth, RGBDFrame, depth_from_raw, grey_to_bgr, raw_from_depth
 
@@ -37,9 +38,11 @@ class SyntheticSettings:
     seed: int = 0               # room, camera placement and walker body
     subject: int = 0
     start: int = 0              # first frame index
+    sensor: str = "default"     # depth-sensor preset (refinet_edge.synth.sensor_presets)
 
     def __post_init__(self) -> None:
         camera_preset(self.camera)
+        check_sensor_name(self.sensor)
         check_view(self.view)
         if not (self.fps > 0 and self.start >= 0 and self.subject >= 0):
             raise RefinetError(f"synthetic source needs fps > 0, start >= 0 and subject >= 0; "
@@ -59,9 +62,11 @@ class SyntheticSource:
 
         self.camera: Camera = replace(preset, fx=f32(preset.fx), fy=f32(preset.fy), cx=f32(preset.cx),
                                       cy=f32(preset.cy), depth_scale=f32(Z16_SCALE_M))
-        self.scene = WalkingScene(settings.seed, preset, settings.view, settings.fps, settings.subject)
+        self.scene = WalkingScene(settings.seed, preset, settings.view, settings.fps, settings.subject,
+                                  SynthConfig(sensor_preset=settings.sensor))
         self.description = (f"synthetic walker ({preset.name} {preset.width}x{preset.height}, {settings.view} view, "
-                            f"seed {settings.seed}) @ {settings.fps:g} fps"
+                            f"seed {settings.seed}{'' if settings.sensor == 'default' else ', ' + settings.sensor}"
+                            f") @ {settings.fps:g} fps"
                             f"{', real time' if realtime else ', every frame'}")
         self._next = settings.start
         self._t0: float | None = None

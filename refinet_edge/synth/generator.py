@@ -29,6 +29,7 @@ from .poses import POSE_FAMILIES, BodyPoints, forward_kinematics, place_on_floor
 from .render import render
 from .scene import FIRST_OBJECT, VIEWS, CameraPose, chair_under, place_camera, scene_surfaces
 from .sensor import SensorModel, apply_sensor, infrared_image, surface_cosine
+from .sensor_presets import apply_sensor_model, check_sensor_name, sensor_for_frame
 from .visibility import joint_visibility
 
 
@@ -43,8 +44,10 @@ class SynthConfig:
     visibility_tolerance_m: float = 0.03
     keep_clean_depth: bool = True      # also return the noiseless render
     sensor: SensorModel = field(default_factory=SensorModel)
+    sensor_preset: str = "default"     # see .sensor_presets; "default" applies `sensor` above
 
     def __post_init__(self) -> None:
+        check_sensor_name(self.sensor_preset)
         for name, weight in self.family_weights:
             if name not in POSE_FAMILIES or weight < 0:
                 raise RefinetError(
@@ -114,7 +117,8 @@ def render_frame(meta: dict, camera: Camera, cam_pose: CameraPose, body: list[Su
     """Render world-frame ``body`` and ``scene`` through ``cam_pose``: ground truth, sensor, IR.
 
     ``meta`` holds the frame's index, subject, family and view; ``rng`` drives
-    the sensor noise and the albedos.
+    the sensor noise and the albedos (and, for ``sensor_preset="random"``, the
+    frame's sensor settings).
     """
     body_c = [s.moved(cam_pose.rotation, cam_pose.centre_m) for s in body]
     scene_c = [s.moved(cam_pose.rotation, cam_pose.centre_m) for s in scene]
@@ -125,8 +129,14 @@ def render_frame(meta: dict, camera: Camera, cam_pose: CameraPose, body: list[Su
                                config.visibility_tolerance_m)
     person = (labels >= 0) & (labels < NUM_JOINTS)
     cos = surface_cosine(depth_clean, camera)
-    depth = apply_sensor(depth_clean, camera, config.sensor, rng, cos)
-    ir = infrared_image(depth_clean, _albedo_table(rng)[labels + 1], person, cos, config.sensor, rng)
+    if config.sensor_preset == "default":  # this order of rng draws keeps the original data sets bit for bit
+        depth = apply_sensor(depth_clean, camera, config.sensor, rng, cos)
+        albedo = _albedo_table(rng)[labels + 1]
+    else:  # a named preset, or a `random` draw from this frame's rng
+        sensor = sensor_for_frame(config.sensor_preset, rng)
+        albedo = _albedo_table(rng)[labels + 1]
+        depth = apply_sensor_model(sensor, depth_clean, camera, rng, cos, albedo)
+    ir = infrared_image(depth_clean, albedo, person, cos, config.sensor, rng)
     return SynthFrame(
         camera=camera, depth_m=depth, depth_clean_m=depth_clean if config.keep_clean_depth else None,
         ir=ir, segmentation=np.where(person, labels, -1).astype(np.int8), joints_m=joints_m,
