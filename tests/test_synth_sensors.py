@@ -10,12 +10,16 @@ noise from Fankhauser et al. (ICAR 2015).
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from refinet_edge.camera import Camera, camera_preset
+from refinet_edge.data.itop import open_split
 from refinet_edge.errors import RefinetError
 from refinet_edge.synth import SynthConfig, generate_frame
 from refinet_edge.synth.sensor import surface_cosine
@@ -286,8 +290,39 @@ def test_random_frames_vary_in_noise_between_frames() -> None:
         for i in range(12):
             f = generate_frame(i, seed=5, config=SynthConfig(sensor_preset=name))
             person = (f.segmentation >= 0) & (f.depth_m > 0)
-            levels.append(np.median(np.abs(f.depth_m - f.depth_clean_m)[person]) / np.median(f.depth_clean_m[person]) ** 2)
+            error_m = np.median(np.abs(f.depth_m - f.depth_clean_m)[person])
+            levels.append(error_m / np.median(f.depth_clean_m[person]) ** 2)
         return np.array(levels)
 
     fixed, random = error_levels("d435"), error_levels("random")
     assert random.max() / random.min() > 2.0 * fixed.max() / fixed.min()
+
+
+# ------------------------------------------------------------------------- CLI
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "refinet_edge.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("verb", [["synth", "--frames", "2"], ["record", "--frames", "2"]])
+def test_cli_unknown_sensor_is_one_error_line_and_writes_nothing(verb: list[str], tmp_path: Path) -> None:
+    out = tmp_path / ("set" if verb[0] == "synth" else "rec.db3")
+    result = run_cli(*verb, "--out", str(out), "--sensor", "kinect")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown sensor 'kinect'"), lines
+    assert all(name in lines[0] for name in SENSOR_NAMES)
+    assert not out.exists()
+
+
+def test_cli_synth_sensor_writes_that_sensors_depth(tmp_path: Path) -> None:
+    for name in ("default", "d455"):
+        result = run_cli("synth", "--out", str(tmp_path / name), "--split", "test", "--frames", "3", "--seed", "4",
+                         "--workers", "1", "--sensor", name)
+        assert result.returncode == 0, result.stderr
+    with open_split(tmp_path / "d455", "side", "test") as split:
+        assert split.attrs["sensor"] == "d455"
+        expected = generate_frame(1, seed=4, config=SynthConfig(sensor_preset="d455")).depth_m
+        np.testing.assert_allclose(split.depth(1), expected, rtol=1e-3)  # ITOP stores float16
+        with open_split(tmp_path / "default", "side", "test") as default:
+            assert default.attrs["sensor"] == "default"
+            assert not np.array_equal(default.depth(1), split.depth(1))
