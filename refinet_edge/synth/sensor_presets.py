@@ -22,7 +22,8 @@ noise levels; on the 320x240 ITOP camera (f = 285.7 px) they are noisier still.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -92,8 +93,8 @@ def random_sensor(rng: np.random.Generator) -> StereoSensor | TofSensor:
     base = SENSOR_PRESETS[RANDOM_BASES[int(rng.integers(len(RANDOM_BASES)))]]
     assert isinstance(base, StereoSensor | TofSensor)
     ranges = RANDOM_RANGES[type(base)]
-    drawn = {key: float(rng.uniform(low, high)) for key, (low, high) in ranges.items()}
-    return replace(base, name=f"random:{base.name}", **drawn)
+    drawn: dict[str, Any] = {key: float(rng.uniform(low, high)) for key, (low, high) in ranges.items()}
+    return type(base)(**{**asdict(base), **drawn, "name": f"random:{base.name}"})
 
 
 def sensor_for_frame(name: str, rng: np.random.Generator) -> Sensor:
