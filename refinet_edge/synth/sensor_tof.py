@@ -95,8 +95,10 @@ class TofSensor:
         if albedo is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 signal = np.where(clean > 0, albedo * cos_incidence / (clean * clean), 0.0)
-            jitter = np.exp(np.float32(self.dark_jitter) * rng.standard_normal(clean.shape, dtype=np.float32))
-            missing |= signal < self.dark_signal * jitter
+            # log-normal threshold per pixel; only pixels within 5 sigma of it draw (most are far above)
+            near = np.flatnonzero(signal < self.dark_signal * np.exp(5 * self.dark_jitter))
+            jitter = np.exp(self.dark_jitter * rng.standard_normal(near.size))
+            missing.flat[near[signal.flat[near] < self.dark_signal * jitter]] = True
         if self.grazing_cos > 0:
             missing.flat[grazing_dropouts(cos_incidence, self.grazing_cos, rng)] = True
         if self.depth_unit_m > 0:
