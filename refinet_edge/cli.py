@@ -52,6 +52,8 @@ def synth(
     overwrite: Annotated[bool, typer.Option(help="Replace this view and split's files if they exist.")] = False,
     sensor: Annotated[str, typer.Option(help="Depth-sensor model: default, ideal, d435, d415, d455, tof or random "
                                              "(README: Depth-sensor presets).")] = "default",
+    filters: Annotated[bool, typer.Option(help="Run the depth through librealsense's filters as `live --filters` "
+                                               "does (needs the camera extra).")] = False,
 ) -> None:
     """Generate synthetic RGB-D humans in the ITOP file layout.
 
@@ -73,7 +75,7 @@ def synth(
             out_dir, split=split, frames=frames, seed=seed, camera=cam, view=view,
             workers=workers, with_point_cloud=point_cloud, overwrite=overwrite,
             on_progress=lambda done, total: bar.update(task, completed=done),
-            config=config,
+            config=config, filters=filters,
         )
     size_mb = sum(p.stat().st_size for p in summary.files) / 1e6
     out.print(

@@ -54,7 +54,8 @@ def live(
     preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
     width: Width = 640, height: Height = 480, fps: Fps = 30, serial: Serial = None, image: Image = "auto",
     align: Annotated[str, typer.Option(help="RealSense: align depth to color, or color to depth.")] = "color",
-    filters: Annotated[bool, typer.Option(help="RealSense: spatial, temporal and hole-filling depth filters.")]
+    filters: Annotated[bool, typer.Option(help="RealSense, synthetic: spatial, temporal and hole-filling depth "
+                                               "filters.")]
     = False,
     sensor: Sensor = "default",
 ) -> None:

@@ -52,7 +52,8 @@ class SyntheticSettings:
 class SyntheticSource:
     """A :class:`~refinet_edge.live.frames.FrameSource` rendering a :class:`WalkingScene`."""
 
-    def __init__(self, settings: SyntheticSettings | None = None, realtime: bool = False) -> None:
+    def __init__(self, settings: SyntheticSettings | None = None, realtime: bool = False,
+                 filters: bool = False) -> None:
         settings = settings or SyntheticSettings()
         self.settings, self.realtime, self.fps = settings, realtime, settings.fps
         preset = camera_preset(settings.camera)
@@ -67,7 +68,13 @@ class SyntheticSource:
         self.description = (f"synthetic walker ({preset.name} {preset.width}x{preset.height}, {settings.view} view, "
                             f"seed {settings.seed}{'' if settings.sensor == 'default' else ', ' + settings.sensor}"
                             f") @ {settings.fps:g} fps"
-                            f"{', real time' if realtime else ', every frame'}")
+                            f"{', real time' if realtime else ', every frame'}"
+                            f"{', depth filters' if filters else ''}")
+        self.filters = None
+        if filters:  # librealsense's filters on the stream, temporal history included, as a live camera's
+            from .filters import SoftwareDepthFilters
+
+            self.filters = SoftwareDepthFilters(self.camera, fps=settings.fps, keep_history=True)
         self._next = settings.start
         self._t0: float | None = None
 
@@ -75,7 +82,8 @@ class SyntheticSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        if self.filters is not None:
+            self.filters.close()
 
     def read(self, timeout_s: float = 5.0) -> RGBDFrame | None:
         index = self._next
@@ -94,6 +102,8 @@ class SyntheticSource:
         """Frame ``index`` (deterministic), stamped as arriving now."""
         synth = self.scene.render(index)
         depth_m = depth_from_raw(raw_from_depth(synth.depth_m, Z16_SCALE_M), Z16_SCALE_M)
+        if self.filters is not None:
+            depth_m = self.filters.apply(depth_m)
         truth = GroundTruth(synth.joints_m, synth.uv_px, synth.visible)
         return RGBDFrame(number=index, timestamp_ms=index * 1000.0 / self.fps, depth_m=depth_m,
                          image_bgr=grey_to_bgr(synth.ir), camera=self.camera, arrival_s=time.perf_counter(),
