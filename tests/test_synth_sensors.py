@@ -76,6 +76,8 @@ def test_stereo_flat_wall_rms_matches_the_published_figure(name: str, k: int) ->
     tolerance = 0.05 + (math.sqrt(published ** 2 + 1 / 12) - published) + 4 * published / math.sqrt(2 * n)
     assert rms_mm == pytest.approx(published, abs=tolerance)
     assert abs(np.mean(depth[measured]) - z_m) < 4 * rms_mm / 1000 / math.sqrt(n) + 0.0005  # unbiased
+    steps = depth[measured] / 0.001
+    np.testing.assert_allclose(steps, np.round(steps), atol=2e-3)  # z16: 1 mm steps
 
 
 def test_stereo_noise_follows_the_cameras_focal_length() -> None:
@@ -176,6 +178,7 @@ def test_tof_flat_wall_noise_matches_fankhauser(z_m: float) -> None:
     published = float(fankhauser_sigma_mm(np.float64(z_m), np.float64(0.0)))  # 1.3, 1.7, 2.7 mm
     expected = math.sqrt(published ** 2 + 1 / 12)  # plus 1 mm rounding
     assert np.std(error_mm) == pytest.approx(expected, abs=4 * expected / math.sqrt(2 * error_mm.size) + 0.05)
+    np.testing.assert_allclose(depth[centre] / 0.001, np.round(depth[centre] / 0.001), atol=2e-3)  # 1 mm steps
 
 
 def test_tof_noise_grows_with_incidence_angle_as_fankhauser() -> None:
@@ -326,3 +329,22 @@ def test_cli_synth_sensor_writes_that_sensors_depth(tmp_path: Path) -> None:
         with open_split(tmp_path / "default", "side", "test") as default:
             assert default.attrs["sensor"] == "default"
             assert not np.array_equal(default.depth(1), split.depth(1))
+
+
+# ---------------------------------------------------------------------- README
+REPORT = Path(__file__).resolve().parents[1] / "benchmarks/reports/2026-12-05-cpu-2core-sensor-presets/sensor_rate.json"
+
+
+def test_readme_sensor_rate_table_is_the_committed_report() -> None:
+    import json
+    import re
+
+    report = json.loads(REPORT.read_text(encoding="utf-8"))
+    readme = (REPORT.parents[3] / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+) \|$", readme, re.MULTILINE))
+    cameras = [report["cameras"][c]["presets"] for c in ("itop_side", "d435_640x480")]
+    for name in SENSOR_NAMES:
+        expected = " | ".join(f"{value:.{digits}f}" for presets in cameras
+                              for value, digits in ((presets[name]["frames_per_s"], 0),
+                                                    (presets[name]["sensor_ms"]["p50"], 1)))
+        assert rows.get(name) == expected, (name, rows.get(name), expected)
