@@ -50,6 +50,11 @@ def synth(
     workers: Annotated[int, typer.Option(help="Worker processes for rendering.")] = 2,
     point_cloud: Annotated[bool, typer.Option(help="Also write ITOP_*_point_cloud.h5 (large).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace this view and split's files if they exist.")] = False,
+    poses: Annotated[str, typer.Option(
+        help="Pose source: families (today's five), uniform (within joint limits) or mixed.")] = "families",
+    scene: Annotated[str, typer.Option(
+        help="default, or wide (side view: camera 0.5-2.5 m high, pitch +-30 deg, occluders, a bystander).")]
+    = "default",
 ) -> None:
     """Generate synthetic RGB-D humans in the ITOP file layout.
 
@@ -59,16 +64,19 @@ def synth(
     complete. The ITOP reader (`evaluate --data`) reads them like real ITOP.
     """
     from .camera import camera_preset
+    from .synth.generator import SynthConfig, check_view
     from .synth.write import write_synthetic_split
 
     cam = camera_preset(camera)
     _check_view(view)
+    config = SynthConfig(poses=poses, scene=scene)
+    check_view(view, config)
     with _progress(f"synth {split}") as bar:
         task = bar.add_task("synth", total=frames)
         summary = write_synthetic_split(
             out_dir, split=split, frames=frames, seed=seed, camera=cam, view=view,
             workers=workers, with_point_cloud=point_cloud, overwrite=overwrite,
-            on_progress=lambda done, total: bar.update(task, completed=done),
+            on_progress=lambda done, total: bar.update(task, completed=done), config=config,
         )
     size_mb = sum(p.stat().st_size for p in summary.files) / 1e6
     out.print(
