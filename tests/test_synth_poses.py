@@ -13,8 +13,15 @@ from refinet_edge.synth import SynthConfig, generate_frame, generate_frames
 from refinet_edge.synth.body import body_shape
 from refinet_edge.synth.compose import stage_frame
 from refinet_edge.synth.pose_space import (
-    ANATOMICAL_LIMITS, HELD_OUT_FAMILIES, MIXED_WEIGHTS, NEW_FAMILIES, Posture, place_posture,
-    plausibility_problems, sample_posture, uniform_angles,
+    ANATOMICAL_LIMITS,
+    HELD_OUT_FAMILIES,
+    MIXED_WEIGHTS,
+    NEW_FAMILIES,
+    Posture,
+    place_posture,
+    plausibility_problems,
+    sample_posture,
+    uniform_angles,
 )
 from refinet_edge.synth.poses import JOINT_LIMITS, BodyPoints, Pose
 from refinet_edge.synth.wide_scene import CARRIED, OTHER_PERSON, WideScene
