@@ -88,7 +88,8 @@ def synth(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option(help="Directory in the ITOP layout (real ITOP or `synth` output).")],
+    data: Annotated[Path | None, typer.Option(
+        help="Directory in the ITOP layout (real ITOP or `synth` output); not needed with --suite.")] = None,
     split: Annotated[str, typer.Option(help="train, val (subjects 04 and 05 of train) or test.")] = "test",
     view: View = "side",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
@@ -109,6 +110,10 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (onnxruntime, tensorrt).")] = "fp32",
     passes: Annotated[int | None, typer.Option(
         help="Stage C passes, each on the previous pass's joints (default: the pointcloud checkpoint's).")] = None,
+    suite: Annotated[str | None, typer.Option(
+        help="Score a fixed set of synthetic test splits instead of --data: ood (see README).")] = None,
+    suite_frames: Annotated[int, typer.Option(help="Frames per split of --suite.")] = 150,
+    cache: Annotated[Path, typer.Option(help="Where --suite keeps the splits it builds.")] = Path("runs/ood"),
 ) -> None:
     """Score every step of the refinement pipeline on a labelled split and print a table.
 
@@ -140,6 +145,11 @@ def evaluate(
         if passes < 1:
             raise RefinetError(f"--passes must be >= 1, got {passes}")
         pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
+    if suite is not None:
+        _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path)
+        return
+    if data is None:
+        raise RefinetError("evaluate needs --data DIR (an ITOP-layout directory) or --suite ood")
     other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
     if other:
         console.print(f"note: stage(s) {', '.join(other)} were trained on another view than --view {view}; "
@@ -149,6 +159,18 @@ def evaluate(
         report = evaluate_split(ds, pipeline, settings, on_progress=lambda d, t: bar.update(task, completed=d),
                                 stages_info=info)
     _print_report(report)
+    if json_path is not None:
+        write_json(json_path, report)
+        out.print(f"evaluate: wrote {json_path}")
+
+
+def _evaluate_suite(suite: str, pipeline, frames: int, cache: Path, info: dict, json_path: Path | None) -> None:
+    from .atomic import write_json
+    from .ood_suite import format_suite, run_suite
+
+    report = run_suite(suite, pipeline, frames=frames, cache_dir=cache, stages_info=info,
+                       on_progress=lambda name: console.print(f"suite {suite}: {name}"))
+    out.print(format_suite(report), markup=False, highlight=False, soft_wrap=True)
     if json_path is not None:
         write_json(json_path, report)
         out.print(f"evaluate: wrote {json_path}")
