@@ -130,6 +130,8 @@ def evaluate(
     from .evaluate import EvalSettings, evaluate_split
     from .noise import DetectorNoise
 
+    if data is None and suite is None:
+        raise RefinetError("evaluate needs --data DIR (an ITOP-layout directory) or --suite ood")
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     if backend == "torch" and onnx_dir is None and precision == "fp32":
@@ -148,8 +150,7 @@ def evaluate(
     if suite is not None:
         _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path)
         return
-    if data is None:
-        raise RefinetError("evaluate needs --data DIR (an ITOP-layout directory) or --suite ood")
+    assert data is not None  # checked above
     other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
     if other:
         console.print(f"note: stage(s) {', '.join(other)} were trained on another view than --view {view}; "

@@ -222,11 +222,10 @@ def run_suite(suite: str, pipeline: RefinementPipeline, frames: int = 150, cache
             "skipped": skipped}
 
 
-def format_suite(report: dict) -> str:
-    """The suite's table as plain text: two rows per split (default noise, exact 2D)."""
+def suite_rows(report: dict) -> list[list[str]]:
+    """Header and two rows per split (default noise, exact 2D) of the suite's table."""
     steps = list(report["splits"][0]["steps"]) if report["splits"] else []
-    head = ["split", "2D", *(f"{s} acc/MPJPE" for s in steps), "SE", *JOINT_GROUPS, "flagged"]
-    rows = [head]
+    rows = [["split", "2D", *(f"{s} acc/MPJPE" for s in steps), "SE", *JOINT_GROUPS, "flagged"]]
     for entry in report["splits"]:
         for label, rep in (("noisy", entry), ("exact", entry["exact_2d"])):
             last = rep["steps"][steps[-1]]
@@ -235,6 +234,21 @@ def format_suite(report: dict) -> str:
             rows.append([entry["name"], label,
                          *(f"{rep['steps'][s]['acc_10cm']:.1f}/{rep['steps'][s]['mpjpe_mm']:.0f}" for s in steps),
                          f"{last['acc_10cm_se']:.1f}", *groups, ", ".join(rep["flagged"]) or "-"])
+    return rows
+
+
+def format_markdown(report: dict) -> str:
+    """The suite's table in Markdown (what the README shows)."""
+    rows = suite_rows(report)
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
+    return "\n".join(lines)
+
+
+def format_suite(report: dict) -> str:
+    """The suite's table as plain text, a legend, and one line per skipped split."""
+    rows = suite_rows(report)
+    head = rows[0]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
