@@ -21,6 +21,7 @@ from refinet_edge.ood_suite import (
     build_split,
     cache_key,
     flagged,
+    format_markdown,
     format_suite,
     group_table,
     missing_fields,
