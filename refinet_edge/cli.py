@@ -130,8 +130,9 @@ def evaluate(
     from .evaluate import EvalSettings, evaluate_split
     from .noise import DetectorNoise
 
-    if data is None and suite is None:
-        raise RefinetError("evaluate needs --data DIR (an ITOP-layout directory) or --suite ood")
+    if data is None and suite is None:  # a usage error (exit 2), as when --data was required
+        raise typer.BadParameter("missing: give --data DIR (an ITOP-layout directory) or --suite ood",
+                                 param_hint="'--data'")
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     if backend == "torch" and onnx_dir is None and precision == "fp32":

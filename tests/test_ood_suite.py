@@ -153,9 +153,14 @@ def test_cli_suite_prints_one_table_and_writes_json(tmp_path):
     assert len(report["splits"]) + len(report["skipped"]) == len(OOD_SPLITS)
 
 
+def test_evaluate_without_data_or_suite_is_a_usage_error():
+    result = run_cli("evaluate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--data" in result.stderr and "--suite ood" in result.stderr
+
+
 @pytest.mark.parametrize("args, needles", [
     (("evaluate", "--suite", "bogus", "--stages", "none"), ("error:", "'bogus'", "ood")),
-    (("evaluate",), ("error:", "--data", "--suite ood")),
     (("synth", "--out", "OUT", "--poses", "walk"), ("error:", "'walk'", "families, uniform, mixed")),
     (("synth", "--out", "OUT", "--scene", "wid"), ("error:", "'wid'", "did you mean 'wide'", "default, wide")),
     (("synth", "--out", "OUT", "--scene", "wide", "--view", "top", "--camera", "itop_top"),
