@@ -121,7 +121,8 @@ def evaluate(
     `input` lifts it to 3D with the depth map (the baseline), then each stage
     (patch, skeleton, pointcloud) refines it. Reports accuracy at 10 cm and
     5 cm (percent of joints), upper/lower body, per joint, and MPJPE (mm).
-    With --json, also writes the report (one entry per step).
+    With --json, also writes the report (one entry per step). With --suite ood,
+    scores a fixed set of out-of-distribution synthetic splits instead (README).
     """
     from dataclasses import replace
 
