@@ -141,8 +141,11 @@ def parser_errors(parser: trt.OnnxParser) -> str:
     found = []
     for i in range(parser.num_errors):
         error = parser.get_error(i)
-        where = f"node {error.node_name()} ({error.node_operator()}): " if error.node_name() else ""
-        found.append(f"{where}{error.desc()}")
+        node, op = error.node_name(), error.node_operator()
+        if op and not parser.supports_operator(op):
+            found.append(f"node {node}: operator {op} is not supported (TensorRT's parser: {error.desc()})")
+        else:
+            found.append(f"{f'node {node} ({op}): ' if node else ''}{error.desc()}")
     return "; ".join(found)
 
 

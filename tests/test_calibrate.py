@@ -10,7 +10,7 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-from fixtures.export import copy_onnx_dir  # noqa: E402
+from fixtures.export import CALIB_FRAMES  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 from refinet_edge.calibration import gate  # noqa: E402
@@ -24,15 +24,10 @@ from refinet_edge.export.precision import Precision  # noqa: E402
 from refinet_edge.export.trt_check import check_trt_compat  # noqa: E402
 from refinet_edge.pipeline import STAGES  # noqa: E402
 
-CALIB_FRAMES, GATE_FRAMES = 12, 8
-
 
 @pytest.fixture(scope="module")
-def calibrated(onnx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
-    work = copy_onnx_dir(onnx_dir, tmp_path_factory.mktemp("calib") / "onnx")
-    lines: list[str] = []
-    summary = calibrate(work, "int8", frames=CALIB_FRAMES, gate_frames=GATE_FRAMES, log=lines.append)
-    return work, summary, lines
+def calibrated(calibrated_onnx_dir: tuple[Path, dict, list[str]]) -> tuple[Path, dict, list[str]]:
+    return calibrated_onnx_dir  # the session's calibrated copy (shared with the TensorRT-RTX build tests)
 
 
 def test_int8_makes_fp16_first_then_int8(calibrated) -> None:
