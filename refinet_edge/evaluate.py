@@ -70,6 +70,13 @@ class EvalSettings:
 def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: EvalSettings = EvalSettings(),
                 on_progress: ProgressFn | None = None) -> dict[str, PoseMetrics]:
     """Run ``pipeline`` on every frame and score each of its steps."""
+    outputs = predict_steps(frames, pipeline, settings, on_progress)
+    return {step: compute_metrics(pred, frames.joints_m) for step, pred in outputs.items()}
+
+
+def predict_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: EvalSettings = EvalSettings(),
+                  on_progress: ProgressFn | None = None) -> dict[str, np.ndarray]:
+    """Each step's joints ``(N, 15, 3)`` metres on every frame (the same noise draws for the same settings)."""
     rng = np.random.default_rng(settings.seed)
     n = len(frames)
     outputs = {step: np.empty((n, frames.joints_m.shape[1], 3)) for step in pipeline.steps}
@@ -81,7 +88,7 @@ def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: 
             outputs[step][start:stop] = joints_m
         if on_progress:
             on_progress(stop, n)
-    return {step: compute_metrics(pred, frames.joints_m) for step, pred in outputs.items()}
+    return outputs
 
 
 def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: EvalSettings = EvalSettings(),

@@ -146,3 +146,45 @@ def test_bad_requests(onnx_dir: Path, tmp_path: Path) -> None:
         calibrate(tmp_path, "fp16")
     with pytest.raises(RefinetError, match="no int8 ONNX for stage patch"):
         pipeline_from_onnx_dir(onnx_dir, "onnxruntime", "int8")
+
+
+def _flip(hits: np.ndarray, frames: range, to: bool) -> np.ndarray:
+    """A copy of ``hits`` with, in each of ``frames``, the first joint that is ``not to`` set to ``to``."""
+    out = hits.copy()
+    for f in frames:
+        out[f, np.argmax(out[f] != to)] = to
+    return out
+
+
+def test_paired_drop_counts_flips_and_its_interval() -> None:
+    base = np.random.default_rng(0).random((400, 15)) < 0.9  # fp32 hits
+    cand = _flip(_flip(base, range(0, 12), False), range(100, 102), True)  # 12 lost, 2 gained, spread out
+    drop = gate.paired_drop(base, cand)
+    assert (drop.lost, drop.gained, drop.joints) == (12, 2, 6000)
+    assert drop.drop_points == pytest.approx(100 * 10 / 6000)
+    half = drop.high_points - drop.drop_points
+    assert half == pytest.approx(drop.drop_points - drop.low_points)
+    assert half >= 1.959964 * 100 * np.sqrt(12 + 2 + 1) / 6000 - 1e-12  # at least the unclustered width
+    assert (drop.verdict(0.5), drop.verdict(0.2), drop.verdict(0.01)) == ("pass", "undecided", "fail")
+    same = gate.paired_drop(base, base)  # nothing flips: still an interval the sample size allows
+    assert same.drop_points == 0 and same.high_points == pytest.approx(1.959964 * 100 / 6000)
+
+
+def test_flips_in_few_frames_widen_the_interval() -> None:
+    """Frames are the independent unit: 12 flips in one frame say less than 12 flips in 12 frames."""
+    base = np.ones((400, 15), bool)
+    spread = gate.paired_drop(base, _flip(base, range(12), False))
+    bunched = base.copy()
+    bunched[0, :12] = False
+    together = gate.paired_drop(base, bunched)
+    assert spread.drop_points == together.drop_points
+    assert together.high_points - together.drop_points > 2 * (spread.high_points - spread.drop_points)
+
+
+def test_paired_drop_sees_what_unpaired_accuracy_hides() -> None:
+    """Equal accuracies, every joint flips: the drop is 0 but the interval is wide, so the gate stays undecided."""
+    base = np.zeros((100, 15), bool)
+    base[:50] = True
+    drop = gate.paired_drop(base, ~base)
+    assert drop.drop_points == 0 and drop.lost == drop.gained == 750
+    assert drop.verdict(0.5) == "undecided" and drop.high_points > 10

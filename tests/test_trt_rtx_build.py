@@ -11,7 +11,6 @@ GPU (``gpu`` marker at the end).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -25,9 +24,10 @@ onnx = pytest.importorskip("onnx")
 from refinet_edge.errors import RefinetError  # noqa: E402
 from refinet_edge.export.build import build_all  # noqa: E402
 from refinet_edge.export.engine_info import BuildSettings, read_sidecar  # noqa: E402
-from refinet_edge.export.manifest import sha256_file  # noqa: E402
+from refinet_edge.export.manifest import read_manifest, sha256_file, stage_file, stage_specs  # noqa: E402
 from refinet_edge.export.precision import Precision  # noqa: E402
 from refinet_edge.export.trt_api import load, parse_targets, resolve  # noqa: E402
+from refinet_edge.export.trt_build import build_engine  # noqa: E402
 from refinet_edge.export.trt_inspect import inspect_onnx  # noqa: E402
 from refinet_edge.export.trt_runner import check_rtx_validity  # noqa: E402
 
@@ -38,43 +38,49 @@ COMPUTE = ("CONVOLUTION", "MATRIX_MULTIPLY")
 
 @pytest.fixture(scope="session")
 def rtx_engines(calibrated_onnx_dir, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
-    """All nine engines built with TensorRT-RTX (default targets, max batch 4): (onnx dir, engine dir, log)."""
+    """All nine engines built with TensorRT-RTX (default targets, max batch 4), one per ONNX file whatever the
+    gate's plan on the fixture's few frames: (onnx dir, engine dir, log)."""
     onnx_dir = calibrated_onnx_dir[0]
     out = tmp_path_factory.mktemp("rtx") / "engines"
+    manifest = read_manifest(onnx_dir)
+    specs = stage_specs(manifest)
+    api = load("tensorrt-rtx")
     lines: list[str] = []
-    for precision in PRECISIONS:
-        build_all(onnx_dir, precision, BuildSettings(max_batch=4), out, log=lines.append, runtime="tensorrt-rtx")
+    for stage in STAGES:
+        for precision in map(Precision.parse, PRECISIONS):
+            build_engine(stage_file(onnx_dir, manifest, stage, precision), out / precision.engine_name(stage),
+                         specs[stage], precision.value, BuildSettings(max_batch=4), lines.append, api)
     return onnx_dir, out, lines
 
 
-def _plan_precision(onnx_dir: Path, stage: str, precision: str) -> str:
-    """The precision calibrate's gate chose for ``stage`` under ``precision`` (its fallback when it failed)."""
-    manifest = json.loads((onnx_dir / "manifest.json").read_text())
-    return manifest.get("precision_plan", {}).get(precision, {}).get(stage, precision)
-
-
 def test_every_stage_builds_at_every_precision_with_a_sidecar(rtx_engines) -> None:
-    onnx_dir, out, lines = rtx_engines
-    assert sum(line.startswith("TensorRT-RTX 1.") for line in lines) == 3
+    onnx_dir, out, _ = rtx_engines
     for stage in STAGES:
-        for precision in PRECISIONS:
-            built = _plan_precision(onnx_dir, stage, precision)
-            engine = out / Precision.parse(built).engine_name(stage)
+        for precision in map(Precision.parse, PRECISIONS):
+            engine = out / precision.engine_name(stage)
             assert engine.stat().st_size > 10_000, engine
             sidecar = read_sidecar(engine)
-            onnx_path = onnx_dir / sidecar["onnx"]
+            assert sidecar["onnx"] == precision.onnx_name(stage)
             assert (sidecar["flavour"], sidecar["tensorrt"]) == ("tensorrt-rtx", trt.__version__)
             assert sidecar["targets"] == [] and sidecar["gpu"] is None  # portable build, no GPU touched
-            assert sidecar["stage"] == stage and sidecar["precision"] == built
-            assert sidecar["onnx_sha256"] == sha256_file(onnx_path)
+            assert sidecar["stage"] == stage and sidecar["precision"] == precision.value
+            assert sidecar["onnx_sha256"] == sha256_file(onnx_dir / sidecar["onnx"])
             assert sidecar["profile"][next(iter(sidecar["profile"]))]["max"][0] == 4
     assert not (out / "timing.cache").exists()  # TensorRT-RTX has no timing cache
 
 
+def test_build_follows_the_gate_plan(calibrated_onnx_dir, tmp_path: Path) -> None:
+    onnx_dir = calibrated_onnx_dir[0]
+    lines: list[str] = []
+    sidecars = build_all(onnx_dir, "int8", BuildSettings(max_batch=2), tmp_path, log=lines.append,
+                         runtime="tensorrt-rtx")
+    plan = read_manifest(onnx_dir)["precision_plan"]["int8"]
+    assert {s["stage"]: s["precision"] for s in sidecars} == plan
+    assert lines[sum(p != "int8" for p in plan.values())].startswith("TensorRT-RTX 1.")  # after the gate notes
+
+
 def test_skeleton_engine_shrinks_fp32_fp16_int8(rtx_engines) -> None:
-    onnx_dir, out, _ = rtx_engines
-    if _plan_precision(onnx_dir, "skeleton", "int8") != "int8":
-        pytest.skip("the int8 gate kept the skeleton at fp16 on these few frames")
+    _, out, _ = rtx_engines
     sizes = [(out / f"skeleton.{p}.engine").stat().st_size for p in PRECISIONS]
     assert sizes[0] > sizes[1] > sizes[2], sizes
     assert sizes[1] < 0.6 * sizes[0] and sizes[2] < 0.7 * sizes[1], sizes  # half, then int8 weights
@@ -204,13 +210,16 @@ def test_inspect_an_engine_shows_its_sidecar(rtx_engines) -> None:
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_rtx_engines_run_and_match_onnxruntime(calibrated_onnx_dir, tmp_path: Path, precision: str) -> None:
-    """On an RTX GPU: run the engines (JIT at first run, runtime cache beside them) and compare with ONNX Runtime."""
+    """On an RTX GPU: run every stage's engine (JIT at first run, runtime cache beside it) against ONNX Runtime."""
     from refinet_edge.export.compare import compare_backends
     from refinet_edge.export.inputs import synthetic_frames
 
     work = shutil.copytree(calibrated_onnx_dir[0], tmp_path / "onnx")
-    build_all(work, precision, BuildSettings(max_batch=4), log=lambda line: None, runtime="tensorrt-rtx")
-    results = compare_backends(work, ["onnxruntime", "tensorrt"], Precision.parse(precision),
-                               synthetic_frames(4, seed=1))
+    manifest, chosen = read_manifest(work), Precision.parse(precision)
+    for stage, spec in stage_specs(manifest).items():
+        build_engine(stage_file(work, manifest, stage, chosen), work / chosen.engine_name(stage), spec, precision,
+                     BuildSettings(max_batch=4), lambda line: None, load("tensorrt-rtx"))
+    results = compare_backends(work, ["onnxruntime", "tensorrt"], chosen, synthetic_frames(4, seed=1),
+                               follow_plan=False)
     assert all(r.passed for r in results), [r.line() for r in results]
-    assert list(work.glob("*.engine.runtime.cache")), "no runtime cache written beside the engines"
+    assert len(list(work.glob("*.engine.runtime.cache"))) == 3, "no runtime cache written beside the engines"
