@@ -171,13 +171,14 @@ def ensure_export(ctx: Context, precision: str) -> Path:
 
 def graph_sources() -> list[Path]:
     """The source files that shape the cached ONNX sets: the stage modules (with their export-time rewrites), the
-    exporter (with its BN folding) and the fp16/int8 conversion (which nodes stay float, where Q/DQ go)."""
-    from refinet_edge.calibration import convert
+    exporter (with its BN folding), the fp16/int8 conversion (which nodes stay float, where Q/DQ go) and the
+    accuracy gate (which stages run which precision)."""
+    from refinet_edge.calibration import convert, gate
     from refinet_edge.export import fold, onnx_export
     from refinet_edge.models import __file__ as models_init
 
     return [*Path(models_init).parent.glob("*.py"), Path(onnx_export.__file__), Path(fold.__file__),
-            Path(convert.__file__)]
+            Path(convert.__file__), Path(gate.__file__)]
 
 
 def _stale(manifest: dict, weights: Path, onnx_dir: Path | None = None) -> bool:

@@ -123,17 +123,36 @@ def _interval(drop: PairedDrop) -> str:
             f"{drop.lost} joints lost, {drop.gained} gained")
 
 
-def run_gate(onnx_dir: Path, manifest: dict, precision: Precision, store, log: LogFn = print) -> dict:
-    """Score fp32, each stage at ``precision`` and the passing ones together, paired; returns the gate report."""
+class ScoreCache:
+    """Scores by per-stage precision plan, for one set of files and frames (the fp16 and int8 gates of one
+    ``calibrate`` share fp32's, and a combined plan equal to a single one is not run twice)."""
+
+    def __init__(self, onnx_dir: Path, store) -> None:
+        self.onnx_dir, self.store = onnx_dir, store
+        self.scores: dict[tuple, Score] = {}
+
+    def __call__(self, manifest: dict, precisions: dict[str, Precision]) -> Score:
+        """``manifest``: the current one (calibrate adds files to it; a file, once written, does not change)."""
+        key = tuple(sorted((s, p.value) for s, p in precisions.items()))
+        if key not in self.scores:
+            self.scores[key] = score(self.onnx_dir, manifest, precisions, self.store)
+        return self.scores[key]
+
+
+def run_gate(onnx_dir: Path, manifest: dict, precision: Precision, store, log: LogFn = print,
+             cache: ScoreCache | None = None) -> dict:
+    """Score fp32, each stage at ``precision`` and the passing ones together, paired; returns the gate report.
+    ``cache``: scores already made on the same files and ``store`` (default: a new one)."""
     stages = list(manifest["stages"])
     limit = MAX_DROP_POINTS[precision]
-    base = score(onnx_dir, manifest, {s: Precision.FP32 for s in stages}, store)
+    scores = cache or ScoreCache(onnx_dir, store)
+    base = scores(manifest, {s: Precision.FP32 for s in stages})
     log(f"gate fp32: acc@10cm {base.acc_10cm:.2f} %, MPJPE {base.mpjpe_mm:.1f} mm ({len(store)} frames, "
         f"{base.hits.size} joints)")
     fallback = fallback_precisions(manifest, precision, stages)
     singles: dict[str, dict] = {}
     for stage in stages:
-        got = score(onnx_dir, manifest, {**fallback, stage: precision}, store)
+        got = scores(manifest, {**fallback, stage: precision})
         drop = paired_drop(base.hits, got.hits)
         verdict = drop.verdict(limit)
         singles[stage] = {**got.to_dict(), **drop.to_dict(), "verdict": verdict, "passed": verdict == "pass"}
@@ -143,13 +162,13 @@ def run_gate(onnx_dir: Path, manifest: dict, precision: Precision, store, log: L
         log(f"gate {stage} {precision.value}: acc@10cm {got.acc_10cm:.2f} % ({_interval(drop)}; limit -{limit}), "
             f"MPJPE {got.mpjpe_mm:.1f} mm ({got.mpjpe_mm - base.mpjpe_mm:+.2f}) {note}")
     plan = {s: precision if singles[s]["passed"] else fallback[s] for s in stages}
-    combined = score(onnx_dir, manifest, plan, store)
+    combined = scores(manifest, plan)
     together = paired_drop(base.hits, combined.hits)
     while together.verdict(limit) != "pass" and any(p is precision for p in plan.values()):
         worst = max((s for s in stages if plan[s] is precision), key=lambda s: singles[s]["drop_points"])
         log(f"gate: together the stages drop {_interval(together)}; {worst} stays {fallback[worst].value}")
         plan[worst] = fallback[worst]
-        combined = score(onnx_dir, manifest, plan, store)
+        combined = scores(manifest, plan)
         together = paired_drop(base.hits, combined.hits)
     log(f"gate plan {precision.value}: " + ", ".join(f"{s} {p.value}" for s, p in plan.items())
         + f" -> acc@10cm {combined.acc_10cm:.2f} % ({_interval(together)}), "
