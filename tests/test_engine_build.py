@@ -225,3 +225,23 @@ def test_build_and_compare_on_a_gpu(onnx_dir: Path, tmp_path: Path) -> None:
     assert all(s["tensorrt"] and s["compute_capability"] for s in sidecars)
     results = compare_backends(work, ["onnxruntime", "tensorrt"], Precision.FP32, synthetic_frames(4, seed=1))
     assert all(r.passed for r in results), [r.line() for r in results]
+
+
+def test_readme_tensorrt_rtx_figures_come_from_the_committed_report() -> None:
+    """The README's engine sizes, gate intervals and calibrate time are the committed report's numbers."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks/reports/2026-12-05-cpu-2core-xeon-tensorrt-rtx/engines.json").read_text())
+    readme = " ".join((root / "README.md").read_text().split())
+    sizes = {(e["stage"], e["precision"]): e["engine_bytes"] / 1e6 for e in report["engines"]}
+    for stage in ("patch", "skeleton", "pointcloud"):
+        row = " | ".join(f"{sizes[stage, p]:.2f} MB" for p in ("fp32", "fp16", "int8"))
+        assert f"| {stage} | {row} |" in readme, row
+    for precision, gate_report in report["calibrate_gates"].items():
+        assert gate_report["frames"] == 600 and gate_report["joints"] == 9000
+        for stage, entry in gate_report["per_stage"].items():
+            low, high = entry["interval95_points"]
+            text = (f"{stage} {entry['drop_points']:.2f} [{low:.2f}, {high:.2f}] "
+                    f"{entry['lost_joints']}/{entry['gained_joints']}")
+            assert text in readme.replace("fp16 patch", "patch").replace("int8 patch", "patch"), text
+    seconds = report["calibrate_seconds"]
+    assert f"{seconds['user_s']} s user + {seconds['sys_s']} s system CPU, {seconds['wall_s']} s wall" in readme
