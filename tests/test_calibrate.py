@@ -112,11 +112,18 @@ def test_fp16_graphs_hold_half_weights_and_float_io(calibrated) -> None:
 
 
 def test_every_precision_runs_the_pipeline(calibrated) -> None:
+    """Every file, whatever the gate's plan: all stages at fp32, at fp16, at int8."""
+    from refinet_edge.export.backends import make_runner
+    from refinet_edge.pipeline import RefinementPipeline, config_from_preprocess
+
     work, _, _ = calibrated
+    manifest = read_manifest(work)
+    config = config_from_preprocess({s: manifest["stages"][s]["preprocess"] for s in STAGES})
     store = synthetic_frames(3, seed=5)
     finals = {}
     for precision in Precision:
-        pipeline, notes = pipeline_from_onnx_dir(work, "onnxruntime", precision)
+        pipeline = RefinementPipeline({s: make_runner("onnxruntime", work, manifest, s, precision) for s in STAGES},
+                                      config)
         result = pipeline.run(store.depth_batch(0, 3), store.uv_px, store.camera)
         finals[precision] = result.steps["pointcloud"]
         assert np.isfinite(finals[precision]).all()
@@ -124,6 +131,18 @@ def test_every_precision_runs_the_pipeline(calibrated) -> None:
     # edge can move more: lifting takes a median of depth pixels)
     assert np.median(np.abs(finals[Precision.FP16] - finals[Precision.FP32])) < 0.001  # metres
     assert np.abs(finals[Precision.INT8] - finals[Precision.FP32]).max() > 0  # really a different graph
+
+
+def test_a_gate_on_a_few_frames_decides_nothing(calibrated) -> None:
+    """8 frames are 120 joints: every interval is wider than the limits, so each stage keeps its fallback."""
+    work, summary, lines = calibrated
+    saved = json.loads((work / "calibration.fp16.json").read_text())["gate"]
+    for report, fallback in ((saved, "fp32"), (summary["gate"], "fp32")):
+        assert report["paired"] and report["joints"] == 8 * 15
+        assert {e["verdict"] for e in report["per_stage"].values()} == {"undecided"}
+        assert all(e["interval95_points"][1] - e["interval95_points"][0] > 2 for e in report["per_stage"].values())
+        assert set(report["plan"].values()) == {fallback}
+    assert sum("UNDECIDED" in line and "more --gate-frames" in line for line in lines) == 2 * len(STAGES)
 
 
 def test_a_stage_failing_the_gate_keeps_its_fallback(calibrated, monkeypatch: pytest.MonkeyPatch) -> None:

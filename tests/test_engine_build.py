@@ -236,7 +236,7 @@ def test_readme_tensorrt_rtx_figures_come_from_the_committed_report() -> None:
     for stage in ("patch", "skeleton", "pointcloud"):
         row = " | ".join(f"{sizes[stage, p]:.2f} MB" for p in ("fp32", "fp16", "int8"))
         assert f"| {stage} | {row} |" in readme, row
-    for precision, gate_report in report["calibrate_gates"].items():
+    for gate_report in report["calibrate_gates"].values():
         assert gate_report["frames"] == 600 and gate_report["joints"] == 9000
         for stage, entry in gate_report["per_stage"].items():
             low, high = entry["interval95_points"]
