@@ -60,14 +60,16 @@ def validity_reasons(mask: int, members: dict[str, int]) -> list[str]:
     return [name for name, bit in members.items() if mask & bit] or ["no diagnostics: no usable GPU or driver?"]
 
 
-def rtx_runtime_config(engine: Any, cache_path: Path) -> Any:
-    """A TensorRT-RTX runtime config whose runtime cache starts from ``cache_path`` when that file exists."""
+def rtx_runtime_config(engine: Any, cache_path: Path, log: Callable[[str], None] = print) -> tuple[Any, Any]:
+    """A TensorRT-RTX runtime config and its runtime cache (keep both: the config holds a bare pointer to the
+    cache), the cache starting from ``cache_path`` when that file exists and fits this GPU, driver and version."""
     config = engine.create_runtime_config()
     cache = config.create_runtime_cache()
-    if cache_path.is_file():
-        cache.deserialize(cache_path.read_bytes())
-    config.set_runtime_cache(cache)
-    return config
+    if cache_path.is_file() and not cache.deserialize(cache_path.read_bytes()):
+        log(f"{cache_path.name}: made for another GPU, driver or TensorRT-RTX version; compiling kernels afresh")
+    if not config.set_runtime_cache(cache):
+        raise RefinetError(f"{cache_path}: TensorRT-RTX refused the runtime cache")
+    return config, cache
 
 
 def save_runtime_cache(config: Any, cache_path: Path) -> None:
@@ -106,7 +108,8 @@ class TrtRunner(StageRunner):
         self._capacity = 0
         self.max_batch = 0
         self.api: TrtApi | None = None
-        self._runtime_config: object | None = None  # TensorRT-RTX IRuntimeConfig (holds the runtime cache)
+        self._runtime_config: object | None = None  # TensorRT-RTX IRuntimeConfig and IRuntimeCache
+        self._runtime_cache: object | None = None
 
     @property
     def runtime_cache_path(self) -> Path:
@@ -153,7 +156,8 @@ class TrtRunner(StageRunner):
         self._check_io(api, engine)
         self._engine = engine
         if api.rtx:
-            self._runtime_config = config = rtx_runtime_config(engine, self.runtime_cache_path)
+            config, self._runtime_cache = rtx_runtime_config(engine, self.runtime_cache_path, self.log)
+            self._runtime_config = config
             self._context = engine.create_execution_context(config)  # type: ignore[call-arg]  # RTX: JIT here
         else:
             self._context = engine.create_execution_context()
@@ -214,16 +218,16 @@ class TrtRunner(StageRunner):
         self._buffers, self._capacity = {}, 0
 
     def _deactivate(self) -> None:
-        if self._runtime_config is not None:
-            save_runtime_cache(self._runtime_config, self.runtime_cache_path)
-            self._runtime_config = None
         if self._layer is not None:
             self._layer.synchronize(self._stream or 0)
             self._free_buffers()
             if self._own_stream and self._stream is not None:
                 self._layer.destroy_stream(self._stream)
                 self._stream = None
-        self._context = None  # context before engine before runtime
+        if self._runtime_config is not None:  # the kernels compiled so far, for the next run
+            save_runtime_cache(self._runtime_config, self.runtime_cache_path)
+        self._context = None  # context before its runtime config and cache, before engine, before runtime
+        self._runtime_config = self._runtime_cache = None
         self._engine = None
         self._runtime = self._logger = None
         if self._own_layer and self._layer is not None:
