@@ -223,9 +223,11 @@ def build_onnxruntime(ctx: Context, precision: str, points: int) -> Built:
 
 
 def build_tensorrt(ctx: Context, precision: str, points: int) -> Built:
-    spec = importlib.util.find_spec("tensorrt")
-    if spec is None or spec.origin is None:  # tensorrt-stubs alone make a namespace package without origin
-        return Built(reason="tensorrt not installed (pip install '.[tensorrt]'; on Jetson use JetPack's)")
+    from refinet_edge.export.trt_build import is_available  # TensorRT 10/11 or TensorRT-RTX; stubs do not count
+
+    if not is_available():
+        return Built(reason="tensorrt not installed (pip install '.[tensorrt]', or '.[tensorrt-rtx]' on RTX GPUs; "
+                            "on Jetson use JetPack's)")
     if points != ctx.shipped_points():
         return Built(reason=f"points {points}: engines exist only for the shipped N={ctx.shipped_points()}")
     onnx_dir = ctx.onnx_dir or ctx.work / "onnx"
