@@ -103,8 +103,7 @@ BACKENDS: dict[str, Backend] = {
                      "pip install 'refinet-edge[cpu]' (or your own PyTorch build)", exported=False),
     "onnxruntime": Backend("onnxruntime", _installed("onnxruntime"), _exported_load("onnxruntime"), PRECISIONS,
                            _ort_device, "pip install 'refinet-edge[onnx]'", exported=True),
-    "tensorrt": Backend("tensorrt", lambda: _installed("tensorrt")() or _installed("tensorrt_rtx")(),
-                        _exported_load("tensorrt"), PRECISIONS,
+    "tensorrt": Backend("tensorrt", _installed("tensorrt"), _exported_load("tensorrt"), PRECISIONS,
                         lambda: "cuda", "pip install 'refinet-edge[tensorrt]' (Jetson: JetPack's TensorRT)",
                         exported=True),
 }
