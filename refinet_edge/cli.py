@@ -309,6 +309,7 @@ def info() -> None:
                   f"cx {cam.cx:.2f} cy {cam.cy:.2f}  depth_scale {cam.depth_scale:g} m")
     out.print("optional packages:")
     for module, extra in [("torch", "(bring your own)"), ("onnxruntime", "[onnx]"), ("tensorrt", "[tensorrt]"),
+                          ("tensorrt_rtx", "[tensorrt-rtx]"),
                           ("cuda.bindings", "[kernels]"), ("pycuda", "[pycuda]"), ("pyrealsense2", "[camera]"),
                           ("mediapipe", "[mediapipe]"), ("numba", "[jit]")]:
         spec = importlib.util.find_spec(module)
