@@ -54,6 +54,9 @@ def live(
     align: Annotated[str, typer.Option(help="RealSense: align depth to color, or color to depth.")] = "color",
     filters: Annotated[bool, typer.Option(help="RealSense: spatial, temporal and hole-filling depth filters.")]
     = False,
+    server: Annotated[str | None, typer.Option(
+        help="Refine on a Triton server (`refinet-edge serve`): HOST:PORT or http://HOST:PORT (HTTP), "
+             "grpc://HOST:PORT (gRPC). Capture and 2D detection stay here.")] = None,
 ) -> None:
     """Refine 3D poses live from a RealSense camera, a recording or a synthetic scene.
 
@@ -78,6 +81,11 @@ def live(
     with source:
         spec = detector or _default_detector(camera, source)
         det = make_detector(spec)
+        if server is not None:
+            summary = _live_remote(server, source, det, LiveOptions(frames, output, video, not headless and
+                                                                    can_show_window()[0], smooth=smooth))
+            _finish(summary, output, summary_json)
+            return
         chosen = choose_backend(backend, precision, onnx_dir)
         directory = (onnx_dir if chosen.exported else checkpoints) or WEIGHTS_DIR
         pipeline, notes = chosen.load(directory, precision, cpu_threads(threads))
@@ -96,6 +104,27 @@ def live(
                            status=lambda line: console.print(line, highlight=False))
     summary.update(backend=chosen.name, precision=precision, device=chosen.device(), source=source.description,
                    detector=det.name)
+    _finish(summary, output, summary_json)
+
+
+def _live_remote(server: str, source, det, options) -> dict:
+    """``live --server``: the refinement runs on a Triton server; the rest as without it."""
+    from ..serve.client import RemoteRefiner, parse_server
+    from .session import run_live
+
+    def status(line: str) -> None:
+        console.print(line, highlight=False)
+
+    refiner = RemoteRefiner(parse_server(server), status=status)
+    console.print(f"live: refinement on Triton server {refiner.address} (model refinet)", highlight=False)
+    console.print(f"live: source {source.description}; detector {det.name}", highlight=False)
+    summary = run_live(source, det, refiner, options, status=status)
+    summary.update(backend=f"triton {refiner.address}", source=source.description, detector=det.name,
+                   server_lost_frames=refiner.dropped, server_reconnects=refiner.reconnects)
+    return summary
+
+
+def _finish(summary: dict, output: Path | None, summary_json: Path | None) -> None:
     _print_summary(summary)
     if output:
         out.print(f"live: wrote {summary['frames']} lines to {output}")
