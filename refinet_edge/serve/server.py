@@ -134,7 +134,7 @@ def serve(pipeline: RefinementPipeline, options: ServeOptions, ready: Callable[[
     """Serve ``pipeline`` as model ``refinet`` until Ctrl-C / SIGTERM (or ``stop_after_s``)."""
     try:
         from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-        from pytriton.triton import Triton, TritonConfig
+        from pytriton.triton import DEFAULT_PROTECTED_ENDPOINTS, Triton, TritonConfig, TritonSecurityConfig
     except ImportError:
         raise RefinetError("serve needs PyTriton: pip install 'refinet-edge[serve]' and then "
                            "pip install --no-deps nvidia-pytriton==0.7.0 (see README, Serving)") from None
@@ -148,9 +148,11 @@ def serve(pipeline: RefinementPipeline, options: ServeOptions, ready: Callable[[
     config = TritonConfig(http_address=options.address, http_port=options.http_port,
                           grpc_address=options.address, grpc_port=options.grpc_port,
                           metrics_port=options.metrics_port, exit_on_error=True)
+    # statistics (read-only counts: the batch sizes Triton formed) open; PyTriton's other restrictions stay
+    security = TritonSecurityConfig(restricted_endpoints=[e for e in DEFAULT_PROTECTED_ENDPOINTS if e != "statistics"])
     with contextlib.ExitStack() as stack:
         with _environ_for_server():  # tritonserver starts inside Triton's __enter__
-            triton = stack.enter_context(Triton(config=config))
+            triton = stack.enter_context(Triton(config=config, security_config=security))
             triton.bind(
                 model_name=MODEL_NAME, infer_func=_infer_function(refiner),
                 inputs=[Tensor(name=n, dtype=d, shape=s, optional=o) for n, (d, s, o) in INPUTS.items()],
