@@ -14,6 +14,8 @@ dropped by the live loop and counted there.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,9 @@ from ..live.detectors import Detections
 from ..live.frames import RGBDFrame
 from ..live.refiner import Refined
 from ..pipeline import STEPS
-from .tensors import INPUTS, MODEL_NAME, encode_request
+from .tensors import INPUTS, MODEL_NAME, REQUEST_TAG, encode_request
+
+COLLATERAL_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class TritonRefinerClient:
         self._exceptions = (triton.InferenceServerException,)
         kwargs = {"network_timeout": timeout_s, "connection_timeout": timeout_s} if address.protocol == "http" else {}
         self.client = triton.InferenceServerClient(address.url, **kwargs)
+        self._tag_prefix = f"{os.getpid()}.{id(self):x}"
+        self._counter = itertools.count()
+        self.collateral_retries = 0  # requests resent because another client's bad request shared their batch
 
     def ready(self) -> bool:
         """The server is up and model ``refinet`` is loaded."""
@@ -75,7 +82,22 @@ class TritonRefinerClient:
             return False
 
     def infer(self, feed: dict[str, np.ndarray], steps: bool = True) -> dict[str, np.ndarray]:
-        """Run one request; :class:`ServerError` for an error response, ConnectionError when the server is gone."""
+        """Run one request; :class:`ServerError` for an error response, ConnectionError when the server is gone.
+
+        A request failed only because a bad request from someone else shared its batch (the error quotes other
+        tags, not ours) is sent again, up to ``COLLATERAL_RETRIES`` times, and counted in ``collateral_retries``.
+        """
+        for _ in range(COLLATERAL_RETRIES):
+            tag = f"{self._tag_prefix}-{next(self._counter)}"
+            try:
+                return self._infer_once(feed, steps, tag)
+            except ServerError as exc:
+                if f"[{REQUEST_TAG} " not in str(exc) or f"[{REQUEST_TAG} {tag}]" in str(exc):
+                    raise ServerError(_own_problem(str(exc), tag)) from None
+                self.collateral_retries += 1
+        raise ServerError(f"request failed {COLLATERAL_RETRIES} times beside other clients' bad requests")
+
+    def _infer_once(self, feed: dict[str, np.ndarray], steps: bool, tag: str) -> dict[str, np.ndarray]:
         triton = self._triton
         inputs = []
         for name, value in feed.items():
@@ -86,7 +108,7 @@ class TritonRefinerClient:
         outputs = [triton.InferRequestedOutput(n) for n in names]
         try:
             kwargs = {"client_timeout": self.timeout_s} if self.address.protocol == "grpc" else {}
-            result = self.client.infer(MODEL_NAME, inputs, outputs=outputs, **kwargs)
+            result = self.client.infer(MODEL_NAME, inputs, outputs=outputs, parameters={REQUEST_TAG: tag}, **kwargs)
         except self._exceptions as exc:
             if _is_transport_error(exc):
                 raise ConnectionError(str(exc)) from None
@@ -105,6 +127,15 @@ class TritonRefinerClient:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _own_problem(message: str, tag: str) -> str:
+    """The part of a batch's error message about our request (the whole message when it is not tagged)."""
+    mine = f"[{REQUEST_TAG} {tag}] "
+    for part in message.split("; "):
+        if mine in part:
+            return part.split(mine, 1)[1]
+    return message
 
 
 def _triton_dtype(dtype: np.dtype) -> str:

@@ -82,7 +82,9 @@ def _camera_process(address: ServerAddress, feeds: list[tuple[Feed, int]], fps: 
                     max_requests: int, start_at: float, results: mp.Queue, index: int) -> None:
     """One camera: a request per due frame until the time or request cap; puts its measurements on ``results``."""
     client = TritonRefinerClient(address)
-    trips, people, missed, errors = [], 0, 0, []
+    trips: list[float] = []
+    errors: list[str] = []
+    people, missed = 0, 0
     period = 1.0 / fps
     while time.time() < start_at:
         time.sleep(min(0.01, max(0.0, start_at - time.time())))
@@ -190,7 +192,7 @@ def machine() -> dict:
 
     cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
                 if line.startswith("model name")), platform.processor())
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("nvidia-pytriton", "tritonclient", "onnxruntime", "numpy", "torch"):
         try:
             versions[pkg] = md.version(pkg)

@@ -38,7 +38,16 @@ import numpy as np
 from ..errors import RefinetError
 from ..pipeline import RefinementPipeline
 from . import stub_site
-from .tensors import INPUTS, MAX_DEPTH_PX, MODEL_NAME, OUTPUTS, PersonBatch, decode_request, encode_response
+from .tensors import (
+    INPUTS,
+    MAX_DEPTH_PX,
+    MODEL_NAME,
+    OUTPUTS,
+    REQUEST_TAG,
+    PersonBatch,
+    decode_request,
+    encode_response,
+)
 
 
 @dataclass(frozen=True)
@@ -121,11 +130,21 @@ class BatchRefiner:
 
 
 def _infer_function(refiner: BatchRefiner) -> Callable:
+    """PyTriton's callable. PyTriton answers a whole batch with one error, so a bad request fails the requests
+    batched with it too: the message tags each bad request (the client's ``refinet_request`` parameter), and a
+    client that does not find its own tag resends (:class:`~refinet_edge.serve.client.TritonRefinerClient`)."""
     def infer(requests: list) -> list[dict[str, np.ndarray]]:
-        try:
-            return refiner([{name: request[name] for name in request} for request in requests])
-        except RefinetError as exc:  # Triton answers every request of this batch with the message
-            raise ValueError(str(exc)) from None
+        feeds = [{name: request[name] for name in request} for request in requests]
+        problems = []
+        for request, feed in zip(requests, feeds, strict=True):
+            try:
+                decode_request(feed, refiner.max_depth_px)
+            except RefinetError as exc:
+                tag = (request.parameters or {}).get(REQUEST_TAG, "untagged")
+                problems.append(f"[{REQUEST_TAG} {tag}] {exc}")
+        if problems:
+            raise ValueError(f"{len(problems)} of {len(requests)} batched request(s) rejected: " + "; ".join(problems))
+        return refiner(feeds)
     return infer
 
 

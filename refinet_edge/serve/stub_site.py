@@ -1,4 +1,4 @@
-"""NumPy 1 for Triton's Python-backend stub, beside this environment's NumPy: ``python -m refinet_edge.serve.stub_site``.
+"""NumPy 1 for Triton's Python-backend stub, beside this environment's own NumPy.
 
 The stub that PyTriton 0.7.0 bundles is built against NumPy 1's C layout: with
 NumPy 2 it answers every output with 0 bytes (measured here). It embeds Python in

@@ -39,6 +39,7 @@ from ..pipeline import STEPS
 from ..skeleton import NUM_JOINTS
 
 MODEL_NAME = "refinet"
+REQUEST_TAG = "refinet_request"  # request parameter: the client's tag, quoted in error messages
 MAX_DEPTH_PX = 1280 * 720  # default largest depth map a server accepts (a D435's biggest z16 profile)
 
 # name -> (numpy dtype, per-person shape, optional)
