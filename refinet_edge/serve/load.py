@@ -199,7 +199,7 @@ def machine() -> dict:
         except md.PackageNotFoundError:
             versions[pkg] = None
     return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
-            "versions": versions}
+            "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()], "versions": versions}
 
 
 def _read(path: str) -> str:
