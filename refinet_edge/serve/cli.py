@@ -109,7 +109,7 @@ def serve_load(
     from ..atomic import write_json
     from ..live.backends import choose_backend, cpu_threads
     from ..pipeline import WEIGHTS_DIR
-    from .load import LoadSettings, load_report
+    from .load import LoadSettings, load_report, markdown_table
     from .process import ServerProcess
 
     settings = LoadSettings(parse_sizes(cameras, "--cameras"), fps, seconds, max_requests)
@@ -130,6 +130,7 @@ def serve_load(
         console.print(f"serve-load: server ready on {server.http}")
         report = load_report(server.http, settings, pipeline, server_info, log=lambda line: console.print(line))
     write_json(out_path, report)
+    out.print(markdown_table(report), soft_wrap=True, markup=False)
     out.print(f"serve-load: wrote {out_path}")
 
 

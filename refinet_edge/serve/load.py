@@ -175,6 +175,24 @@ def in_process(pipeline: RefinementPipeline, settings: LoadSettings, cameras: in
             "people_per_s_batched": round(1e3 * cameras * people / np.mean(together), 2)}
 
 
+def markdown_table(report: dict) -> str:
+    """The README's table of a load report: per level, served vs the same frames in process."""
+    rows = ["| cameras x 30 fps | people/s served | round trip p50 / p99 ms (worst camera p99) | missed frames "
+            "| batch sizes Triton formed (people: count) | in process, per frame p50 / p99 ms | in process, all "
+            "cameras in one call: people/s |",
+            "|---:|---:|---|---:|---|---|---:|"]
+    for level in report["levels"]:
+        ref = report["in_process"][str(level["cameras"])]
+        trip = level["round_trip_ms"]
+        worst = max(c["round_trip_ms"]["p99"] for c in level["per_camera"])
+        missed = sum(c["missed_frames"] for c in level["per_camera"])
+        batches = ", ".join(f"{k}: {v}" for k, v in level["triton_batches"].items())
+        rows.append(f"| {level['cameras']} | {level['people_per_s']:.1f} | {trip['p50']:.1f} / {trip['p99']:.1f} "
+                    f"({worst:.1f}) | {missed} | {batches} | {ref['per_frame_ms']['p50']:.1f} / "
+                    f"{ref['per_frame_ms']['p99']:.1f} | {ref['people_per_s_batched']:.1f} |")
+    return "\n".join(rows)
+
+
 def _batch_counts(stats: dict) -> dict[int, int]:
     return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats.get("batch_stats", [])}
 
