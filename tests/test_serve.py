@@ -92,7 +92,8 @@ def test_decode_rejects_values_triton_cannot_check_naming_the_input(frames):
         decode_request(no_scale)
     missing_ok = dets.uv_px.copy()
     missing_ok[0, 3] = np.nan  # a missing joint: the client sends it with score 0, and it is accepted
-    assert decode_request(encode_request(frame.depth_m, frame.camera, missing_ok, dets.scores)).uv_px.shape == (1, 15, 2)
+    accepted = decode_request(encode_request(frame.depth_m, frame.camera, missing_ok, dets.scores))
+    assert accepted.uv_px.shape == (1, 15, 2)
 
 
 def test_parse_server_accepts_host_port_http_and_grpc():
@@ -230,3 +231,28 @@ def _wait_for_lines(path, count: int, timeout_s: float = 120.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{path}: fewer than {count} lines after {timeout_s} s")
+
+
+@pytest.mark.slow  # ~45 s: a server restart inside a 16 s level
+def test_load_cameras_report_a_killed_server_and_resume_when_it_is_back(server):
+    import time
+
+    from refinet_edge.serve.load import LoadSettings, run_level
+
+    def kill_and_restart() -> None:
+        time.sleep(5.0)  # the level starts ~3 s after run_level is called
+        server.kill()
+        time.sleep(1.0)
+        server.start()
+
+    killer = threading.Thread(target=kill_and_restart)
+    killer.start()
+    try:
+        level = run_level(server.http, LoadSettings(cameras=(2,), seconds=16.0, max_requests=480, frames=4), 2)
+    finally:
+        killer.join(120)
+    assert level["server_restarted"]
+    for camera in level["per_camera"]:
+        assert camera["errors"] >= 1, camera        # the outage was reported, request by request
+        assert camera["answered_after_last_error"], camera  # and the camera was answered again afterwards
+        assert camera["requests"] >= 10

@@ -85,6 +85,7 @@ def _camera_process(address: ServerAddress, feeds: list[tuple[Feed, int]], fps: 
     trips: list[float] = []
     errors: list[str] = []
     people, missed = 0, 0
+    last_ok_s, last_error_s = -1.0, -1.0
     period = 1.0 / fps
     while time.time() < start_at:
         time.sleep(min(0.01, max(0.0, start_at - time.time())))
@@ -102,14 +103,16 @@ def _camera_process(address: ServerAddress, feeds: list[tuple[Feed, int]], fps: 
             client.infer(feed, steps=False)
             trips.append((time.perf_counter() - start) * 1e3)
             people += count
-        except Exception as exc:  # noqa: BLE001 - reported per camera, the run goes on
+            last_ok_s = start - t0
+        except Exception as exc:  # noqa: BLE001 - reported per camera; the camera goes on with its next frame
             errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+            last_error_s = start - t0
         late = int((time.perf_counter() - t0) / period) + 1  # the next frame not yet due
         missed += max(0, late - due - 1)
         due = max(due + 1, late)
     client.close()
     results.put({"camera": index, "round_trip_ms": trips, "people": people, "missed_frames": missed,
-                 "errors": errors, "seconds": time.perf_counter() - t0})
+                 "errors": errors, "resumed": last_ok_s > last_error_s, "seconds": time.perf_counter() - t0})
 
 
 def run_level(address: ServerAddress, settings: LoadSettings, cameras: int) -> dict:
@@ -141,6 +144,9 @@ def run_level(address: ServerAddress, settings: LoadSettings, cameras: int) -> d
     wall = max(r["seconds"] for r in per_camera)
     trips = [t for r in per_camera for t in r["round_trip_ms"]]
     batches = {size: after.get(size, 0) - before.get(size, 0) for size in sorted(after)}
+    people = sum(r["people"] for r in per_camera)
+    # a restarted server starts its counts over: then they no longer add up to the people answered
+    restarted = sum(size * count for size, count in batches.items()) != people
     return {"cameras": cameras, "fps_per_camera": settings.fps, "seconds": round(wall, 3),
             "requests": len(trips), "people": sum(r["people"] for r in per_camera),
             "people_per_s": round(sum(r["people"] for r in per_camera) / wall, 2),
@@ -148,8 +154,10 @@ def run_level(address: ServerAddress, settings: LoadSettings, cameras: int) -> d
             "per_camera": [{"camera": r["camera"], "requests": len(r["round_trip_ms"]),
                             "missed_frames": r["missed_frames"], "errors": len(r["errors"]),
                             "first_error": r["errors"][0] if r["errors"] else None,
+                            "answered_after_last_error": r["resumed"],
                             "round_trip_ms": _percentiles(r["round_trip_ms"])} for r in per_camera],
-            "triton_batches": {str(k): v for k, v in batches.items() if v}}
+            "triton_batches": {str(k): v for k, v in batches.items() if v},
+            "server_restarted": restarted}  # then triton_batches is not this level's
 
 
 def in_process(pipeline: RefinementPipeline, settings: LoadSettings, cameras: int, repeats: int = 3) -> dict:
