@@ -14,6 +14,7 @@ dropped by the live loop and counted there.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import os
 import time
@@ -113,8 +114,8 @@ class TritonRefinerClient:
             if _is_transport_error(exc):
                 raise ConnectionError(str(exc)) from None
             raise ServerError(exc.message() if hasattr(exc, "message") else str(exc)) from None
-        except (OSError, ConnectionError) as exc:
-            raise ConnectionError(str(exc)) from None
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, closed mid-response (geventhttpclient)
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
         return {n: result.as_numpy(n) for n in names}
 
     def statistics(self) -> dict:
