@@ -69,6 +69,29 @@ def test_stub_environment_leads_with_this_interpreters_libdir_and_points_the_stu
         stub_environment({}, numpy_version="2.4.6", site=tmp_path / "absent")
 
 
+def test_a_port_in_use_is_a_user_error_before_tritonserver_starts():
+    import socket
+
+    from refinet_edge.serve.server import ServeOptions, check_ports
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RefinetError, match=f"--http-port {port}: cannot listen"):  # checked first
+            check_ports(ServeOptions(http_port=port, grpc_port=1 + port % 60000, metrics_port=2 + port % 60000,
+                                     address="127.0.0.1"))
+    with pytest.raises(RefinetError, match="distinct"):
+        check_ports(ServeOptions(http_port=8000, grpc_port=8000, metrics_port=8002))
+
+
+def test_serve_verbs_have_help():
+    for verb in ("serve", "serve-load"):
+        result = subprocess.run([sys.executable, "-m", "refinet_edge.cli", verb, "--help"], capture_output=True,
+                                text=True)
+        assert result.returncode == 0 and "Usage" in result.stdout, result.stderr
+
+
 def test_encoded_depth_decodes_to_the_frames_metres_exactly(frames):
     frame, dets = frames[0]
     feed = encode_request(frame.depth_m, frame.camera, dets.uv_px, dets.scores)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sysconfig
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +78,22 @@ def stub_environment(environ: dict[str, str] | None = None, numpy_version: str =
                                f"{numpy_version}; set it up once with: {stub_site.SETUP_COMMAND}")
         env[stub_site.ENV_VAR] = str(site)
     return env
+
+
+def check_ports(options: ServeOptions) -> None:
+    """Each port is valid, distinct and free on ``options.address`` (else tritonserver fails after a minute)."""
+    ports = {"--http-port": options.http_port, "--grpc-port": options.grpc_port,
+             "--metrics-port": options.metrics_port}
+    if len(set(ports.values())) != 3 or not all(1 <= p <= 65535 for p in ports.values()):
+        raise RefinetError(f"ports must be distinct and in 1..65535, got {ports}")
+    for option, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((options.address, port))
+            except OSError as exc:
+                raise RefinetError(f"{option} {port}: cannot listen on {options.address}:{port} ({exc.strerror}); "
+                                   f"is another server running there? choose another port") from None
 
 
 def _prepend(entry: str, path: str) -> str:
@@ -161,6 +178,7 @@ def serve(pipeline: RefinementPipeline, options: ServeOptions, ready: Callable[[
         raise RefinetError(f"--preferred-batch {list(options.preferred_batch_sizes)}: each must be <= "
                            f"--max-batch {options.max_batch_people}")
     stub_environment()  # raises now, with the fix, rather than after the server started
+    check_ports(options)
     refiner = BatchRefiner(pipeline, options.max_depth_px)
     batcher = DynamicBatcher(max_queue_delay_microseconds=options.queue_delay_us,
                              preferred_batch_size=list(options.preferred_batch_sizes) or None)
