@@ -136,12 +136,14 @@ Written by `refinet-edge export --triton-repo` ({platform}, {precision}). Client
 | `refinet_patch`, `refinet_skeleton`, `refinet_pointcloud` | {platform} | the three stages, dynamic batching |
 | `refinet` | python | pre-processing (lifting, patches, points) and the stages chained by BLS |
 
-The `refinet` model imports `refinet_edge`: install it into the server's Python first.
+The `refinet` model imports `refinet_edge`: install it into the server's Python first (from a
+checkout or a wheel of refinet-edge; extra `jit` for the compiled pre-processing).
 
-Start Triton on this folder (NGC container; GPU box or Jetson):
+Start Triton on this folder (NGC container; GPU box or Jetson), with the checkout mounted too:
 
-    docker run --rm --gpus all --net host -v $PWD:/models nvcr.io/nvidia/tritonserver:<yy.mm>-py3 \\
-        bash -c "pip install 'refinet-edge[jit]' && tritonserver --model-repository /models"
+    docker run --rm --gpus all --net host -v $PWD:/models -v /path/to/refinet-edge:/src \\
+        nvcr.io/nvidia/tritonserver:<yy.mm>-py3 \\
+        bash -c "pip install '/src[jit]' && tritonserver --model-repository /models"
 
 On a Jetson, use the JetPack release of Triton and the same command without `--gpus all`.
 For `tensorrt_plan`, `1/model.plan` must be an engine built on the serving GPU with the

@@ -122,15 +122,19 @@ class BatchRefiner:
         self.batches: list[tuple[int, int]] = []  # (requests, people) of each executed batch
 
     def __call__(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        decoded = [decode_request(feed, self.max_depth_px) for feed in feeds]
+        """Decode (RefinetError naming the input of the first bad request) and refine every request."""
+        return self.refine([decode_request(feed, self.max_depth_px) for feed in feeds])
+
+    def refine(self, decoded: list[PersonBatch]) -> list[dict[str, np.ndarray]]:
+        """The outputs of each decoded request, in order."""
         groups: dict[tuple, list[int]] = {}
         for index, request in enumerate(decoded):
             groups.setdefault(request.key, []).append(index)
-        responses: list[dict[str, np.ndarray]] = [{} for _ in feeds]
+        responses: list[dict[str, np.ndarray]] = [{} for _ in decoded]
         for members in groups.values():
             for index, response in zip(members, self._run([decoded[i] for i in members]), strict=True):
                 responses[index] = response
-        self.batches.append((len(feeds), sum(r.uv_px.shape[0] for r in decoded)))
+        self.batches.append((len(decoded), sum(r.uv_px.shape[0] for r in decoded)))
         return responses
 
     def _run(self, requests: list[PersonBatch]) -> list[dict[str, np.ndarray]]:
@@ -151,17 +155,16 @@ def _infer_function(refiner: BatchRefiner) -> Callable:
     batched with it too: the message tags each bad request (the client's ``refinet_request`` parameter), and a
     client that does not find its own tag resends (:class:`~refinet_edge.serve.client.TritonRefinerClient`)."""
     def infer(requests: list) -> list[dict[str, np.ndarray]]:
-        feeds = [{name: request[name] for name in request} for request in requests]
-        problems = []
-        for request, feed in zip(requests, feeds, strict=True):
+        decoded, problems = [], []
+        for request in requests:
             try:
-                decode_request(feed, refiner.max_depth_px)
+                decoded.append(decode_request({name: request[name] for name in request}, refiner.max_depth_px))
             except RefinetError as exc:
                 tag = (request.parameters or {}).get(REQUEST_TAG, "untagged")
                 problems.append(f"[{REQUEST_TAG} {tag}] {exc}")
         if problems:
             raise ValueError(f"{len(problems)} of {len(requests)} batched request(s) rejected: " + "; ".join(problems))
-        return refiner(feeds)
+        return refiner.refine(decoded)
     return infer
 
 

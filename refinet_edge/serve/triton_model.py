@@ -52,7 +52,7 @@ class TritonPythonModel:
 
         pb = self.pb
         responses: list = [None] * len(requests)
-        good, feeds = [], []
+        good, decoded = [], []
         for index, request in enumerate(requests):
             feed = {}
             for name in INPUTS:
@@ -60,13 +60,12 @@ class TritonPythonModel:
                 if tensor is not None:
                     feed[name] = tensor.as_numpy()
             try:
-                decode_request(feed, self.refiner.max_depth_px)
-            except RefinetError as exc:
+                decoded.append(decode_request(feed, self.refiner.max_depth_px))
+            except RefinetError as exc:  # this request alone gets the error
                 responses[index] = pb.InferenceResponse(error=pb.TritonError(str(exc)))
                 continue
             good.append(index)
-            feeds.append(feed)
-        if feeds:
-            for index, out in zip(good, self.refiner(feeds), strict=True):
+        if decoded:
+            for index, out in zip(good, self.refiner.refine(decoded), strict=True):
                 responses[index] = pb.InferenceResponse(output_tensors=[pb.Tensor(n, v) for n, v in out.items()])
         return responses
