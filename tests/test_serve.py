@@ -216,6 +216,8 @@ def test_live_server_writes_the_in_process_jsonl_and_an_unreachable_server_is_on
     assert run_live("--frames", "4", "--onnx-dir", str(onnx_dir), "--output", str(local)).returncode == 0
     people = [[json.loads(line)["people"] for line in p.read_text().splitlines()] for p in (remote, local)]
     assert people[0] == people[1]
+    both = run_live("--frames", "2", "--server", server.http.url, "--onnx-dir", str(onnx_dir))
+    assert both.returncode == 1 and "drop --onnx-dir" in both.stderr and "Traceback" not in both.stderr
     down = run_live("--frames", "2", "--server", "127.0.0.1:9")  # nothing listens on port 9
     assert down.returncode == 1
     assert down.stderr.strip().startswith("error: --server http://127.0.0.1:9:") and "Traceback" not in down.stderr

@@ -75,6 +75,13 @@ def live(
 
     if frames is not None and frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
+    if server is not None:
+        local = [o for o, v in (("--backend", backend), ("--onnx-dir", onnx_dir), ("--checkpoints", checkpoints),
+                                ("--threads", threads), ("--precision", None if precision == "fp32" else precision))
+                 if v is not None]
+        if local:
+            raise RefinetError(f"--server refines on the server, which chose its stages; drop {', '.join(local)} "
+                               f"(they are `refinet-edge serve` options there)")
     settings = CameraSettings(width, height, fps, serial, image, align, filters)
     source = open_source(camera, realtime=realtime, settings=settings,
                          synthetic=SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed))
