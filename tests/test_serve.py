@@ -47,7 +47,7 @@ def server(onnx_dir, tmp_path_factory):
     pytest.importorskip("pytriton")
     pytest.importorskip("tritonclient.http")
     args = ["--backend", "onnxruntime", "--onnx-dir", str(onnx_dir), "--threads", "1", "--queue-delay-us", "5000",
-            "--max-depth-px", str(MAX_DEPTH_PX)]
+            "--preferred-batch", "2,4", "--max-batch", "16", "--max-depth-px", str(MAX_DEPTH_PX)]
     proc = ServerProcess(args, tmp_path_factory.mktemp("serve") / "server.log").start()
     yield proc
     proc.stop()
@@ -124,6 +124,17 @@ def test_parse_server_accepts_host_port_http_and_grpc():
     assert str(parse_server("grpc://gpu-box:8001")) == "grpc://gpu-box:8001"
     with pytest.raises(RefinetError, match="expected HOST:PORT"):
         parse_server("ftp://x:1")
+
+
+def test_the_served_model_has_the_batching_asked_for(server):
+    client = TritonRefinerClient(server.http)
+    config = client.client.get_model_config("refinet")
+    client.close()
+    assert config["max_batch_size"] == 16
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 5000
+    assert config["dynamic_batching"]["preferred_batch_size"] == [2, 4]
+    assert {t["name"] for t in config["input"]} == {"depth_z16", "depth_m", "depth_scale_m", "intrinsics_px",
+                                                    "joints_2d_px", "scores_2d"}
 
 
 def test_served_joints_match_the_in_process_pipeline_within_1e_5_m(server, frames, reference):
