@@ -38,6 +38,7 @@ from typing import Any
 
 from .errors import RefinetError, did_you_mean
 from .models.config import CONFIG_CLASSES, PRESET_NAMES, STAGES, ModelConfig, preset_config
+from .stage_io import NUM_EVIDENCE
 
 REQUIRED: Any = object()
 _NONE = type(None)
@@ -95,7 +96,7 @@ PREPROCESS_KEYS: dict[str, tuple[str, ...]] = {
     "patch": ("mode", "size", "metric_side_m", "depth_range_m", "itop_mean", "itop_std"),
     "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection",
                "passes"),
-    "skeleton": ("mode", "rays"),
+    "skeleton": ("mode", "rays", "evidence", "ray_output"),
 }
 PREPROCESS_MODES: dict[str, tuple[str, ...]] = {
     "patch": ("metric", "authors", "itop_authors", "baracca_authors"), "points": ("metric", "authors"),
@@ -386,10 +387,17 @@ def _model_config(where: str, merged: dict, rank: dict[str, int]) -> ModelConfig
             raise RefinetError(f"{where}: network.activation {net['activation']!r} is not supported; use relu")
         authors.update({name: ("network", name) for name in ("linear_size", "residual", "batch_norm", "dropout")})
     overrides = {k: v for k, v in model.items() if k != "preset"}
-    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("rays") is True:
+    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("rays") is True \
+            and merged["preprocess"]["skeleton"].get("evidence") is not True:
         features = overrides.setdefault("input_features", 5)  # x, y, z + the two ray features
         if features != 5:
             raise RefinetError(f"{where}: preprocess.skeleton.rays needs model.input_features 5, got {features}")
+    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("evidence") is True:
+        wanted = 3 + 2 * (merged["preprocess"]["skeleton"].get("rays") is True) + NUM_EVIDENCE  # + 4 evidence
+        features = overrides.setdefault("input_features", wanted)
+        if features != wanted:
+            raise RefinetError(f"{where}: preprocess.skeleton.evidence needs model.input_features {wanted}, "
+                               f"got {features}")
     for name, (section, key) in authors.items():
         value = merged[section][key]
         if name == "dropout" and isinstance(value, bool):

@@ -586,7 +586,7 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
     if cfg.mode != "metric" or joints.ndim != 3 or joints.shape[-1] != 3 or joints.dtype != np.float64:
         return _skeleton_numpy(joints_m, cfg)
     joints = np.ascontiguousarray(joints)
-    x = np.empty(joints.shape[:2] + (cfg.input_features,), dtype=np.float32)
+    x = np.empty(joints.shape[:2] + (cfg.coordinate_features,), dtype=np.float32)
     centre = np.empty((joints.shape[0], 3))
     _skeleton_core(joints, float(SKELETON_SCALE_M), bool(cfg.rays), x, centre)
     return x, centre
@@ -651,9 +651,10 @@ def patch_decode(uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarra
 
 
 def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
-    """:func:`refinet_edge.stage_io.skeleton_decode`, compiled for the metric mode (same result)."""
+    """:func:`refinet_edge.stage_io.skeleton_decode`, compiled for the metric mode (same result); ``ray_output``
+    runs the NumPy function."""
     f32, f64 = np.float32, np.float64
-    if not (cfg.mode == "metric" and _typed((x, f32, 3), (out, f32, 3), (centre, f64, 2))
+    if not (cfg.mode == "metric" and not cfg.ray_output and _typed((x, f32, 3), (out, f32, 3), (centre, f64, 2))
             and out.shape[-1] == 3 and x.shape[:2] == out.shape[:2] and x.shape[-1] >= 3
             and centre.shape == (x.shape[0], 3)):
         return _skeleton_decode_numpy(x, out, centre, cfg)

@@ -230,4 +230,8 @@ def validate(stage: str, model, val: FrameStore, previous: RefinementPipeline | 
 def stage_preprocess(stage: str, config: PipelineConfig) -> dict:
     """The pre-processing settings a stage's checkpoint carries."""
     parts: dict[str, Any] = {"patch": config.patch, "skeleton": config.skeleton, "pointcloud": config.points}
-    return asdict(parts[stage])
+    # options added later are stored only when set, so a checkpoint trained with the defaults reads as before
+    return {k: v for k, v in asdict(parts[stage]).items() if OMIT_WHEN_DEFAULT.get(k, object()) != v}
+
+
+OMIT_WHEN_DEFAULT: dict[str, object] = {"evidence": False, "ray_output": False, "ray_reach": 1.0}
