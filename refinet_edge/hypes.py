@@ -75,6 +75,8 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("preprocess", "points"): ((dict,), {}), ("preprocess", "skeleton"): ((dict,), {}),
     ("noise", "sigma_px"): (_NUM, 5.0), ("noise", "mu_px"): (_NUM, 0.0), ("noise", "swap_prob"): (_NUM, 0.0),
     ("noise", "outlier_prob"): (_NUM, 0.0), ("noise", "sigma_mm"): (_NUM, 42.0), ("noise", "mu_mm"): (_NUM, 0.0),
+    # 2D noise: weight of the COCO per-joint sigma profile (noise.DetectorNoise.oks_profile; 0 = one sigma for all)
+    ("noise", "oks_profile"): (_NUM, 0.0),
     ("train", "num_workers"): ((int,), 0), ("train", "seed"): ((int,), 0), ("train", "val_every"): ((int,), 1),
     ("train", "train_frames"): ((int, _NONE), None), ("train", "log_every"): ((int,), 50),
     ("train", "feature_reg_weight"): (_NUM, 0.001),  # PointNet's weight of the feature-transform regulariser
@@ -82,6 +84,8 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("train", "chain_cache"): ((int,), 0),
     # skeleton stage: probability of training on the mirror image of a sample (x -> -x, left <-> right joints)
     ("train", "flip_prob"): (_NUM, 0.0),
+    # skeleton stage: bone lengths scaled by U(1 - a, 1 + a) per sample (training/augment.py); 0.2 = +-20 %
+    ("train", "limb_scale"): (_NUM, 0.0),
     # per-joint training loss: "mse" (authors: squared error) or "distance" (its square root, MPJPE-like)
     ("train", "loss"): ((str,), "mse"),
 }
