@@ -99,7 +99,7 @@ SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s for s, _ in SCHEMA if s))
 PREPROCESS_KEYS: dict[str, tuple[str, ...]] = {
     "patch": ("mode", "size", "metric_side_m", "depth_range_m", "itop_mean", "itop_std"),
     "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection",
-               "passes"),
+               "passes", "ray_reach"),
     "skeleton": ("mode", "rays", "evidence", "ray_output"),
 }
 PREPROCESS_MODES: dict[str, tuple[str, ...]] = {
