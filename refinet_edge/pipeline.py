@@ -35,6 +35,30 @@ from .stage_io import SkeletonConfig, check_skeleton_features, skeleton_config_f
 STAGES = ("patch", "skeleton", "pointcloud")
 STEPS = ("input", *STAGES)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+VIEWS = ("side", "top")
+TOP_VIEW_PITCH_DEG = 60.0  # a camera looking down at least this steeply sees the top view (ITOP's is ~90)
+
+
+def weights_dir(view: str = "side") -> Path:
+    """The shipped weight set for a camera view: ``side`` (``weights/``) or ``top`` (``weights/top/``).
+
+    The authors trained one model per view; a view whose weights are not shipped is a one-line error.
+    """
+    if view not in VIEWS:
+        raise RefinetError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
+    directory = WEIGHTS_DIR if view == "side" else WEIGHTS_DIR / view
+    if not any((directory / f"{stage}.safetensors").exists() for stage in STAGES):
+        raise RefinetError(f"no {view}-view weights are shipped yet ({directory} holds no stage checkpoint); train "
+                           f"them and pass --checkpoints DIR, or use --view side")
+    return directory
+
+
+def view_from_pitch(pitch_deg: float) -> str:
+    """The weight set for a camera pitched ``pitch_deg`` below the horizon: ``top`` from
+    :data:`TOP_VIEW_PITCH_DEG` on, else ``side``."""
+    if not np.isfinite(pitch_deg):
+        raise RefinetError(f"camera pitch must be a finite angle in degrees, got {pitch_deg}")
+    return "top" if pitch_deg >= TOP_VIEW_PITCH_DEG else "side"
 
 Runner = Callable[..., np.ndarray]  # a stage network: float32 arrays in, float32 array out
 StepClock = Callable[[str], AbstractContextManager]  # entered around each named piece of work (benchmarks)

@@ -156,3 +156,28 @@ def test_old_checkpoint_loads_and_mismatch_is_one_line(tmp_path: Path) -> None:
     _save(tmp_path, {"mode": "metric", "rays": True, "future_option": 1}, 5)
     with pytest.raises(RefinetError, match="'future_option' is not known to this version"):
         RefinementPipeline.from_dir(tmp_path)
+
+
+# ---------------------------------------------------------------- top view
+
+
+def test_weight_set_per_view_and_pitch() -> None:
+    from refinet_edge.pipeline import WEIGHTS_DIR, view_from_pitch, weights_dir
+
+    assert weights_dir("side") == WEIGHTS_DIR
+    with pytest.raises(RefinetError, match="no top-view weights are shipped yet"):
+        weights_dir("top")
+    with pytest.raises(RefinetError, match="unknown view 'front'"):
+        weights_dir("front")
+    assert view_from_pitch(85.0) == "top" and view_from_pitch(20.0) == "side" and view_from_pitch(-10.0) == "side"
+
+
+def test_evaluate_view_top_without_top_weights_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "refinet_edge.cli", "evaluate", "--data", str(tmp_path), "--view",
+                             "top"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    assert len(lines) == 1 and "no top-view weights are shipped yet" in lines[0], lines
