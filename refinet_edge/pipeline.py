@@ -226,7 +226,7 @@ class RefinementPipeline:
             if path.exists():
                 model, meta = load_stage(path, expect_stage=stage)
                 if stage == "skeleton":  # what the stored pre-processing gives must fit the network
-                    check_skeleton_features(model.config.input_features,
+                    check_skeleton_features(meta.model_config.input_features,  # type: ignore[union-attr]
                                             skeleton_config_from_dict(meta.preprocess, str(path)), str(path))
                 runners[stage] = TorchRunner(model.to(device))
                 pre[stage] = meta.preprocess

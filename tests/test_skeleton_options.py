@@ -181,3 +181,21 @@ def test_evaluate_view_top_without_top_weights_is_one_line(tmp_path: Path) -> No
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
     assert len(lines) == 1 and "no top-view weights are shipped yet" in lines[0], lines
+
+
+@pytest.mark.parametrize("features", [7, 9])
+def test_flip_test_with_evidence_is_mirror_equivariant(features: int) -> None:
+    from refinet_edge.models import build_model, preset_config
+    from refinet_edge.models.skeleton import flip_signs
+    from refinet_edge.skeleton import FLIP_INDEX
+
+    config = preset_config("skeleton", "edge", linear_size=32, input_features=features, flip_test=True)
+    torch.manual_seed(0)
+    model = build_model("skeleton", config).eval()
+    x = torch.randn(4, 15, features)
+    mirrored = x[:, list(FLIP_INDEX)] * torch.tensor(flip_signs(features))
+    with torch.no_grad():
+        out, out_m = model(x), model(mirrored)
+    np.testing.assert_allclose(out_m.numpy(), (out[:, list(FLIP_INDEX)] * torch.tensor([-1.0, 1.0, 1.0])).numpy(),
+                               atol=1e-5)
+    assert flip_signs(9)[5:] == [1.0] * 4 and flip_signs(7)[3:] == [1.0] * 4  # evidence keeps its sign
