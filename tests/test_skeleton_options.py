@@ -199,3 +199,24 @@ def test_flip_test_with_evidence_is_mirror_equivariant(features: int) -> None:
     np.testing.assert_allclose(out_m.numpy(), (out[:, list(FLIP_INDEX)] * torch.tensor([-1.0, 1.0, 1.0])).numpy(),
                                atol=1e-5)
     assert flip_signs(9)[5:] == [1.0] * 4 and flip_signs(7)[3:] == [1.0] * 4  # evidence keeps its sign
+
+
+def test_readme_smoke_table_matches_its_report() -> None:
+    import json
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    report = json.loads((repo / "benchmarks/reports/2026-12-05-cpu-2core-issue18-smoke/smoke.json").read_text())
+    timing = json.loads((repo / "benchmarks/reports/2026-12-05-cpu-2core-issue18-smoke/batch256_timing.json")
+                        .read_text())
+    readme = (repo / "README.md").read_text()
+    rows = dict(zip(["skeleton, shipped options", "+ evidence", "+ ray_output", "+ limb_scale 0.2, oks_profile 1",
+                     "pointcloud, shipped options", "+ ray_reach 2"], report["runs"].values(), strict=True))
+    for label, run in rows.items():
+        line = f"| {label} | {run['loss'][0]:.3f} -> {run['loss'][-1]:.3f} | {run['median_seconds_per_batch']:.2f} |"
+        assert line in readme, line
+        assert run["loss_fell"]
+    assert f"skeleton {timing['runs']['skeleton_evidence']['median_seconds_per_batch']:.2f} s per batch of 256" \
+        in " ".join(readme.split())
+    assert re.search(rf"pointcloud {timing['runs']['pointcloud_ray_reach']['median_seconds_per_batch']:.1f} s per "
+                     r"256 frames", " ".join(readme.split()))
