@@ -220,3 +220,17 @@ def test_readme_smoke_table_matches_its_report() -> None:
         in " ".join(readme.split())
     assert re.search(rf"pointcloud {timing['runs']['pointcloud_ray_reach']['median_seconds_per_batch']:.1f} s per "
                      r"256 frames", " ".join(readme.split()))
+
+
+def test_mixture_hypes_turn_the_options_on() -> None:
+    from refinet_edge.hypes import load_hypes
+
+    repo = Path(__file__).resolve().parents[1]
+    skeleton = load_hypes(repo / "hypes/synthetic/skeleton/mixture.json")
+    assert skeleton.model_config.input_features == 9  # type: ignore[union-attr]
+    assert SkeletonConfig(**skeleton.preprocess_settings("skeleton")) == SkeletonConfig(rays=True, evidence=True,
+                                                                                          ray_output=True)
+    points = load_hypes(repo / "hypes/synthetic/pointcloud/mixture.json")
+    assert points.preprocess_settings("points")["ray_reach"] == 2.0
+    with pytest.raises(RefinetError, match="evidence needs model.input_features 9, got 5"):
+        load_hypes(repo / "hypes/synthetic/skeleton/mixture.json", ["--model.input_features=5"])
