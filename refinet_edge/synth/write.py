@@ -74,7 +74,7 @@ def write_synthetic_split(
     out_dir = Path(out_dir)
     attrs = {"generator": "refinet-edge synth", "version": __version__, "seed": seed,
              "camera": camera.name, "view": view, "sensor": config.sensor_preset,
-             "filters": FILTERS_ATTR if filters else "none"}
+             "filters": FILTERS_ATTR if filters else "none", "poses": config.poses, "scene": config.scene}
     post = _depth_filters(camera, config) if filters else None  # before any file: a missing extra writes nothing
     start = time.perf_counter()
     with ItopWriter(out_dir, view, split, camera, with_point_cloud=with_point_cloud,
