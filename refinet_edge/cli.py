@@ -146,7 +146,7 @@ def evaluate(
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     if backend == "torch" and onnx_dir is None and precision == "fp32":
-        pipeline, info = _load_pipeline(checkpoints, stages)
+        pipeline, info = _load_pipeline(checkpoints, stages, view if suite is None else "side")  # suite: shipped set
     else:
         from .export.backends import evaluate_pipeline
 
@@ -188,9 +188,10 @@ def _evaluate_suite(suite: str, pipeline, frames: int, cache: Path, info: dict, 
         out.print(f"evaluate: wrote {json_path}")
 
 
-def _load_pipeline(checkpoints: Path | None, stages: str):
-    """The pipeline to evaluate and a description of its checkpoints for the report."""
-    from .pipeline import STAGES, WEIGHTS_DIR, RefinementPipeline
+def _load_pipeline(checkpoints: Path | None, stages: str, view: str = "side"):
+    """The pipeline to evaluate and a description of its checkpoints for the report (default: the shipped weight
+    set of ``view``)."""
+    from .pipeline import STAGES, WEIGHTS_DIR, RefinementPipeline, weights_dir
 
     if stages == "none":
         return RefinementPipeline({}), {}
@@ -198,6 +199,8 @@ def _load_pipeline(checkpoints: Path | None, stages: str):
     for stage in wanted:
         if stage not in STAGES:
             raise RefinetError(f"--stages: unknown stage {stage!r}; valid: all, none, or some of {', '.join(STAGES)}")
+    if checkpoints is None and view != "side":
+        checkpoints = weights_dir(view)  # that view's shipped set; a one-line error while none is shipped
     directory = checkpoints or WEIGHTS_DIR
     if checkpoints is None and not any((WEIGHTS_DIR / f"{s}.safetensors").exists() for s in wanted):
         return RefinementPipeline({}), {}

@@ -38,6 +38,7 @@ from typing import Any
 
 from .errors import RefinetError, did_you_mean
 from .models.config import CONFIG_CLASSES, PRESET_NAMES, STAGES, ModelConfig, preset_config
+from .stage_io import NUM_EVIDENCE
 
 REQUIRED: Any = object()
 _NONE = type(None)
@@ -74,6 +75,8 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("preprocess", "points"): ((dict,), {}), ("preprocess", "skeleton"): ((dict,), {}),
     ("noise", "sigma_px"): (_NUM, 5.0), ("noise", "mu_px"): (_NUM, 0.0), ("noise", "swap_prob"): (_NUM, 0.0),
     ("noise", "outlier_prob"): (_NUM, 0.0), ("noise", "sigma_mm"): (_NUM, 42.0), ("noise", "mu_mm"): (_NUM, 0.0),
+    # 2D noise: weight of the COCO per-joint sigma profile (noise.DetectorNoise.oks_profile; 0 = one sigma for all)
+    ("noise", "oks_profile"): (_NUM, 0.0),
     ("train", "num_workers"): ((int,), 0), ("train", "seed"): ((int,), 0), ("train", "val_every"): ((int,), 1),
     ("train", "train_frames"): ((int, _NONE), None), ("train", "log_every"): ((int,), 50),
     ("train", "feature_reg_weight"): (_NUM, 0.001),  # PointNet's weight of the feature-transform regulariser
@@ -81,6 +84,8 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("train", "chain_cache"): ((int,), 0),
     # skeleton stage: probability of training on the mirror image of a sample (x -> -x, left <-> right joints)
     ("train", "flip_prob"): (_NUM, 0.0),
+    # skeleton stage: bone lengths scaled by U(1 - a, 1 + a) per sample (training/augment.py); 0.2 = +-20 %
+    ("train", "limb_scale"): (_NUM, 0.0),
     # per-joint training loss: "mse" (authors: squared error) or "distance" (its square root, MPJPE-like)
     ("train", "loss"): ((str,), "mse"),
 }
@@ -94,8 +99,8 @@ SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s for s, _ in SCHEMA if s))
 PREPROCESS_KEYS: dict[str, tuple[str, ...]] = {
     "patch": ("mode", "size", "metric_side_m", "depth_range_m", "itop_mean", "itop_std"),
     "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection",
-               "passes"),
-    "skeleton": ("mode", "rays"),
+               "passes", "ray_reach"),
+    "skeleton": ("mode", "rays", "evidence", "ray_output"),
 }
 PREPROCESS_MODES: dict[str, tuple[str, ...]] = {
     "patch": ("metric", "authors", "itop_authors", "baracca_authors"), "points": ("metric", "authors"),
@@ -386,10 +391,17 @@ def _model_config(where: str, merged: dict, rank: dict[str, int]) -> ModelConfig
             raise RefinetError(f"{where}: network.activation {net['activation']!r} is not supported; use relu")
         authors.update({name: ("network", name) for name in ("linear_size", "residual", "batch_norm", "dropout")})
     overrides = {k: v for k, v in model.items() if k != "preset"}
-    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("rays") is True:
+    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("rays") is True \
+            and merged["preprocess"]["skeleton"].get("evidence") is not True:
         features = overrides.setdefault("input_features", 5)  # x, y, z + the two ray features
         if features != 5:
             raise RefinetError(f"{where}: preprocess.skeleton.rays needs model.input_features 5, got {features}")
+    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("evidence") is True:
+        wanted = 3 + 2 * (merged["preprocess"]["skeleton"].get("rays") is True) + NUM_EVIDENCE  # + 4 evidence
+        features = overrides.setdefault("input_features", wanted)
+        if features != wanted:
+            raise RefinetError(f"{where}: preprocess.skeleton.evidence needs model.input_features {wanted}, "
+                               f"got {features}")
     for name, (section, key) in authors.items():
         value = merged[section][key]
         if name == "dropout" and isinstance(value, bool):

@@ -20,6 +20,13 @@ default so that the defaults reproduce the authors' model exactly:
   - *jump* (onto the background): the joint moves by an offset of uniformly
     random direction and length uniform in [``jump_min_px``, ``jump_max_px``].
 
+* **per-joint sigma profile** (``oks_profile``, off by default): real detectors are sharper on some joints than
+  on others. With weight ``w`` in [0, 1], joint j's Gaussian sigma is
+  ``sigma_px * ((1 - w) + w * OKS[j] / mean(OKS))`` with OKS the COCO keypoint
+  OKS sigmas mapped to the ITOP joints (:data:`OKS_SIGMAS`): ``w = 1`` gives the
+  COCO profile scaled to a mean of ``sigma_px`` (head 0.39x, hips 1.40x), ``w = 0``
+  the authors' one sigma for all.
+
 Order: swaps, then Gaussian noise on every joint, then outliers. Outliers are
 placed relative to the *clean* (swapped, noise-free) positions and replace the
 Gaussian-noised value, so a jump moves a joint by exactly its drawn length.
@@ -58,6 +65,12 @@ def _neighbour_table() -> tuple[np.ndarray, np.ndarray]:
 
 NEIGHBOURS, NEIGHBOUR_COUNT = _neighbour_table()
 
+# COCO keypoint OKS sigmas (cocodataset.org, keypoint evaluation: nose .026, eyes .025, ears .035, shoulders .079,
+# elbows .072, wrists .062, hips .107, knees .087, ankles .089) on the ITOP joints: head = ears, neck = shoulders,
+# hands = wrists, feet = ankles, torso = the mean of shoulders and hips (as the COCO mapping derives it).
+OKS_SIGMAS = np.array([0.035, 0.079, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.093, 0.107, 0.107, 0.087, 0.087,
+                       0.089, 0.089])
+
 
 @dataclass(frozen=True)
 class DetectorNoise:
@@ -82,9 +95,10 @@ class DetectorNoise:
     snap_sigma_px: float = 2.0
     jump_min_px: float = 20.0
     jump_max_px: float = 60.0
+    oks_profile: float = 0.0  # weight of the COCO per-joint sigma profile (0: one sigma for every joint)
 
     def __post_init__(self) -> None:
-        for name in ("swap_prob", "outlier_prob", "snap_fraction"):
+        for name in ("swap_prob", "outlier_prob", "snap_fraction", "oks_profile"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise RefinetError(f"DetectorNoise.{name} must be a probability in [0, 1], got {value}")
@@ -100,8 +114,14 @@ class DetectorNoise:
             )
 
     def to_dict(self) -> dict:
-        """All settings as plain floats, for reports and configs."""
-        return {k: float(v) for k, v in asdict(self).items()}
+        """All settings as plain floats, for reports and configs (``oks_profile`` only when set, so reports
+        written before the option existed read the same)."""
+        return {k: float(v) for k, v in asdict(self).items() if k != "oks_profile" or v != 0.0}
+
+    def sigma_per_joint_px(self) -> np.ndarray:
+        """``(15,)`` the Gaussian sigma of each joint, px (see ``oks_profile`` in the module docstring)."""
+        w = self.oks_profile
+        return self.sigma_px * ((1.0 - w) + w * OKS_SIGMAS / OKS_SIGMAS.mean())
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "noise") -> DetectorNoise:
@@ -135,7 +155,8 @@ class DetectorNoise:
         length_u = rng.random(lead + (NUM_JOINTS,))
 
         clean = swap_pairs(uv_px, swap_u < self.swap_prob)  # (..., 15, 2)
-        noisy = clean + gauss * self.sigma_px + self.mu_px
+        sigma = self.sigma_px if self.oks_profile == 0.0 else self.sigma_per_joint_px()[:, None]  # (15, 1)
+        noisy = clean + gauss * sigma + self.mu_px
 
         slot = np.minimum((slot_u * NEIGHBOUR_COUNT).astype(np.int64), NEIGHBOUR_COUNT - 1)
         neighbour = NEIGHBOURS[np.arange(NUM_JOINTS), slot]  # (..., 15), uniform over neighbours

@@ -30,11 +30,35 @@ from .errors import RefinetError
 from .preprocess.patches import PatchConfig
 from .preprocess.points import PointConfig
 from .preprocess.steps import PREPROCESS_CHOICES, Steps, select_steps
-from .stage_io import SkeletonConfig
+from .stage_io import SkeletonConfig, check_skeleton_features, skeleton_config_from_dict, with_evidence
 
 STAGES = ("patch", "skeleton", "pointcloud")
 STEPS = ("input", *STAGES)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+VIEWS = ("side", "top")
+TOP_VIEW_PITCH_DEG = 60.0  # a camera looking down at least this steeply sees the top view (ITOP's is ~90)
+
+
+def weights_dir(view: str = "side") -> Path:
+    """The shipped weight set for a camera view: ``side`` (``weights/``) or ``top`` (``weights/top/``).
+
+    The authors trained one model per view; a view whose weights are not shipped is a one-line error.
+    """
+    if view not in VIEWS:
+        raise RefinetError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
+    directory = WEIGHTS_DIR if view == "side" else WEIGHTS_DIR / view
+    if not any((directory / f"{stage}.safetensors").exists() for stage in STAGES):
+        raise RefinetError(f"no {view}-view weights are shipped yet ({directory} holds no stage checkpoint); train "
+                           f"them and pass --checkpoints DIR, or use --view side")
+    return directory
+
+
+def view_from_pitch(pitch_deg: float) -> str:
+    """The weight set for a camera pitched ``pitch_deg`` below the horizon: ``top`` from
+    :data:`TOP_VIEW_PITCH_DEG` on, else ``side``."""
+    if not np.isfinite(pitch_deg):
+        raise RefinetError(f"camera pitch must be a finite angle in degrees, got {pitch_deg}")
+    return "top" if pitch_deg >= TOP_VIEW_PITCH_DEG else "side"
 
 Runner = Callable[..., np.ndarray]  # a stage network: float32 arrays in, float32 array out
 StepClock = Callable[[str], AbstractContextManager]  # entered around each named piece of work (benchmarks)
@@ -120,8 +144,11 @@ class RefinementPipeline:
         return ("input", *(s for s in STAGES if s in self.runners))
 
     def run(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None = None,
-            clock: StepClock | None = None) -> PipelineResult:
+            clock: StepClock | None = None, scores: np.ndarray | None = None) -> PipelineResult:
         """Refine ``uv_px (B, J, 2)`` on ``depth_m (B, H, W)``; stop after step ``until`` if given.
+
+        ``scores (B, J)``: the 2D detector's confidences, read only by a skeleton stage trained with evidence
+        features (:attr:`SkeletonConfig.evidence`); None counts every present joint as score 1.
 
         ``clock(name)``, if given, is entered around each piece of work (benchmarks time them): ``lift``,
         ``patch_extract``, ``patch``, ``skeleton_io``, ``skeleton``, ``point_sample``, ``pointcloud`` (each
@@ -146,12 +173,12 @@ class RefinementPipeline:
                     break
                 if stage not in self.runners:
                     continue
-                joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step)
+                joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, scores)
                 steps[stage] = joints
         return PipelineResult(steps, uvs, valid)
 
     def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
-                   camera: Camera, step: StepClock) -> np.ndarray:
+                   camera: Camera, step: StepClock, scores: np.ndarray | None = None) -> np.ndarray:
         cfg, runner = self.config, self.runners[stage]
         if stage == "patch":
             uv_in = uvs["input"]
@@ -167,6 +194,10 @@ class RefinementPipeline:
         if stage == "skeleton":
             with step("skeleton_io"):
                 x, centre = prep.skeleton_encode(joints, cfg.skeleton)
+                if cfg.skeleton.evidence:
+                    uv_step = uvs["patch"] if "patch" in uvs else uvs["input"]
+                    x = with_evidence(x, prep.evidence(uv_step, depth_m, joints, scores, camera, cfg.lift_window),
+                                      cfg.skeleton)
             with step("skeleton"):
                 out = runner(x)
             with step("skeleton_io"):
@@ -194,6 +225,9 @@ class RefinementPipeline:
             path = directory / f"{stage}.safetensors"
             if path.exists():
                 model, meta = load_stage(path, expect_stage=stage)
+                if stage == "skeleton":  # what the stored pre-processing gives must fit the network
+                    check_skeleton_features(meta.model_config.input_features,  # type: ignore[union-attr]
+                                            skeleton_config_from_dict(meta.preprocess, str(path)), str(path))
                 runners[stage] = TorchRunner(model.to(device))
                 pre[stage] = meta.preprocess
                 provenance[stage] = dict(meta.extra)
@@ -217,5 +251,6 @@ def config_from_preprocess(pre: Mapping[str, dict]) -> PipelineConfig:
     return PipelineConfig(
         patch=PatchConfig(**pre["patch"]) if "patch" in pre else base.patch,
         points=PointConfig(**pre["pointcloud"]) if "pointcloud" in pre else base.points,
-        skeleton=SkeletonConfig(**pre["skeleton"]) if "skeleton" in pre else base.skeleton,
+        skeleton=skeleton_config_from_dict(pre["skeleton"], "skeleton checkpoint") if "skeleton" in pre
+        else base.skeleton,
     )

@@ -31,6 +31,8 @@ import numpy as np
 from .errors import RefinetError
 from .lifting import median_of_finite
 
+NUM_EVIDENCE = 4  # per-joint evidence features (refinet_edge.preprocess.evidence, which checks it)
+
 SKELETON_SCALE_M = 1.0
 # Authors' ITOP normalisation of stage B inputs (mm), REFINET.md.
 ITOP_MEAN_MM = np.array([-69.996, -267.574, 2941.162])
@@ -47,23 +49,72 @@ class SkeletonConfig:
     moves x, y and z together along the ray; these two numbers do not move, so
     the network can trust the 2D evidence and fix the depth. Input becomes
     ``(B, J, 5)``: the three coordinates first, then the two ray features.
+
+    ``evidence`` (metric only) appends the four per-joint evidence features of
+    :mod:`refinet_edge.preprocess.evidence` (depth z-score against the person,
+    valid and agreeing fractions of the lifting window, detector score) after
+    the coordinates and ray features: ``(B, J, 3 + 2 * rays + 4)``.
+
+    ``ray_output`` (needs ``rays``) changes what the network's ``(B, J, 3)``
+    output means: a correction *along* each joint's camera ray, separate from
+    the correction *across* it. With ``r_in = x[..., 3:5]`` the input's ray
+    features (m) and ``z_in = centre_z + x[..., 2]`` its depth (m)::
+
+        r     = r_in - out[..., 0:2] * 1 m       # where the ray meets the person's depth plane, in-image fix
+        z     = z_in - out[..., 2] * 1 m         # depth along the (new) ray
+        x, y  = (r / centre_z + centre_xy / centre_z) * z
+
+    So an output of ``(0, 0, dz)`` slides the joint along its own camera ray
+    (its pixel does not move) and ``(du, dv, 0)`` moves it across rays at its
+    depth; a zero output returns the input joint (missing joints start at the
+    centre). Targets: ``r_in - r_gt`` and ``z_in - z_gt`` in metres.
     """
 
     mode: str = "metric"
     rays: bool = False
+    evidence: bool = False
+    ray_output: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("metric", "authors"):
             raise RefinetError(f"skeleton mode must be 'metric' or 'authors', got {self.mode!r}")
-        if not isinstance(self.rays, bool):
-            raise RefinetError(f"skeleton rays must be true or false, got {self.rays!r}")
+        for name in ("rays", "evidence", "ray_output"):
+            if not isinstance(getattr(self, name), bool):
+                raise RefinetError(f"skeleton {name} must be true or false, got {getattr(self, name)!r}")
         if self.rays and self.mode != "metric":
             raise RefinetError("skeleton rays need mode 'metric' (the authors' mode has no per-person centre)")
+        if self.evidence and self.mode != "metric":
+            raise RefinetError("skeleton evidence needs mode 'metric' (its depth z-score is person-relative)")
+        if self.ray_output and not self.rays:
+            raise RefinetError("skeleton ray_output needs rays: true (the output is relative to the input's ray "
+                               "features)")
+
+    @property
+    def coordinate_features(self) -> int:
+        """Numbers per joint from the joints alone: 3, or 5 with rays."""
+        return 5 if self.rays else 3
 
     @property
     def input_features(self) -> int:
-        """Numbers per joint in the network input: 3, or 5 with rays."""
-        return 5 if self.rays else 3
+        """Numbers per joint in the network input: 3, 5 with rays, plus 4 with evidence."""
+        return self.coordinate_features + (NUM_EVIDENCE if self.evidence else 0)
+
+
+def skeleton_config_from_dict(data: dict, source: str) -> SkeletonConfig:
+    """A checkpoint's stored skeleton pre-processing; a field this version does not know is a one-line error."""
+    known = tuple(SkeletonConfig.__dataclass_fields__)
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise RefinetError(f"{source}: skeleton pre-processing field {unknown[0]!r} is not known to this version "
+                           f"(known: {', '.join(known)}); the checkpoint needs a newer refinet-edge")
+    return SkeletonConfig(**data)
+
+
+def check_skeleton_features(model_features: int, cfg: SkeletonConfig, source: str) -> None:
+    """The network's ``input_features`` must be what the pre-processing produces (one-line error naming both)."""
+    if model_features != cfg.input_features:
+        raise RefinetError(f"{source}: the skeleton network takes {model_features} features per joint but its "
+                           f"pre-processing (rays={cfg.rays}, evidence={cfg.evidence}) gives {cfg.input_features}")
 
 
 # ---- patch (stage A) -----------------------------------------------------------------------
@@ -101,7 +152,9 @@ def skeleton_centre(joints_m: np.ndarray) -> np.ndarray:
 
 
 def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Network input (B, J, F) float32 (F = ``cfg.input_features``) and the centre (B, 3) m to decode it.
+    """Network input (B, J, F) float32 (F = ``cfg.coordinate_features``) and the centre (B, 3) m to decode it.
+
+    With ``cfg.evidence`` the caller appends the evidence features (:func:`with_evidence`).
 
     Joints with no 3D position (NaN) become 0, as the authors zeroed invisible ones.
     """
@@ -120,15 +173,49 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
     return x.astype(np.float32), centre
 
 
+def with_evidence(x: np.ndarray, evidence: np.ndarray | None, cfg: SkeletonConfig) -> np.ndarray:
+    """The network input: ``x`` (B, J, coordinate features) and, with ``cfg.evidence``, ``evidence (B, J, 4)``."""
+    if not cfg.evidence:
+        return x
+    if evidence is None or evidence.shape != x.shape[:2] + (NUM_EVIDENCE,):
+        got = None if evidence is None else evidence.shape
+        raise RefinetError(f"skeleton evidence: expected (B, J, {NUM_EVIDENCE}) features for {x.shape[:2]}, got {got}")
+    return np.concatenate([x, evidence.astype(np.float32)], axis=-1)
+
+
 def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
     """Refined joints (B, J, 3) m from the encoded input, the network output and the centre."""
+    if cfg.ray_output:
+        return _ray_decode(x, out, centre)
     if cfg.mode == "metric":
         return centre[:, None, :] + (x[..., :3] - out) * SKELETON_SCALE_M
     return (out * ITOP_STD_MM + ITOP_MEAN_MM) / 1000.0
 
 
+def _ray_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """``ray_output`` decoding (see :class:`SkeletonConfig`): (B, J, 3) m."""
+    c = centre[:, None, :].astype(np.float64)  # (B, 1, 3)
+    z = c[..., 2] + (x[..., 2].astype(np.float64) - out[..., 2]) * SKELETON_SCALE_M  # (B, J)
+    r = (x[..., 3:5].astype(np.float64) - out[..., :2]) * SKELETON_SCALE_M  # (B, J, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tangent = r / c[..., 2:3] + c[..., :2] / c[..., 2:3]
+    return np.concatenate([tangent * z[..., None], z[..., None]], axis=-1)
+
+
+def ray_features_m(joints_m: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The ray features (B, J, 2) m of ``joints_m`` for a person centred at ``centre`` (B, 3), as encoded."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ray = joints_m[..., :2] / joints_m[..., 2:3] - (centre[:, :2] / centre[:, 2:3])[:, None, :]
+    return ray * centre[:, None, 2:3]
+
+
 def skeleton_target(x: np.ndarray, gt_m: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
     """The output that would decode exactly to ``gt_m``."""
+    if cfg.ray_output:
+        z_in = centre[:, None, 2] + x[..., 2].astype(np.float64) * SKELETON_SCALE_M
+        depth = (z_in - gt_m[..., 2]) / SKELETON_SCALE_M
+        across = x[..., 3:5] - ray_features_m(gt_m, centre) / SKELETON_SCALE_M
+        return np.concatenate([across, depth[..., None]], axis=-1)
     if cfg.mode == "metric":
         return x[..., :3] - (gt_m - centre[:, None, :]) / SKELETON_SCALE_M
     return (gt_m * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM

@@ -205,6 +205,9 @@ class GpuPreprocessor:
         halves = cfg.half_sides_m
         if len(halves) > MAX_SIDES:
             raise RefinetError(f"GPU point sampling supports <= {MAX_SIDES} cube sides, got {len(halves)}")
+        if cfg.ray_reach != 1.0:  # rule 4b has no kernel yet: refuse rather than sample the plain cube
+            raise RefinetError(f"GPU point sampling has no ray region (ray_reach {cfg.ray_reach}); use the CPU path "
+                               f"(preprocess cpu), which the pipeline picks for it")
         n = cfg.num_points
         ops = self._operands(depth, joints_m)
         try:

@@ -66,7 +66,7 @@ class Refiner:
             return Refined({s: empty for s in self.steps}, self.steps[-1], np.zeros((0, empty.shape[1]), bool), {})
         start = time.perf_counter()
         depth = np.broadcast_to(frame.depth_m, (people, *frame.depth_m.shape))
-        result = self.pipeline.run(depth, detections.uv_px, frame.camera)
+        result = self.pipeline.run(depth, detections.uv_px, frame.camera, scores=detections.scores)  # evidence
         total = (time.perf_counter() - start) * 1e3
         timings = dict(self.timings)
         timings["preprocess"] = total - sum(self.timings.values())

@@ -193,7 +193,7 @@ class SkeletonNetConfig(_StageConfig):
     """Stage B, the Martinez-style residual MLP: (B, J, 3) -> (B, J, 3)."""
 
     num_joints: int = 15
-    input_features: int = 3  # numbers per joint in: 3 (x, y, z), 5 with the pre-processing's ray features
+    input_features: int = 3  # numbers per joint in: 3 (x, y, z), 5 with the pre-processing's ray features, +4 evidence
     linear_size: int = 1024  # width L of every hidden layer
     num_blocks: int = 2  # residual blocks of two (Linear + BN + ReLU + dropout)
     dropout: float = 0.2
@@ -210,8 +210,9 @@ class SkeletonNetConfig(_StageConfig):
         _check_bool(self, "batch_norm")
         _check_bool(self, "residual")
         _check_bool(self, "flip_test")
-        if self.flip_test and (self.num_joints != 15 or self.input_features not in (3, 5)):
-            raise RefinetError(f"SkeletonNetConfig.flip_test needs the 15 ITOP joints and 3 or 5 input features, "
+        if self.flip_test and (self.num_joints != 15 or self.input_features not in (3, 5, 7, 9)):
+            raise RefinetError(f"SkeletonNetConfig.flip_test needs the 15 ITOP joints and 3, 5, 7 or 9 input features "
+                               f"(coordinates, rays, evidence), "
                                f"got num_joints={self.num_joints}, input_features={self.input_features}")
 
     def macs(self) -> int:

@@ -54,6 +54,13 @@ def _mirror_matrix(num_joints: int, features: int, sign: list[float]) -> torch.T
     return m
 
 
+def flip_signs(features: int) -> list[float]:
+    """Per input feature, its sign in the mirror image: x and the ray's x flip; y, z, the ray's y and the four
+    evidence features (per-joint scalars: :mod:`refinet_edge.preprocess.evidence`) do not."""
+    coords = [-1.0, 1.0, 1.0] + ([-1.0, 1.0] if features in (5, 9) else [])
+    return coords + [1.0] * (features - len(coords))
+
+
 class SkeletonNet(nn.Module):
     """``joints (B, J, F)`` -> ``(B, J, 3)`` (normalised units; F = ``input_features``, 3 or 5)."""
 
@@ -71,7 +78,7 @@ class SkeletonNet(nn.Module):
         self.output = nn.Linear(size, dim)
         if config.flip_test:
             j, f = config.num_joints, config.input_features
-            sign_in = [-1.0 if k % 3 == 0 else 1.0 for k in range(f)]  # x, and the ray's x (feature 3) if present
+            sign_in = flip_signs(f)
             self.register_buffer("flip_in", _mirror_matrix(j, f, sign_in), persistent=False)
             self.register_buffer("flip_out", _mirror_matrix(j, 3, [-1.0, 1.0, 1.0]), persistent=False)
 

@@ -376,6 +376,46 @@ def _cube_window(jx, jy, jz, h, z_min, fx, fy, cx, cy, height, width):  # pragma
 
 
 @njit(cache=True)
+def _ray_axis(j, jz, h, z_near, z_far, focal, centre, limit):  # pragma: no cover - compiled
+    """Rule 4b's window along one axis (:func:`refinet_edge.preprocess.points._ray_window`): ``(first, last)``."""
+    p0 = ((j * (z_near / jz) + (-h)) * focal) / z_near + centre
+    p1 = ((j * (z_near / jz) + h) * focal) / z_near + centre
+    p2 = ((j * (z_far / jz) + (-h)) * focal) / z_far + centre
+    p3 = ((j * (z_far / jz) + h) * focal) / z_far + centre
+    first = _nan_max(np.floor(_nan_min(_nan_min(p0, p1), _nan_min(p2, p3))) - np.float32(1.0), np.float32(0.0))
+    last = _nan_min(np.ceil(_nan_max(_nan_max(p0, p1), _nan_max(p2, p3))) + np.float32(1.0),
+                    np.float32(limit - 1))
+    if not first <= last:  # NaN -> empty
+        return np.int64(1), np.int64(0)
+    return np.int64(first), np.int64(last)
+
+
+@njit(cache=True)
+def _region_window(jx, jy, jz, h, reach, z_min, fx, fy, cx, cy, height, width):  # pragma: no cover - compiled
+    """The cube's window (``reach`` 1) or rule 4b's ray region's: ``(row0, row1, col0, col1)``."""
+    if reach == np.float32(1.0):
+        return _cube_window(jx, jy, jz, h, z_min, fx, fy, cx, cy, height, width)
+    long_h = reach * h
+    z_near = _nan_max(jz - long_h, z_min)
+    z_far = jz + long_h
+    row0, row1 = _ray_axis(jy, jz, h, z_near, z_far, fy, cy, height)
+    col0, col1 = _ray_axis(jx, jz, h, z_near, z_far, fx, cx, width)
+    return row0, row1, col0, col1
+
+
+@njit(cache=True)
+def _reach_ray(d, ray_u, ray_v, jx, jy, jz, z_min, reach):  # pragma: no cover - compiled
+    """Rule 4b of one pixel: ``max(|x - jx t|, |y - jy t|, |d - jz| / R)`` with ``t = d / jz``; +inf if invalid."""
+    t = d / jz
+    ex = ray_u * d - jx * t
+    ey = ray_v * d - jy * t
+    dz = abs(d - jz) / reach
+    value = max(max(abs(ex), abs(ey)), dz)
+    inf = np.float32(np.inf)
+    return value if (d >= z_min) & (d < inf) else inf
+
+
+@njit(cache=True)
 def _reach(d, ray_u, ray_v, jx, jy, jz, z_min):  # pragma: no cover - compiled
     """Rule 3-4 of one pixel (its rays ``(u - cx) / fx``, ``(v - cy) / fy``): ``max(|dx|, |dy|, |dz|)``, float32.
 
@@ -433,11 +473,12 @@ def _standardise(rows, count):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx, fy, cx, cy, z_min, points,
-                 counts, side_m):  # pragma: no cover - compiled
+                 counts, side_m, reach):  # pragma: no cover - compiled
     batch, num_joints = joints.shape[0], joints.shape[1]
     height, width = depth.shape[1], depth.shape[2]
     num_sides, n = halves.shape[0], points.shape[2]
     hist = np.zeros(num_sides, np.int64)
+    ray_region = reach != np.float32(1.0)
     found = np.empty(height * width, np.int64)  # candidates' flat pixel indices (a window is at most the image)
     cube = np.empty(height * width, np.int64)  # and the smallest cube holding each, when growing
     ray_u = np.empty(width, np.float32)  # pixel_rays: (u - cx) / fx per column, (v - cy) / fy per row
@@ -455,7 +496,8 @@ def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx,
                 continue  # points 0, count 0, side NaN (as allocated)
             # The smallest cube in its own window first; most joints need no growth. ``found`` keeps the
             # candidates' flat pixel indices in scan order.
-            row0, row1, col0, col1 = _cube_window(jx, jy, jz, halves[0], z_min, fx, fy, cx, cy, height, width)
+            row0, row1, col0, col1 = _region_window(jx, jy, jz, halves[0], reach, z_min, fx, fy, cx, cy, height,
+                                                    width)
             m = 0
             half0 = halves[0]
             cols = col1 - col0 + 1  # loops over range(cols) (non-negative indices) vectorise
@@ -464,15 +506,20 @@ def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx,
                 line = depth[b, r, col0:col1 + 1]
                 rv = ray_v[r]
                 base = r * width + col0
-                for i in range(cols):
-                    row_reach[i] = _reach(line[i], rays[i], rv, jx, jy, jz, z_min)
+                if ray_region:  # rule 4b (the branch stays outside the vectorised loops)
+                    for i in range(cols):
+                        row_reach[i] = _reach_ray(line[i], rays[i], rv, jx, jy, jz, z_min, reach)
+                else:
+                    for i in range(cols):
+                        row_reach[i] = _reach(line[i], rays[i], rv, jx, jy, jz, z_min)
                 for i in range(cols):  # branch-free compaction: write always, advance when inside
                     found[m] = base + i
                     m += row_reach[i] < half0
             k = 0
             if num_sides > 1 and m <= min_points:  # grow: rescan the largest side's window
                 largest = halves[num_sides - 1]
-                row0, row1, col0, col1 = _cube_window(jx, jy, jz, largest, z_min, fx, fy, cx, cy, height, width)
+                row0, row1, col0, col1 = _region_window(jx, jy, jz, largest, reach, z_min, fx, fy, cx, cy, height,
+                                                        width)
                 cols = col1 - col0 + 1
                 rays = ray_u[col0:col1 + 1]
                 total = 0
@@ -480,8 +527,12 @@ def _points_core(depth, joints, halves, sides, min_points, first_n, authors, fx,
                     line = depth[b, r, col0:col1 + 1]
                     rv = ray_v[r]
                     base = r * width + col0
-                    for i in range(cols):
-                        row_reach[i] = _reach(line[i], rays[i], rv, jx, jy, jz, z_min)
+                    if ray_region:
+                        for i in range(cols):
+                            row_reach[i] = _reach_ray(line[i], rays[i], rv, jx, jy, jz, z_min, reach)
+                    else:
+                        for i in range(cols):
+                            row_reach[i] = _reach(line[i], rays[i], rv, jx, jy, jz, z_min)
                     for i in range(cols):
                         found[total] = base + i
                         found_reach[total] = row_reach[i]
@@ -538,7 +589,7 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
     halves, sides = _point_sides(cfg)
     _points_core(_depth32(depth), joints, halves, sides, int(cfg.min_points), cfg.selection == "first",
                  cfg.mode == "authors", F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy),
-                 F32(Z_NEAR_M), points, counts, side_m)
+                 F32(Z_NEAR_M), points, counts, side_m, F32(cfg.ray_reach))
     return points, counts, side_m
 
 
@@ -586,7 +637,7 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
     if cfg.mode != "metric" or joints.ndim != 3 or joints.shape[-1] != 3 or joints.dtype != np.float64:
         return _skeleton_numpy(joints_m, cfg)
     joints = np.ascontiguousarray(joints)
-    x = np.empty(joints.shape[:2] + (cfg.input_features,), dtype=np.float32)
+    x = np.empty(joints.shape[:2] + (cfg.coordinate_features,), dtype=np.float32)
     centre = np.empty((joints.shape[0], 3))
     _skeleton_core(joints, float(SKELETON_SCALE_M), bool(cfg.rays), x, centre)
     return x, centre
@@ -651,9 +702,10 @@ def patch_decode(uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarra
 
 
 def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
-    """:func:`refinet_edge.stage_io.skeleton_decode`, compiled for the metric mode (same result)."""
+    """:func:`refinet_edge.stage_io.skeleton_decode`, compiled for the metric mode (same result); ``ray_output``
+    runs the NumPy function."""
     f32, f64 = np.float32, np.float64
-    if not (cfg.mode == "metric" and _typed((x, f32, 3), (out, f32, 3), (centre, f64, 2))
+    if not (cfg.mode == "metric" and not cfg.ray_output and _typed((x, f32, 3), (out, f32, 3), (centre, f64, 2))
             and out.shape[-1] == 3 and x.shape[:2] == out.shape[:2] and x.shape[-1] >= 3
             and centre.shape == (x.shape[0], 3)):
         return _skeleton_decode_numpy(x, out, centre, cfg)

@@ -43,6 +43,19 @@ Rule (every implementation, the CUDA kernel included)
    selected ``p_mm`` (float64, two-pass, rounded to float32; std 0 -> 1), then
    ``(p_mm - mean) / std``. Rows past the count are 0. (The authors cut
    ITOP's y-up clouds; ours are in the camera frame, so y is negated.)
+4b. **Ray reach** (``ray_reach = R > 1``; off at the default R = 1): the
+   region follows the joint's camera ray instead of the z axis, R times
+   longer along it. With ``t = d / jz``, a valid pixel is a candidate iff
+   ``|x - jx * t| < h and |y - jy * t| < h and |d - jz| / R < h`` (float32,
+   in that order): a square cross-section of side s centred on the ray,
+   from ``jz - R h`` to ``jz + R h`` in depth. A joint the skeleton stage put
+   20 cm too far along its ray still has its surface inside (the cube's
+   largest half-side is 0.225 m). Points are normalised as in rule 7
+   (``(p - joint) / h``, so z lies in [-R, R]) and the output units are the
+   same. Its window (:func:`cube_window`): ``z_near = max(jz - R h, Z_NEAR_M)``,
+   ``z_far = jz + R h``, and per depth ``z`` in {z_near, z_far} the
+   cross-section's edges ``c = jx * (z / jz)``, ``u = ((c -+ h) * fx) / z + cx``
+   (likewise rows), with the same floor/ceil and one-pixel margin.
 8. **Network output units** (:func:`points_to_offsets_scale`): a stage C
    offset ``o`` is ``o * side_m / 2`` metres in metric mode and ``o``
    millimetres in authors mode (the authors predicted mm offsets directly).
@@ -95,6 +108,7 @@ class PointConfig:
     min_points: int = 128
     selection: str = "stride"  # "stride": uniform over the cube; "first": first N in scan order
     passes: int = 1  # stage C runs this many times at inference, each pass on the previous pass's joints
+    ray_reach: float = 1.0  # R >= 1: the region follows the joint's camera ray, R times longer along it (rule 4b)
 
     def __post_init__(self) -> None:
         check_choice("PointConfig", "mode", self.mode, POINT_MODES)
@@ -104,6 +118,9 @@ class PointConfig:
         check_int("PointConfig", "passes", self.passes, 1)
         for field in ("cube_side_m", "grow_step_m", "max_side_m"):
             check_real("PointConfig", field, getattr(self, field))
+        check_real("PointConfig", "ray_reach", self.ray_reach)
+        if self.ray_reach < 1.0:
+            raise RefinetError(f"PointConfig.ray_reach must be >= 1 (1 = the cube), got {self.ray_reach}")
         if self.max_side_m < self.cube_side_m:
             raise RefinetError(f"PointConfig.max_side_m ({self.max_side_m}) must be >= cube_side_m "
                                f"({self.cube_side_m}); set max_side_m = cube_side_m to disable growth")
@@ -133,16 +150,19 @@ def points_to_offsets_scale(side_m: np.ndarray, cfg: PointConfig = PointConfig()
     return np.where(np.isnan(side), F32(np.nan), F32(0.001)).astype(np.float32)
 
 
-def cube_window(joints_m: np.ndarray, half_m: float | np.floating, camera: Camera) -> tuple[np.ndarray, ...]:
+def cube_window(joints_m: np.ndarray, half_m: float | np.floating, camera: Camera,
+                ray_reach: float = 1.0) -> tuple[np.ndarray, ...]:
     """Pixel windows ``(row0, row1, col0, col1)`` (inclusive, int64, each ``(...)``) around ``joints_m (..., 3)``.
 
-    The module's bounding rule for cubes of half-side ``half_m``, vectorised
-    over joints; an empty window has ``row0 > row1`` or ``col0 > col1``.
-    Joints must be valid (rule 2).
+    The module's bounding rule for cubes of half-side ``half_m`` (or, with
+    ``ray_reach`` > 1, the ray region of rule 4b), vectorised over joints; an
+    empty window has ``row0 > row1`` or ``col0 > col1``. Joints must be valid (rule 2).
     """
     joints = np.asarray(joints_m, dtype=np.float32)
     h = F32(half_m)
     jx, jy, jz = joints[..., 0], joints[..., 1], joints[..., 2]
+    if ray_reach != 1.0:
+        return _ray_window(jx, jy, jz, h, F32(ray_reach), camera)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         z_near = np.maximum(jz - h, F32(Z_NEAR_M))
         z_far = jz + h
@@ -160,6 +180,27 @@ def _axis_window(lo: np.ndarray, hi: np.ndarray, z_near: np.ndarray, z_far: np.n
                       F32(limit - 1))
     empty = ~(first <= last)  # NaN -> empty
     return np.where(empty, 1, first).astype(np.int64), np.where(empty, 0, last).astype(np.int64)
+
+
+def _ray_window(jx: np.ndarray, jy: np.ndarray, jz: np.ndarray, h: np.float32, reach: np.float32,
+                camera: Camera) -> tuple[np.ndarray, ...]:
+    """Rule 4b's window: the cross-sections at ``z_near`` and ``z_far`` projected, floor/ceil, one-pixel margin."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        long_h = reach * h
+        z_near = np.maximum(jz - long_h, F32(Z_NEAR_M))
+        z_far = jz + long_h
+        out = []
+        for j, focal, centre, limit in ((jy, camera.fy, camera.cy, camera.height), (jx, camera.fx, camera.cx,
+                                                                                    camera.width)):
+            f, c = F32(focal), F32(centre)
+            proj = [((j * (z / jz) + side) * f) / z + c for z in (z_near, z_far) for side in (-h, h)]
+            lo = np.minimum(np.minimum(proj[0], proj[1]), np.minimum(proj[2], proj[3]))
+            hi = np.maximum(np.maximum(proj[0], proj[1]), np.maximum(proj[2], proj[3]))
+            first = np.maximum(np.floor(lo) - 1, F32(0))
+            last = np.minimum(np.ceil(hi) + 1, F32(limit - 1))
+            empty = ~(first <= last)
+            out += [np.where(empty, 1, first).astype(np.int64), np.where(empty, 0, last).astype(np.int64)]
+    return out[0], out[1], out[2], out[3]
 
 
 def pixel_rays(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +244,7 @@ def sample_points_reference(depth_m: np.ndarray, joints_m: np.ndarray, camera: C
         if not (np.all(np.isfinite(joint)) and joint[2] > 0):
             continue
         for k in range(len(sides)):
-            cloud = _cube_points_reference(depth, joint, halves[k], camera, bounded)
+            cloud = _cube_points_reference(depth, joint, halves[k], camera, bounded, cfg.ray_reach)
             if len(cloud) > cfg.min_points:
                 break
         m = len(cloud)
@@ -219,16 +260,22 @@ def sample_points_reference(depth_m: np.ndarray, joints_m: np.ndarray, camera: C
 
 
 def _cube_points_reference(depth: np.ndarray, joint: np.ndarray, half: np.float32, camera: Camera,
-                           bounded: bool) -> np.ndarray:
-    """Candidate points ``(M, 3)`` float32 of one cube, in scan order."""
+                           bounded: bool, ray_reach: float = 1.0) -> np.ndarray:
+    """Candidate points ``(M, 3)`` float32 of one cube (or ray region), in scan order."""
     row0, row1, col0, col1 = 0, camera.height - 1, 0, camera.width - 1
     if bounded:
-        row0, row1, col0, col1 = (int(b) for b in cube_window(joint, half, camera))
+        row0, row1, col0, col1 = (int(b) for b in cube_window(joint, half, camera, ray_reach))
     rows = np.arange(row0, row1 + 1, dtype=np.float32)[:, None]  # empty window -> no rows or columns
     cols = np.arange(col0, col1 + 1, dtype=np.float32)[None, :]
     d = depth[row0 : row1 + 1, col0 : col1 + 1]
     x = ((cols - F32(camera.cx)) / F32(camera.fx)) * d
     y = ((rows - F32(camera.cy)) / F32(camera.fy)) * d
+    if ray_reach != 1.0:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            t = d / joint[2]
+            inside = ((d >= F32(Z_NEAR_M)) & (np.abs(x - joint[0] * t) < half) & (np.abs(y - joint[1] * t) < half)
+                      & (np.abs(d - joint[2]) / F32(ray_reach) < half))
+        return np.stack([x[inside], y[inside], d[inside]], axis=-1)
     inside = ((d >= F32(Z_NEAR_M)) & (np.abs(x - joint[0]) < half) & (np.abs(y - joint[1]) < half)
               & (np.abs(d - joint[2]) < half))
     return np.stack([x[inside], y[inside], d[inside]], axis=-1)  # boolean masks read row-major
@@ -254,13 +301,16 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
         valid = np.isfinite(joints).all(axis=-1) & (joints[..., 2] > 0)  # (B, J)
     safe = np.where(valid[..., None], joints, F32(1))
     sides, halves = cfg.sides_m, cfg.half_sides_m
-    windows = np.stack(cube_window(safe, halves[-1], camera), axis=-1)  # (B, J, 4)
-    first = np.stack(cube_window(safe, halves[0], camera), axis=-1)  # most joints need no growth
+    windows = np.stack(cube_window(safe, halves[-1], camera, cfg.ray_reach), axis=-1)  # (B, J, 4)
+    first = np.stack(cube_window(safe, halves[0], camera, cfg.ray_reach), axis=-1)  # most joints need no growth
     rays = pixel_rays(camera)
+    reach = cfg.ray_reach
     for b, j in zip(*np.nonzero(valid), strict=True):
-        k, flat, planes = _cube_candidates(depth[b], first[b, j], joints[b, j], rays, halves[:1], cfg.min_points)
+        k, flat, planes = _cube_candidates(depth[b], first[b, j], joints[b, j], rays, halves[:1], cfg.min_points,
+                                           reach)
         if len(halves) > 1 and len(flat) <= cfg.min_points:  # grow: rescan the largest side's window
-            k, flat, planes = _cube_candidates(depth[b], windows[b, j], joints[b, j], rays, halves, cfg.min_points)
+            k, flat, planes = _cube_candidates(depth[b], windows[b, j], joints[b, j], rays, halves, cfg.min_points,
+                                               reach)
         chosen = flat[_select(len(flat), cfg.num_points, cfg.selection)]  # gather only the selected rows
         if cfg.mode == "metric":  # the cube test's own differences
             delta = np.stack([plane.ravel()[chosen] for plane in planes[3:]], axis=-1)
@@ -273,7 +323,8 @@ def sample_points(depth_m: np.ndarray, joints_m: np.ndarray, camera: Camera,
 
 
 def _cube_candidates(depth: np.ndarray, bounds: np.ndarray, joint: np.ndarray, rays: tuple[np.ndarray, np.ndarray],
-                     halves: np.ndarray, min_points: int) -> tuple[int, np.ndarray, tuple[np.ndarray, ...]]:
+                     halves: np.ndarray, min_points: int,
+                     ray_reach: float = 1.0) -> tuple[int, np.ndarray, tuple[np.ndarray, ...]]:
     """Rules 3-5 in one window ``bounds = (row0, row1, col0, col1)`` of ``depth (H, W)`` for cubes ``halves``.
 
     Returns ``(k, flat, (x, y, z, dx, dy, dz))``: the side, the candidates'
@@ -289,7 +340,13 @@ def _cube_candidates(depth: np.ndarray, bounds: np.ndarray, joint: np.ndarray, r
     x = ray_u[None, :] * window  # (h, w) float32
     y = ray_v[:, None] * window
     dx, dy, dz = x - joint[0], y - joint[1], window - joint[2]
-    reach = np.maximum(np.maximum(np.abs(dx), np.abs(dy)), np.abs(dz))  # inside iff reach < h
+    if ray_reach != 1.0:  # rule 4b: across the joint's ray, and along it R times further
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            t = window / joint[2]
+            reach = np.maximum(np.maximum(np.abs(x - joint[0] * t), np.abs(y - joint[1] * t)),
+                               np.abs(dz) / F32(ray_reach))
+    else:
+        reach = np.maximum(np.maximum(np.abs(dx), np.abs(dy)), np.abs(dz))  # inside iff reach < h
     reach[window < F32(Z_NEAR_M)] = np.inf
     flat = np.flatnonzero(reach < halves[-1])  # scan order
     reach = reach.ravel()[flat]

@@ -26,6 +26,7 @@ from ..camera import Camera
 from ..errors import RefinetError, did_you_mean
 from ..lifting import lift_joints
 from ..stage_io import SkeletonConfig, patch_decode, point_decode, skeleton_decode, skeleton_encode
+from .evidence import joint_evidence
 from .patches import PatchConfig, extract_patches
 from .points import PointConfig, sample_points
 
@@ -50,6 +51,9 @@ class Steps(Protocol):
                cfg: PointConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
     def skeleton_encode(self, joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def evidence(self, uv_px: np.ndarray, depth_m: np.ndarray, joints_m: np.ndarray, scores: np.ndarray | None,
+                 camera: Camera, window: int) -> np.ndarray: ...
 
     def patch_decode(self, uv_in_px: np.ndarray, out_cells: np.ndarray, cell_px: np.ndarray) -> np.ndarray: ...
 
@@ -130,6 +134,14 @@ class CpuSteps:
     def skeleton_encode(self, joints_m, cfg):
         return self._resolve().skeleton_encode(joints_m, cfg)
 
+    def evidence(self, uv_px, depth_m, joints_m, scores, camera, window):
+        """Stage B evidence features (:mod:`.evidence`): compiled (:mod:`._jit_evidence`) when this path is."""
+        if self._resolve().numba_version is not None:
+            from . import _jit_evidence
+
+            return _jit_evidence.joint_evidence(uv_px, depth_m, joints_m, scores, camera, window)
+        return joint_evidence(uv_px, depth_m, joints_m, scores, camera, window)
+
     def patch_decode(self, uv_in_px, out_cells, cell_px):
         return self._resolve().patch_decode(uv_in_px, out_cells, cell_px)
 
@@ -162,10 +174,15 @@ class CudaSteps:
         return self.gpu.extract_patches(depth_m, uv_px, z_ref_m, camera, cfg)
 
     def points(self, depth_m, joints_m, camera, cfg):
+        if cfg.ray_reach != 1.0:  # no kernel for the ray region (rule 4b): the compiled CPU path
+            return self._cpu.points(depth_m, joints_m, camera, cfg)
         return self.gpu.sample_points(depth_m, joints_m, camera, cfg)
 
     def skeleton_encode(self, joints_m, cfg):  # 15 joints: no kernel, the compiled CPU path
         return self._cpu.skeleton_encode(joints_m, cfg)
+
+    def evidence(self, uv_px, depth_m, joints_m, scores, camera, window):  # no kernel: the compiled CPU path
+        return self._cpu.evidence(uv_px, depth_m, joints_m, scores, camera, window)
 
     def patch_decode(self, uv_in_px, out_cells, cell_px):  # host arrays: the compiled CPU path
         return self._cpu.patch_decode(uv_in_px, out_cells, cell_px)

@@ -20,8 +20,9 @@ import numpy as np
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
 from ..preprocess.steps import CpuSteps
-from ..skeleton import mirror_joints
-from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target
+from ..skeleton import FLIP_INDEX, mirror_joints
+from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target, with_evidence
+from .augment import limb_scale_batch
 from .frames import FrameStore
 
 # Targets beyond these are clipped: a joint the input missed by more than the
@@ -49,6 +50,7 @@ class BatchRecipe:
     from_gt: bool
     config: PipelineConfig
     flip_prob: float = 0.0  # skeleton: share of samples mirrored (x -> -x, left <-> right), input and target alike
+    limb_scale: float = 0.0  # skeleton: bones scaled by U(1 - a, 1 + a) per sample (training/augment.py); 0 = off
 
 
 def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
@@ -71,12 +73,21 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
             joints_in = _CPU.lift(uv_in, depth, cam, cfg.lift_window)[0]
         else:
             joints_in = _last_step(previous.run(depth, uv_in, cam))
+        evidence = None
+        if cfg.skeleton.evidence:  # from the depth map and the joints as lifted (chained: their projection)
+            uv_ev = uv_in if chained is None and (recipe.from_gt or previous is None) else cam.project(joints_in)
+            evidence = _CPU.evidence(uv_ev, depth, joints_in, None, cam, cfg.lift_window)
+        if recipe.limb_scale > 0:
+            joints_in, gt_m = limb_scale_batch(joints_in, gt_m, recipe.limb_scale, rng)
         if recipe.flip_prob > 0:
             flip = rng.random(len(idx)) < recipe.flip_prob
             joints_in = np.where(flip[:, None, None], mirror_joints(joints_in), joints_in)
             gt_m = np.where(flip[:, None, None], mirror_joints(gt_m), gt_m)
+            if evidence is not None:  # per-joint scalars: the mirror image's are the same, left and right swapped
+                evidence = np.where(flip[:, None, None], evidence[:, list(FLIP_INDEX)], evidence)
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
-        return _finish((x,), skeleton_target(x, gt_m, centre, cfg.skeleton))
+        target = skeleton_target(x, gt_m, centre, cfg.skeleton)
+        return _finish((with_evidence(x, evidence, cfg.skeleton),), target)
     if chained is not None:
         joints_in = chained
     elif recipe.from_gt or previous is None:

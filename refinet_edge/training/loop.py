@@ -70,6 +70,7 @@ class TrainSettings:
     loss_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)  # skeleton: alpha MSE, beta symmetry, gamma forcing
     chain_cache: int = 0  # chained stages: noise draws of the earlier stages' outputs made once (0: every batch)
     flip_prob: float = 0.0  # skeleton stage: share of samples trained as their mirror image
+    limb_scale: float = 0.0  # skeleton stage: bone-length augmentation, U(1 - a, 1 + a) per bone (0 = off)
     loss: str = "mse"  # per joint: "mse" squared error (authors), "distance" its Euclidean norm (MPJPE-like)
 
 
@@ -99,7 +100,7 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
         start_epoch, best = state["epoch"], state["best"]
         emit("info", {"message": f"resumed at epoch {start_epoch} (best acc_10cm {best['acc_10cm']:.2f})"})
     recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline,
-                         flip_prob=settings.flip_prob)
+                         flip_prob=settings.flip_prob, limb_scale=settings.limb_scale)
     draws = None
     if settings.chain_cache and previous is not None and not settings.from_gt and settings.stage != "patch":
         draws = _chain_cache(settings, recipe, train, previous, emit, on_progress)
@@ -230,4 +231,8 @@ def validate(stage: str, model, val: FrameStore, previous: RefinementPipeline | 
 def stage_preprocess(stage: str, config: PipelineConfig) -> dict:
     """The pre-processing settings a stage's checkpoint carries."""
     parts: dict[str, Any] = {"patch": config.patch, "skeleton": config.skeleton, "pointcloud": config.points}
-    return asdict(parts[stage])
+    # options added later are stored only when set, so a checkpoint trained with the defaults reads as before
+    return {k: v for k, v in asdict(parts[stage]).items() if OMIT_WHEN_DEFAULT.get(k, object()) != v}
+
+
+OMIT_WHEN_DEFAULT: dict[str, object] = {"evidence": False, "ray_output": False, "ray_reach": 1.0}

@@ -39,6 +39,11 @@ TORSO = JOINT_INDEX["torso"]
 
 def refined_joints_m(x, out, cfg: SkeletonConfig):
     """Torch: the refined skeleton ``(B, J, 3)`` in metres (person-relative in metric mode), as decoded."""
+    if cfg.ray_output:
+        from ..errors import RefinetError
+
+        raise RefinetError("the symmetry and forcing losses (network.beta, network.gamma) need the coordinate "
+                           "output; train ray_output with network.alpha only (beta = gamma = 0)")
     if cfg.mode == "metric":
         return (x[..., :3] - out) * SKELETON_SCALE_M
     import torch

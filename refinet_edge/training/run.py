@@ -56,7 +56,7 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
     check_flip_test(hypes.model_config, pipeline.skeleton.mode, str(hypes.source))
     noise = hypes.noise
     two_d = DetectorNoise(sigma_px=noise.sigma_px, mu_px=noise.mu_px, swap_prob=noise.swap_prob,
-                          outlier_prob=noise.outlier_prob)
+                          outlier_prob=noise.outlier_prob, oks_profile=noise.oks_profile)
     return TrainSettings(
         stage=hypes.stage, out_dir=resolve(hypes, "checkpoints.save_dir"), epochs=hypes.epochs,
         batch_size=hypes.data.batch_size, base_lr=hypes.solver.base_lr, weight_decay=hypes.solver.weight_decay,
@@ -69,6 +69,7 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
                       if hypes.stage == "skeleton" else (1.0, 0.0, 0.0)),
         chain_cache=hypes.train.chain_cache,
         flip_prob=float(hypes.train.flip_prob) if hypes.stage == "skeleton" else 0.0,
+        limb_scale=float(hypes.train.limb_scale) if hypes.stage == "skeleton" else 0.0,
         loss=hypes.train.loss,
     )
 
