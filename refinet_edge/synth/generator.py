@@ -32,6 +32,11 @@ from .sensor import SensorModel, apply_sensor, infrared_image, surface_cosine
 from .visibility import joint_visibility
 
 
+# own: the capsule bodies of .body; anny: Anny meshes (.anny_body, the `synth` extra);
+# mixed: each subject is one or the other (deterministic from (seed, subject)).
+BODIES = ("own", "anny", "mixed")
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """What the generator draws from; the defaults make the documented data set."""
@@ -43,8 +48,12 @@ class SynthConfig:
     visibility_tolerance_m: float = 0.03
     keep_clean_depth: bool = True      # also return the noiseless render
     sensor: SensorModel = field(default_factory=SensorModel)
+    body: str = "own"                  # own | anny | mixed (per subject), see BODIES
 
     def __post_init__(self) -> None:
+        if self.body not in BODIES:
+            raise RefinetError(f"unknown body {self.body!r}{did_you_mean(self.body, BODIES)}; "
+                               f"valid bodies: {', '.join(BODIES)}")
         for name, weight in self.family_weights:
             if name not in POSE_FAMILIES or weight < 0:
                 raise RefinetError(
@@ -123,6 +132,13 @@ def render_frame(meta: dict, camera: Camera, cam_pose: CameraPose, body: list[Su
     uv_px = camera.project(joints_m)
     visible = joint_visibility(joints_m, uv_px, depth_clean, labels, body_c, camera,
                                config.visibility_tolerance_m)
+    return finish_frame(meta, camera, cam_pose, depth_clean, labels, joints_m, uv_px, visible, rng, config)
+
+
+def finish_frame(meta: dict, camera: Camera, cam_pose: CameraPose, depth_clean: np.ndarray, labels: np.ndarray,
+                 joints_m: np.ndarray, uv_px: np.ndarray, visible: np.ndarray, rng: np.random.Generator,
+                 config: SynthConfig) -> SynthFrame:
+    """Sensor model, IR image and the frame, from a clean render (``labels`` as :func:`.render.render`'s)."""
     person = (labels >= 0) & (labels < NUM_JOINTS)
     cos = surface_cosine(depth_clean, camera)
     depth = apply_sensor(depth_clean, camera, config.sensor, rng, cos)
@@ -144,6 +160,14 @@ def generate_frame(index: int, *, seed: int, camera: Camera | str = "itop_side",
     """Frame ``index`` of the synthetic set ``seed`` (deterministic from the two)."""
     camera, view = resolve_camera(camera), check_view(view)
     subject = index % config.num_subjects
+    if config.body != "own":
+        from . import anny_body
+
+        if anny_body.picks_anny(config.body, seed, subject):
+            from .anny_frame import generate_anny_frame
+
+            anny_body.require_anny(config.body)
+            return generate_anny_frame(index, subject, seed=seed, camera=camera, view=view, config=config)
     body = body_shape(seed, subject)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
     names, weights = zip(*config.family_weights, strict=True)
@@ -175,6 +199,13 @@ def generate_frames(n: int, *, seed: int, camera: Camera | str = "itop_side", vi
                            f"got n={n}, start={start}, workers={workers}")
     make = partial(generate_frame, seed=seed, camera=resolve_camera(camera), view=check_view(view),
                    config=config)
+    if config.body != "own":
+        from . import anny_body
+
+        anny_body.require_anny(config.body)
+        for subject in range(min(config.num_subjects, n)):  # built once here, inherited by forked workers
+            if anny_body.picks_anny(config.body, seed, (start + subject) % config.num_subjects):
+                anny_body.anny_subject(seed, (start + subject) % config.num_subjects)
     return _frames(make, range(start, start + n), workers)
 
 
