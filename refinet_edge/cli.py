@@ -50,6 +50,8 @@ def synth(
     workers: Annotated[int, typer.Option(help="Worker processes for rendering.")] = 2,
     point_cloud: Annotated[bool, typer.Option(help="Also write ITOP_*_point_cloud.h5 (large).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace this view and split's files if they exist.")] = False,
+    body: Annotated[str, typer.Option(
+        help="Body model: own (capsule bodies), anny (Anny meshes, needs the synth extra) or mixed.")] = "own",
 ) -> None:
     """Generate synthetic RGB-D humans in the ITOP file layout.
 
@@ -59,15 +61,17 @@ def synth(
     complete. The ITOP reader (`evaluate --data`) reads them like real ITOP.
     """
     from .camera import camera_preset
+    from .synth.generator import SynthConfig
     from .synth.write import write_synthetic_split
 
     cam = camera_preset(camera)
     _check_view(view)
+    config = SynthConfig(body=body)
     with _progress(f"synth {split}") as bar:
         task = bar.add_task("synth", total=frames)
         summary = write_synthetic_split(
             out_dir, split=split, frames=frames, seed=seed, camera=cam, view=view,
-            workers=workers, with_point_cloud=point_cloud, overwrite=overwrite,
+            workers=workers, with_point_cloud=point_cloud, overwrite=overwrite, config=config,
             on_progress=lambda done, total: bar.update(task, completed=done),
         )
     size_mb = sum(p.stat().st_size for p in summary.files) / 1e6
@@ -252,7 +256,7 @@ def demo(
 
     if not itop_path(out_dir, "side", "test", "labels").exists():
         synth(out_dir=out_dir, split="test", frames=frames, seed=1, camera="itop_side", view="side",
-              workers=2, point_cloud=False, overwrite=False)
+              workers=2, point_cloud=False, overwrite=False, body="own")
     evaluate(data=out_dir, split="test", view="side", json_path=out_dir / "report.json", noise_sigma=5.0,
              noise_mu=0.0, swap_prob=0.05, outlier_prob=0.05, seed=0, window=9)
 

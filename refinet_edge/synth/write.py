@@ -19,7 +19,7 @@ from .. import __version__
 from ..camera import Camera
 from ..data.itop import ItopWriter
 from ..errors import RefinetError
-from .generator import generate_frames
+from .generator import DEFAULT_CONFIG, SynthConfig, generate_frames
 
 ProgressFn = Callable[[int, int], None]
 
@@ -56,6 +56,7 @@ def write_synthetic_split(
     overwrite: bool = False,
     batch: int = 64,
     on_progress: ProgressFn | None = None,
+    config: SynthConfig = DEFAULT_CONFIG,
 ) -> SynthSummary:
     """Generate ``frames`` synthetic frames and write them as ``ITOP_{view}_{split}_*.h5``."""
     if split not in ("train", "test"):
@@ -65,12 +66,15 @@ def write_synthetic_split(
     out_dir = Path(out_dir)
     attrs = {"generator": "refinet-edge synth", "version": __version__, "seed": seed,
              "camera": camera.name, "view": view}
+    if config.body != "own":
+        attrs["body"] = config.body
     start = time.perf_counter()
+    stream = generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers, config=config)
     with ItopWriter(out_dir, view, split, camera, with_point_cloud=with_point_cloud,
                      attrs=attrs, overwrite=overwrite) as writer:
         pending: list = []
         done = 0
-        for frame in generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers):
+        for frame in stream:
             pending.append(frame)
             if len(pending) == batch:
                 _append(writer, pending, done)
