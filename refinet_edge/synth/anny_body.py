@@ -137,6 +137,7 @@ class AnnySubject:
     parents: np.ndarray           # (B,) parent bone, -1 for the root; parents precede children
     weights: np.ndarray           # (V, K) skinning weights (rows sum to 1)
     bone_index: np.ndarray        # (V, K) bone per weight
+    weight_rows: tuple[np.ndarray, ...]  # per k, the vertices whose k-th weight is not 0
     vertex_label: np.ndarray      # (V,) ITOP part of the heaviest bone
     drivers: tuple[str, ...]      # (B,) see _driver_of_bone
     corrections: dict[str, np.ndarray]  # driver -> (3, 3) rest -> hanging-straight rotation
@@ -220,6 +221,7 @@ def anny_subject(seed: int, subject: int) -> AnnySubject:
     return AnnySubject(
         phenotype=phenotype, rest_vertices_m=verts, faces=model.get_triangular_faces().long().numpy(),
         rest_heads_m=heads, parents=np.asarray(model.bone_parents), weights=weights, bone_index=index,
+        weight_rows=tuple(np.flatnonzero(weights[:, k] > 0) for k in range(weights.shape[1])),
         vertex_label=part[heaviest].astype(np.int16), drivers=tuple(_driver_of_bone(n) for n in names),
         corrections=corrections, bone=bone, head_centre_offset_m=head_centre - heads[bone["head"]],
         torso_ring=torso_ring, scalp=scalp, stature_m=float(verts[:, 2].max() - verts[:, 2].min()),
@@ -268,9 +270,11 @@ def pose_subject(subject: AnnySubject, pose: Pose) -> PosedAnny:
     transforms = np.concatenate([rotations.reshape(n, 9), offsets], axis=1)  # (B, 12)
     blend = np.zeros((len(subject.weights), 12))
     for k in range(subject.weights.shape[1]):
-        blend += subject.weights[:, k, None] * transforms[subject.bone_index[:, k]]
-    rest = subject.rest_vertices_m
-    verts = (blend[:, :9].reshape(-1, 3, 3) @ rest[:, :, None])[:, :, 0] + blend[:, 9:]
+        used = subject.weight_rows[k]  # vertices with a non-zero k-th weight
+        blend[used] += subject.weights[used, k, None] * transforms[subject.bone_index[used, k]]
+    x, y, z = subject.rest_vertices_m.T
+    verts = np.stack([blend[:, 3 * i] * x + blend[:, 3 * i + 1] * y + blend[:, 3 * i + 2] * z + blend[:, 9 + i]
+                      for i in range(3)], axis=1)
     return PosedAnny(verts, heads, itop_joints(subject, verts, heads, rotations))
 
 

@@ -36,8 +36,9 @@ from .scene import FIRST_OBJECT, place_camera, scene_surfaces, chair_under
 
 def nearest_vertex_m(joints_m: np.ndarray, vertices_m: np.ndarray) -> np.ndarray:
     """``(15,)`` distance from each joint to its nearest mesh vertex."""
-    d2 = ((joints_m[:, None, :] - vertices_m[None, ::2, :]) ** 2).sum(-1)  # every other vertex: ~1 cm apart
-    return np.sqrt(d2.min(axis=1))
+    verts = vertices_m[::2]  # every other vertex: ~1 cm apart
+    d2 = (joints_m**2).sum(1)[:, None] + (verts**2).sum(1)[None, :] - 2.0 * joints_m @ verts.T
+    return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
 
 
 def mesh_visibility(joints_m: np.ndarray, uv_px: np.ndarray, depth_clean_m: np.ndarray, labels: np.ndarray,

@@ -76,9 +76,8 @@ def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals, oriented away from the mesh centroid on average."""
     p = vertices_m[faces]
     face_n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    normals = np.zeros_like(vertices_m)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_n)
+    corner = faces.ravel()
+    normals = np.stack([np.bincount(corner, np.repeat(face_n[:, i], 3), len(vertices_m)) for i in range(3)], 1)
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     if float(((vertices_m - vertices_m.mean(axis=0)) * normals).sum()) < 0:
         normals = -normals
