@@ -11,7 +11,7 @@ import pytest
 
 from refinet_edge.synth import SynthConfig, body_shape, generate_frame, generate_frames
 from refinet_edge.synth.anny_body import picks_anny, pose_rotations, sample_phenotype
-from refinet_edge.synth.clothing import Outfit, dress
+from refinet_edge.synth.clothing import Outfit, dress, outfit_shells
 from refinet_edge.synth.poses import POSE_FAMILIES, forward_kinematics, sample_pose
 
 ANNY = SynthConfig(body="anny", occluder_prob=0.0)
@@ -77,8 +77,7 @@ def test_a_skirt_surrounds_the_legs_by_its_flare():
     faces = np.array([[0, 1, 2]])
     joints = np.zeros((15, 3))
     joints[[9, 10, 11, 12]] = [[0.1, 0, 0], [-0.1, 0, 0], [0.1, 0, -0.4], [-0.1, 0, -0.4]]
-    g_verts, g_faces, g_labels = dress(verts, faces, labels, np.zeros(len(verts), bool), joints,
-                                       Outfit(hem_length_m=0.5, hem_flare_m=0.1))
+    g_verts, g_faces, g_labels = dress(verts, faces, labels, [], joints, Outfit(hem_length_m=0.5, hem_flare_m=0.1))
     assert len(g_faces) > 0 and set(np.unique(g_labels)) <= {8, 9, 10, 11, 12}
     hem = g_verts[np.isclose(g_verts[:, 2], g_verts[:, 2].min())]  # (segments, 3), the lowest ring
     centre = hem[:, :2].mean(axis=0)
@@ -87,6 +86,17 @@ def test_a_skirt_surrounds_the_legs_by_its_flare():
         rel = leg[:2] - centre
         k = np.argmin(np.abs(np.angle(np.exp(1j * (hem_angle - np.arctan2(rel[1], rel[0]))))))
         assert np.linalg.norm(hem[k, :2] - centre) >= np.linalg.norm(rel) + 0.1  # outside the leg by the flare
+
+
+def test_a_shell_sits_outside_the_skin_by_its_offset():
+    verts = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])  # octahedron
+    faces = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4], [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])
+    labels = np.full(6, 8, dtype=np.int16)  # torso: under the top
+    outfit = Outfit(top_m=0.02)
+    shells = outfit_shells(faces, labels, np.zeros(6, bool), outfit)
+    g_verts, g_faces, g_labels = dress(verts, faces, labels, shells, np.zeros((15, 3)), outfit)
+    assert g_faces.shape == (8, 3) and np.all(g_labels == 8)
+    np.testing.assert_allclose(np.linalg.norm(g_verts, axis=1), 1.02, atol=1e-12)
 
 
 # ----------------------------------------------------------------------- Anny

@@ -21,17 +21,25 @@ A skirt or coat hem hides what is behind it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..camera import Camera
 from ..skeleton import NUM_JOINTS
 from .anny_body import anny_subject, pose_subject
-from .clothing import dress, subject_outfit
+from .clothing import Shell, dress, outfit_shells, subject_outfit
 from .generator import SynthConfig, SynthFrame, finish_frame
 from .poses import rot_z, sample_pose
 from .raster import rasterise_labels
 from .render import render
 from .scene import FIRST_OBJECT, place_camera, scene_surfaces, chair_under
+
+
+@lru_cache(maxsize=64)
+def _shells(seed: int, subject: int) -> list[Shell]:
+    body = anny_subject(seed, subject)
+    return outfit_shells(body.faces, body.vertex_label, body.scalp, subject_outfit(seed, subject))
 
 
 def nearest_vertex_m(joints_m: np.ndarray, vertices_m: np.ndarray) -> np.ndarray:
@@ -64,7 +72,7 @@ def generate_anny_frame(index: int, subject: int, *, seed: int, camera: Camera, 
     pose = sample_pose(rng, family)
     yaw_deg = rng.uniform(0.0, 360.0)
     posed = pose_subject(body, pose)
-    g_verts, g_faces, g_labels = dress(posed.vertices_m, body.faces, body.vertex_label, body.scalp,
+    g_verts, g_faces, g_labels = dress(posed.vertices_m, body.faces, body.vertex_label, _shells(seed, subject),
                                        posed.joints_m, outfit)
     turn = rot_z(yaw_deg)
     lift = np.array([0.0, 0.0, -float((posed.vertices_m @ turn.T)[:, 2].min())])

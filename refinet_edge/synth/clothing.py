@@ -84,13 +84,30 @@ def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return normals
 
 
-def _shell(vertices_m: np.ndarray, normals: np.ndarray, faces: np.ndarray, face_labels: np.ndarray,
-           chosen: np.ndarray, offset_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    keep = chosen[faces].all(axis=1)
-    used = np.unique(faces[keep])
-    remap = np.full(len(vertices_m), -1)
-    remap[used] = np.arange(len(used))
-    return vertices_m[used] + offset_m * normals[used], remap[faces[keep]], face_labels[keep]
+@dataclass(frozen=True)
+class Shell:
+    """The triangles of one offset shell: body vertices ``used (n,)``, ``faces (m, 3)`` indexing ``used``,
+    ``labels (m,)``, and the offset along the normals (metres)."""
+
+    offset_m: float
+    used: np.ndarray
+    faces: np.ndarray
+    labels: np.ndarray
+
+
+def outfit_shells(faces: np.ndarray, vertex_label: np.ndarray, scalp: np.ndarray, outfit: Outfit) -> list[Shell]:
+    """The shells of ``outfit`` on a mesh (topology only: computed once per subject)."""
+    face_labels = vertex_label[faces[:, 0]]
+    shells = []
+    for offset, chosen in ((outfit.hair_m, scalp), (outfit.top_m, np.isin(vertex_label, TOP_LABELS)),
+                           (outfit.trousers_m, np.isin(vertex_label, BOTTOM_LABELS))):
+        if offset > 0:
+            keep = chosen[faces].all(axis=1)
+            used = np.unique(faces[keep])
+            remap = np.full(len(vertex_label), -1)
+            remap[used] = np.arange(len(used))
+            shells.append(Shell(offset, used, remap[faces[keep]], face_labels[keep]))
+    return shells
 
 
 def _swept(vertices_m: np.ndarray, vertex_label: np.ndarray, joints_m: np.ndarray, length_m: float,
@@ -130,20 +147,17 @@ def _swept(vertices_m: np.ndarray, vertex_label: np.ndarray, joints_m: np.ndarra
     return verts, faces, _HEM_JOINTS[nearest].astype(np.int16)
 
 
-def dress(vertices_m: np.ndarray, faces: np.ndarray, vertex_label: np.ndarray, scalp: np.ndarray,
+def dress(vertices_m: np.ndarray, faces: np.ndarray, vertex_label: np.ndarray, shells: list[Shell],
           joints_m: np.ndarray, outfit: Outfit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The garments' triangles for a posed body (body frame): ``(vertices (N, 3), faces (M, 3), labels (M,))``.
 
     Args:
-        vertex_label: ``(V,)`` ITOP part per body vertex; scalp: ``(V,)`` bool, where hair grows.
+        vertex_label: ``(V,)`` ITOP part per body vertex; shells: :func:`outfit_shells` of this mesh and outfit.
     """
-    face_labels = vertex_label[faces[:, 0]]
-    normals = vertex_normals(vertices_m, faces)
     parts = []
-    for offset, chosen in ((outfit.hair_m, scalp), (outfit.top_m, np.isin(vertex_label, TOP_LABELS)),
-                           (outfit.trousers_m, np.isin(vertex_label, BOTTOM_LABELS))):
-        if offset > 0:
-            parts.append(_shell(vertices_m, normals, faces, face_labels, chosen, offset))
+    if shells:
+        normals = vertex_normals(vertices_m, faces)
+        parts = [(vertices_m[sh.used] + sh.offset_m * normals[sh.used], sh.faces, sh.labels) for sh in shells]
     if outfit.hem_length_m > 0:
         parts.append(_swept(vertices_m, vertex_label, joints_m, outfit.hem_length_m, outfit.hem_flare_m))
     verts, tris, labels, base = [], [], [], 0
