@@ -60,6 +60,14 @@ def test_mixed_picks_both_models_per_subject_deterministically():
     assert all(picks_anny("anny", 4, s) and not picks_anny("own", 4, s) for s in range(4))
 
 
+def test_importing_and_own_bodies_do_not_import_anny_or_torch():
+    code = ("import sys, refinet_edge, refinet_edge.synth as s; s.generate_frame(0, seed=0); "
+            "print('anny' in sys.modules, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
 def test_own_body_frames_are_unchanged_by_the_body_field():
     a, b = generate_frame(5, seed=2), generate_frame(5, seed=2, config=SynthConfig(body="own"))
     for name in ARRAYS:

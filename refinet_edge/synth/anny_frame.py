@@ -33,7 +33,7 @@ from .generator import SynthConfig, SynthFrame, finish_frame
 from .poses import rot_z, sample_pose
 from .raster import rasterise_labels
 from .render import render
-from .scene import FIRST_OBJECT, place_camera, scene_surfaces, chair_under
+from .scene import FIRST_OBJECT, chair_under, place_camera, scene_surfaces
 
 
 @lru_cache(maxsize=64)

@@ -78,7 +78,7 @@ def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray) -> np.ndarray:
     face_n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
     corner = faces.ravel()
     normals = np.stack([np.bincount(corner, np.repeat(face_n[:, i], 3), len(vertices_m)) for i in range(3)], 1)
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     if float(((vertices_m - vertices_m.mean(axis=0)) * normals).sum()) < 0:
         normals = -normals
     return normals

@@ -7,6 +7,9 @@ Randomness
 * Everything else in frame ``index`` (pose, placement, room, camera, sensor
   noise) comes from ``SeedSequence(seed, spawn_key=(1, index))``: a frame does
   not depend on which worker made it or in which order.
+* With ``body="anny"``/``"mixed"``: whether a subject is an Anny body, and its
+  phenotype, come from ``spawn_key=(2, subject)``, its garments from
+  ``spawn_key=(3, subject)`` (:mod:`.anny_frame`); the frame stream is unchanged.
 
 Visibility follows the rule documented in :mod:`.visibility`.
 """
@@ -30,7 +33,6 @@ from .render import render
 from .scene import FIRST_OBJECT, VIEWS, CameraPose, chair_under, place_camera, scene_surfaces
 from .sensor import SensorModel, apply_sensor, infrared_image, surface_cosine
 from .visibility import joint_visibility
-
 
 # own: the capsule bodies of .body; anny: Anny meshes (.anny_body, the `synth` extra);
 # mixed: each subject is one or the other (deterministic from (seed, subject)).
