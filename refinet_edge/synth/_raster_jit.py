@@ -41,3 +41,39 @@ def raster_kernel(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, width: int, 
                     if zz < depth[k]:
                         depth[k] = zz
                         index[k] = f
+
+
+@njit(cache=True)
+def skin_kernel(rest: np.ndarray, weights: np.ndarray, bones: np.ndarray, transforms: np.ndarray,
+                out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Linear blend skinning: ``out[v] = sum_k w[v,k] T[bone[v,k]]`` applied to ``rest[v]``; T rows: R (9), t (3)."""
+    blend = np.empty(12)
+    for v in range(rest.shape[0]):
+        blend[:] = 0.0
+        for k in range(weights.shape[1]):
+            w = weights[v, k]
+            if w > 0:
+                b = bones[v, k]
+                for i in range(12):
+                    blend[i] += w * transforms[b, i]
+        x, y, z = rest[v, 0], rest[v, 1], rest[v, 2]
+        for i in range(3):
+            out[v, i] = blend[3 * i] * x + blend[3 * i + 1] * y + blend[3 * i + 2] * z + blend[9 + i]
+
+
+@njit(cache=True)
+def face_normal_sum_kernel(vertices: np.ndarray, faces: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out[v]`` = the sum of the (area-weighted) normals of the faces around vertex ``v``."""
+    out[:] = 0.0
+    for f in range(faces.shape[0]):
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        x1, y1, z1 = vertices[b, 0] - vertices[a, 0], vertices[b, 1] - vertices[a, 1], vertices[b, 2] - vertices[a, 2]
+        x2, y2, z2 = vertices[c, 0] - vertices[a, 0], vertices[c, 1] - vertices[a, 1], vertices[c, 2] - vertices[a, 2]
+        n0 = y1 * z2 - z1 * y2
+        n1 = z1 * x2 - x1 * z2
+        n2 = x1 * y2 - y1 * x2
+        for k in range(3):
+            v = faces[f, k]
+            out[v, 0] += n0
+            out[v, 1] += n1
+            out[v, 2] += n2

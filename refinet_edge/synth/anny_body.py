@@ -273,14 +273,30 @@ def pose_subject(subject: AnnySubject, pose: Pose) -> PosedAnny:
         rotations[b] = r
         offsets[b] = heads[b] - r @ rest[b]
     transforms = np.concatenate([rotations.reshape(n, 9), offsets], axis=1)  # (B, 12)
+    verts = skin(subject, transforms)
+    return PosedAnny(verts, heads, itop_joints(subject, verts, heads, rotations))
+
+
+def skin(subject: AnnySubject, transforms: np.ndarray, use_numba: bool | None = None) -> np.ndarray:
+    """Linear blend skinning of the rest mesh by per-bone ``transforms (B, 12)`` (R row-major, then t)
+    -> ``(V, 3)``; Numba's kernel when numba imports (``use_numba`` None), else NumPy."""
+    if use_numba is not False:
+        try:
+            from ._raster_jit import skin_kernel
+        except ImportError:
+            if use_numba:
+                raise
+        else:
+            out = np.empty_like(subject.rest_vertices_m)
+            skin_kernel(subject.rest_vertices_m, subject.weights, subject.bone_index, transforms, out)
+            return out
     blend = np.zeros((len(subject.weights), 12))
     for k in range(subject.weights.shape[1]):
         used = subject.weight_rows[k]  # vertices with a non-zero k-th weight
         blend[used] += subject.weights[used, k, None] * transforms[subject.bone_index[used, k]]
     x, y, z = subject.rest_vertices_m.T
-    verts = np.stack([blend[:, 3 * i] * x + blend[:, 3 * i + 1] * y + blend[:, 3 * i + 2] * z + blend[:, 9 + i]
-                      for i in range(3)], axis=1)
-    return PosedAnny(verts, heads, itop_joints(subject, verts, heads, rotations))
+    return np.stack([blend[:, 3 * i] * x + blend[:, 3 * i + 1] * y + blend[:, 3 * i + 2] * z + blend[:, 9 + i]
+                     for i in range(3)], axis=1)
 
 
 def itop_joints(subject: AnnySubject, vertices_m: np.ndarray, heads_m: np.ndarray,

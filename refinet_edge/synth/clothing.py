@@ -21,6 +21,7 @@ body drapes over the thighs as a tube (a proxy, not cloth simulation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -72,12 +73,24 @@ def subject_outfit(seed: int, subject: int) -> Outfit:
     return sample_outfit(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, subject))))
 
 
-def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals, oriented away from the mesh centroid on average."""
-    p = vertices_m[faces]
-    face_n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    corner = faces.ravel()
-    normals = np.stack([np.bincount(corner, np.repeat(face_n[:, i], 3), len(vertices_m)) for i in range(3)], 1)
+def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray, use_numba: bool | None = None) -> np.ndarray:
+    """Area-weighted unit vertex normals, oriented away from the mesh centroid on average
+    (summed by a Numba kernel when numba imports and ``use_numba`` is not False)."""
+    kernel: Callable[..., None] | None = None
+    if use_numba is not False:
+        try:
+            from ._raster_jit import face_normal_sum_kernel as kernel
+        except ImportError:
+            if use_numba:
+                raise
+    if kernel is not None:
+        normals = np.empty_like(vertices_m, dtype=np.float64)
+        kernel(np.ascontiguousarray(vertices_m, np.float64), np.ascontiguousarray(faces, np.int64), normals)
+    else:
+        p = vertices_m[faces]
+        face_n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        corner = faces.ravel()
+        normals = np.stack([np.bincount(corner, np.repeat(face_n[:, i], 3), len(vertices_m)) for i in range(3)], 1)
     normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     if float(((vertices_m - vertices_m.mean(axis=0)) * normals).sum()) < 0:
         normals = -normals
