@@ -7,7 +7,8 @@ its timer is in that module) for own and Anny bodies, 2 workers, 320x240 and
 640x480, plus one Anny run on 1 worker (per-frame percentiles), each with the
 1-minute load average before and after (this machine is shared).
 ``profile.json``: cProfile's cumulative time per pipeline function over 60 Anny
-frames on one process (profiler overhead included; subjects built beforehand).
+frames at 320x240 and 30 at 640x480 on one process (profiler overhead included;
+subjects built beforehand).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 from refinet_edge.benchmarks.synth_rate import cpu_model, run
 from refinet_edge.synth import SynthConfig, generate_frame
 
-RUNS = (("own", "itop_side", 2, 600), ("anny", "itop_side", 2, 300), ("anny", "d435_640x480", 2, 150),
+RUNS = (("own", "itop_side", 2, 600), ("anny", "itop_side", 2, 900), ("own", "d435_640x480", 2, 200),
+        ("anny", "d435_640x480", 2, 200),
         ("anny", "itop_side", 1, 60))
 PROFILED = {
     "generate_anny_frame": "whole frame", "pose_subject": "posing + skinning", "dress": "garments",
@@ -52,6 +54,12 @@ def rates() -> dict:
     start = time.perf_counter()
     _model()
     load_s = time.perf_counter() - start
+    from refinet_edge.synth.anny_body import anny_subject
+
+    start = time.perf_counter()
+    for subject in range(16):
+        anny_subject(1, subject)  # seed 1: not the seed the runs use, so those still build theirs
+    build_s = (time.perf_counter() - start) / 16
     results = []
     for body, camera, workers, frames in RUNS:
         before = os.getloadavg()[0]
@@ -60,27 +68,28 @@ def rates() -> dict:
         result["minutes_for_20000"] = 20000 / result["frames_per_s"] / 60
         results.append({k: float(v) if isinstance(v, np.floating) else v for k, v in result.items()})
         print(results[-1], flush=True)
-    return {**host(), "anny_model_load_s": load_s, "results": results,
+    return {**host(), "anny_model_load_s": load_s, "anny_subject_build_s": build_s, "results": results,
             "command": "python -m refinet_edge.benchmarks.synth_rate --body <body> --camera <camera> --view side "
                        "--workers <workers> --frames <frames> --seed 0 --warmup 5",
-            "note": "the 2-worker Anny runs include building the 16 subjects' meshes (once per run); "
+            "note": "the 2-worker Anny runs include building the 16 subjects' meshes (once per run, in the parent, "
+                    "anny_subject_build_s each); "
                     "target: 20,000 frames at 320x240 in < 15 min (22.2 frames/s)"}
 
 
-def profile(frames: int = 60) -> dict:
+def profile(camera: str, frames: int) -> dict:
     config = SynthConfig(body="anny")
     for i in range(16):
-        generate_frame(i, seed=0, config=config)
+        generate_frame(i, seed=0, camera=camera, config=config)
     prof = cProfile.Profile()
     prof.enable()
     for i in range(16, 16 + frames):
-        generate_frame(i, seed=0, config=config)
+        generate_frame(i, seed=0, camera=camera, config=config)
     prof.disable()
     rows = {}
     for (path, _line, func), stat in pstats.Stats(prof).stats.items():  # type: ignore[attr-defined]
         if func in PROFILED and "refinet_edge" in path:
             rows[func] = {"what": PROFILED[func], "ms_per_frame": 1000.0 * stat[3] / frames}
-    return {**host(), "frames": frames, "camera": "itop_side", "workers": 1,
+    return {"frames": frames, "camera": camera, "workers": 1, "load_average_1min_after": os.getloadavg()[0],
             "functions": dict(sorted(rows.items(), key=lambda kv: -kv[1]["ms_per_frame"]))}
 
 
@@ -88,7 +97,8 @@ def main(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth_rate.json").write_text(json.dumps(rates(), indent=1) + "\n")
-    (out / "profile.json").write_text(json.dumps(profile(), indent=1) + "\n")
+    profiles = [profile("itop_side", 60), profile("d435_640x480", 30)]
+    (out / "profile.json").write_text(json.dumps({**host(), "profiles": profiles}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
