@@ -1,6 +1,6 @@
 """Measure Anny frame generation and write ``synth_rate.json`` and ``profile.json`` into a report directory.
 
-    python scripts/synth_anny_report.py benchmarks/reports/2026-12-05-cpu-2core-epyc-synth-anny
+    python scripts/synth_anny_report.py benchmarks/reports/2026-12-05-cpu-2core-synth-anny
 
 ``synth_rate.json``: :func:`refinet_edge.benchmarks.synth_rate.run` (what is inside
 its timer is in that module) for own and Anny bodies, 2 workers, 320x240 and
