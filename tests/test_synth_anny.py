@@ -11,7 +11,7 @@ import pytest
 
 from refinet_edge.synth import SynthConfig, body_shape, generate_frame, generate_frames
 from refinet_edge.synth.anny_body import picks_anny, pose_rotations, sample_phenotype
-from refinet_edge.synth.clothing import Outfit, dress, outfit_shells
+from refinet_edge.synth.clothing import Outfit, dress, outfit_shells, vertex_normals
 from refinet_edge.synth.poses import POSE_FAMILIES, forward_kinematics, sample_pose
 
 ANNY = SynthConfig(body="anny", occluder_prob=0.0)
@@ -147,6 +147,22 @@ def test_anny_limbs_point_where_the_pose_says(anny_frames):
             assert _unit(j[4 + side] - j[2 + side]) @ (rot[f"arm_{s}"] @ _DOWN) > 0.97
             assert _unit(j[11 + side] - j[9 + side]) @ (rot[f"thigh_{s}"] @ _DOWN) > 0.97
             assert _unit(j[13 + side] - j[11 + side]) @ (rot[f"shin_{s}"] @ _DOWN) > 0.97
+
+
+def test_numba_skinning_and_normals_match_numpy(anny_frames):
+    pytest.importorskip("numba")
+    from refinet_edge.synth.anny_body import anny_subject, skin
+
+    subject = anny_subject(11, 1)
+    rng = np.random.default_rng(2)
+    transforms = np.concatenate([np.linalg.qr(rng.normal(size=(len(subject.drivers), 3, 3)))[0].reshape(-1, 9),
+                                 rng.normal(0, 0.1, (len(subject.drivers), 3))], axis=1)
+    reference = skin(subject, transforms, use_numba=False)
+    assert np.abs(reference - subject.rest_vertices_m).max() > 0.05  # it does move the mesh
+    np.testing.assert_allclose(skin(subject, transforms, use_numba=True), reference, rtol=0, atol=1e-12)
+    normals = vertex_normals(reference, subject.faces, use_numba=False)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(vertex_normals(reference, subject.faces, use_numba=True), normals, atol=1e-9)
 
 
 def test_anny_frames_are_deterministic_and_independent_of_workers(anny_frames):
