@@ -182,6 +182,14 @@ def test_anny_bodies_vary_in_stature(anny_frames):
 
 
 # ---------------------------------------------------------------------- errors
+def test_walking_sequences_refuse_anny_instead_of_ignoring_it():
+    from refinet_edge.errors import RefinetError
+    from refinet_edge.synth import walking_sequence
+
+    with pytest.raises(RefinetError, match="own bodies only"):
+        walking_sequence(2, seed=0, config=SynthConfig(body="anny"))
+
+
 def _synth(tmp_path: Path, *args: str, env_path: Path | None = None) -> subprocess.CompletedProcess:
     import os
 

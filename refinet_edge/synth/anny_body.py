@@ -282,7 +282,7 @@ def skin(subject: AnnySubject, transforms: np.ndarray, use_numba: bool | None = 
     -> ``(V, 3)``; Numba's kernel when numba imports (``use_numba`` None), else NumPy."""
     if use_numba is not False:
         try:
-            from ._raster_jit import skin_kernel
+            from ._mesh_jit import skin_kernel
         except ImportError:
             if use_numba:
                 raise

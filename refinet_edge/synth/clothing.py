@@ -79,7 +79,7 @@ def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray, use_numba: bool | 
     kernel: Callable[..., None] | None = None
     if use_numba is not False:
         try:
-            from ._raster_jit import face_normal_sum_kernel as kernel
+            from ._mesh_jit import face_normal_sum_kernel as kernel
         except ImportError:
             if use_numba:
                 raise

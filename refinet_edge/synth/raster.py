@@ -92,7 +92,7 @@ def _kernel_numpy(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, width: int, 
 def _numba_kernel():
     """The compiled twin of :func:`_kernel_numpy` (one pass over triangles), or None without numba."""
     try:
-        from ._raster_jit import raster_kernel
+        from ._mesh_jit import raster_kernel
     except ImportError:
         return None
     return raster_kernel

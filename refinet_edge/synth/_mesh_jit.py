@@ -1,6 +1,7 @@
-"""Numba twin of :func:`refinet_edge.synth.raster._kernel_numpy` (imported only when numba is installed).
+"""Numba twins of the mesh loops (imported only when numba is installed): skinning, vertex normals and
+the rasteriser, whose NumPy reference is :func:`refinet_edge.synth.raster._kernel_numpy`.
 
-One pass over the triangles, in order; per triangle its pixel box, the same
+The rasteriser makes one pass over the triangles, in order; per triangle its pixel box, the same
 edge functions, barycentrics and perspective-correct depth as the NumPy
 reference, and a strict ``<`` depth test (ties keep the earlier triangle).
 Compiled on first use and cached on disk (``cache=True``).
