@@ -166,9 +166,7 @@ def sample_phenotype(rng: np.random.Generator) -> dict[str, float]:
 @lru_cache(maxsize=1)
 def _model():
     import anny
-    import torch
 
-    torch.set_num_threads(1)
     return anny.Anny(skinning_method="lbs")
 
 
@@ -189,8 +187,13 @@ def anny_subject(seed: int, subject: int) -> AnnySubject:
     rng.random()  # the draw `mixed` uses to pick the body model
     phenotype = sample_phenotype(rng)
     model = _model()
-    with torch.no_grad():
-        out = model(phenotype_kwargs={k: torch.tensor([v], dtype=model.dtype) for k, v in phenotype.items()})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a batch of one: threads only add overhead (and oversubscribe pool workers)
+    try:
+        with torch.no_grad():
+            out = model(phenotype_kwargs={k: torch.tensor([v], dtype=model.dtype) for k, v in phenotype.items()})
+    finally:
+        torch.set_num_threads(threads)
     names = list(model.bone_labels)
     bone = {n: i for i, n in enumerate(names)}
     verts = out["rest_vertices"][0].double().numpy() @ _TO_BODY.T
