@@ -171,13 +171,14 @@ def ensure_export(ctx: Context, precision: str) -> Path:
 
 def graph_sources() -> list[Path]:
     """The source files that shape the cached ONNX sets: the stage modules (with their export-time rewrites), the
-    exporter (with its BN folding) and the fp16/int8 conversion (which nodes stay float, where Q/DQ go)."""
-    from refinet_edge.calibration import convert
+    exporter (with its BN folding), the fp16/int8 conversion (which nodes stay float, where Q/DQ go) and the
+    accuracy gate (which stages run which precision)."""
+    from refinet_edge.calibration import convert, gate
     from refinet_edge.export import fold, onnx_export
     from refinet_edge.models import __file__ as models_init
 
     return [*Path(models_init).parent.glob("*.py"), Path(onnx_export.__file__), Path(fold.__file__),
-            Path(convert.__file__)]
+            Path(convert.__file__), Path(gate.__file__)]
 
 
 def _stale(manifest: dict, weights: Path, onnx_dir: Path | None = None) -> bool:
@@ -222,9 +223,11 @@ def build_onnxruntime(ctx: Context, precision: str, points: int) -> Built:
 
 
 def build_tensorrt(ctx: Context, precision: str, points: int) -> Built:
-    spec = importlib.util.find_spec("tensorrt")
-    if spec is None or spec.origin is None:  # tensorrt-stubs alone make a namespace package without origin
-        return Built(reason="tensorrt not installed (pip install '.[tensorrt]'; on Jetson use JetPack's)")
+    from refinet_edge.export.trt_build import is_available  # TensorRT 10/11 or TensorRT-RTX; stubs do not count
+
+    if not is_available():
+        return Built(reason="tensorrt not installed (pip install '.[tensorrt]', or '.[tensorrt-rtx]' on RTX GPUs; "
+                            "on Jetson use JetPack's)")
     if points != ctx.shipped_points():
         return Built(reason=f"points {points}: engines exist only for the shipped N={ctx.shipped_points()}")
     onnx_dir = ctx.onnx_dir or ctx.work / "onnx"

@@ -33,7 +33,7 @@ from refinet_edge.export.precision import Precision
 from refinet_edge.export.trt_check import check_trt_compat
 
 from .convert import check_method, to_fp16, to_int8
-from .gate import run_gate
+from .gate import ScoreCache, run_gate
 
 CALIBRATION_SEED, GATE_SEED = 0, 1
 LogFn = Callable[[str], None]
@@ -62,10 +62,10 @@ def _finish(onnx_dir: Path, manifest: dict, precision: Precision, summary: dict,
     return summary
 
 
-def calibrate_fp16(onnx_dir: Path, gate_store, log: LogFn = print) -> dict:
+def calibrate_fp16(onnx_dir: Path, gate_store, log: LogFn = print, cache: ScoreCache | None = None) -> dict:
     manifest = read_manifest(onnx_dir)
     files = _convert_all(onnx_dir, manifest, Precision.FP16, lambda s, a, b: to_fp16(a, b), log)
-    gate = run_gate(onnx_dir, manifest, Precision.FP16, gate_store, log)
+    gate = run_gate(onnx_dir, manifest, Precision.FP16, gate_store, log, cache)
     summary = {"precision": "fp16", "converter": "onnxruntime.transformers.float16 (keep_io_types)", "stages": files}
     return _finish(onnx_dir, manifest, Precision.FP16, summary, gate)
 
@@ -74,9 +74,10 @@ def calibrate_int8(onnx_dir: Path, calib_store, gate_store, method: str = "minma
                    on_progress: ProgressFn | None = None) -> dict:
     check_method(method)
     manifest = read_manifest(onnx_dir)
+    cache = ScoreCache(onnx_dir, gate_store)  # the fp32 files and gate frames do not change below
     if "fp16" not in manifest.get("precision_plan", {}):
         log("int8 falls back to fp16 where it fails its gate: making and gating the fp16 set first")
-        calibrate_fp16(onnx_dir, gate_store, log)
+        calibrate_fp16(onnx_dir, gate_store, log, cache)
         manifest = read_manifest(onnx_dir)
     pipeline, _ = pipeline_from_onnx_dir(onnx_dir, "onnxruntime", Precision.FP32)
     names = {s: spec.input_names for s, spec in stage_specs(manifest).items()}
@@ -84,14 +85,14 @@ def calibrate_int8(onnx_dir: Path, calib_store, gate_store, method: str = "minma
     files = _convert_all(onnx_dir, manifest, Precision.INT8, lambda s, a, b: to_int8(a, b, feeds[s], method), log)
     for stage, entry in files.items():
         entry["calibration_samples"] = sum(len(next(iter(f.values()))) for f in feeds[stage])
-    gate = run_gate(onnx_dir, manifest, Precision.INT8, gate_store, log)
+    gate = run_gate(onnx_dir, manifest, Precision.INT8, gate_store, log, cache)
     summary = {"precision": "int8", "method": method, "quantizer": "onnxruntime.quantization.quantize_static "
                "(QDQ, int8 symmetric, per-channel weights, float bias)", "calibration_frames": len(calib_store),
                "calibration_data": calib_store.name, "stages": files}
     return _finish(onnx_dir, manifest, Precision.INT8, summary, gate)
 
 
-def calibrate(onnx_dir: Path, precision: str, data: Path | None = None, frames: int = 256, gate_frames: int = 200,
+def calibrate(onnx_dir: Path, precision: str, data: Path | None = None, frames: int = 256, gate_frames: int = 600,
               method: str = "minmax", log: LogFn = print, on_progress: ProgressFn | None = None) -> dict:
     """Make and gate the ``precision`` set of ``onnx_dir``; returns the summary (also saved as JSON)."""
     chosen = Precision.parse(precision)

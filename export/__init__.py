@@ -10,9 +10,11 @@ module              what
 ``backends``        runners and whole pipelines by backend and precision name
 ``compare``         two runners on the same inputs, tolerances per precision
 ``engine_info``     build settings, profiles, engine sidecars (no TensorRT needed)
-``trt_build``       TensorRT engine build (strongly typed, 10.x and 11.x)
+``trt_api``         the shim over TensorRT 10/11 and TensorRT-RTX (``--runtime``)
+``trt_build``       TensorRT engine build (strongly typed; 10.x, 11.x and RTX)
+``trt_inspect``     the ``inspect`` verb: an ONNX as TensorRT parses it, an engine
 ``build``           the ``build`` verb
 ==================  ===============================================================
 
-Nothing here imports onnx, onnxruntime, torch or tensorrt at import time.
+Nothing here imports onnx, onnxruntime, torch, tensorrt or tensorrt_rtx at import time.
 """

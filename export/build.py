@@ -5,7 +5,8 @@ workspace settings, the manifest and the ONNX files), so a bad request fails
 the same way on a laptop as on a Jetson; then :func:`~.trt_build.require_tensorrt`
 says how to install TensorRT when it is missing. With ``int8``, stages whose
 int8 graph failed calibrate's accuracy gate are built from their fallback
-precision and the log says so.
+precision and the log says so. ``runtime`` picks the TensorRT flavour
+(:mod:`.trt_api`: ``auto``, ``tensorrt`` or ``tensorrt-rtx``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from refinet_edge.errors import RefinetError
 
 from .backends import stage_precisions
 from .engine_info import BuildSettings
@@ -44,20 +47,30 @@ def plan_builds(onnx_dir: Path, precision: str | Precision, out_dir: Path | None
 
 
 def build_all(onnx_dir: Path, precision: str | Precision, settings: BuildSettings, out_dir: Path | None = None,
-              log: LogFn = print) -> list[dict]:
-    """Build every stage's engine; returns their sidecars."""
-    from .trt_build import build_engine, require_tensorrt
+              log: LogFn = print, runtime: str = "auto") -> list[dict]:
+    """Build every stage's engine with the TensorRT flavour ``runtime`` picks; returns their sidecars."""
+    from .trt_api import load, parse_runtime
+    from .trt_build import build_plan
 
+    parse_runtime(runtime)
     jobs = plan_builds(onnx_dir, precision, out_dir, log)
-    version = require_tensorrt()
-    log(f"TensorRT {version}: building {len(jobs)} engine(s), strongly typed, batch 1..{settings.max_batch} "
+    api = load(runtime)
+    if settings.targets and not api.rtx:
+        raise RefinetError(f"--target {','.join(settings.targets)} is a TensorRT-RTX option and --runtime "
+                           f"{runtime} picked {api.label}; did you mean --runtime tensorrt-rtx?")
+    where = (f"targets {', '.join(settings.targets) or 'default (portable, no GPU needed)'}" if api.rtx
+             else "for this GPU")
+    log(f"{api.label}: building {len(jobs)} engine(s), strongly typed, {where}, batch 1..{settings.max_batch} "
         f"(tuned for {settings.opt_batch}), workspace {settings.workspace_mb} MB")
     specs = stage_specs(read_manifest(onnx_dir))
-    sidecars = []
-    for job in jobs:
+    built = []
+    for job in jobs:  # every engine is built in memory first: a failing stage leaves no engine behind
         start = time.perf_counter()
         log(f"build {job.stage} {job.precision.value} from {job.onnx_path.name} ...")
-        sidecars.append(build_engine(job.onnx_path, job.engine_path, specs[job.stage], job.precision.value,
-                                     settings, log))
-        log(artifact_line(f"build {job.stage} {job.precision.value}", job.engine_path, time.perf_counter() - start))
+        built.append((job, build_plan(job.onnx_path, job.engine_path, specs[job.stage], job.precision.value,
+                                      settings, log, api), time.perf_counter() - start))
+    sidecars = []
+    for job, engine, seconds in built:
+        sidecars.append(engine.write())
+        log(artifact_line(f"build {job.stage} {job.precision.value}", job.engine_path, seconds))
     return sidecars

@@ -63,13 +63,42 @@ def build(
     workspace: Annotated[int, typer.Option(help="TensorRT workspace memory pool limit, MB.")] = 1024,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write engines (default: --onnx-dir).")]
     = None,
+    runtime: Annotated[str, typer.Option(help="auto (TensorRT if installed, else TensorRT-RTX), tensorrt or "
+                                              "tensorrt-rtx.")] = "auto",
+    target: Annotated[str | None, typer.Option(help="TensorRT-RTX only: compute capabilities to build for, e.g. "
+                                                    "8.9 or 8.6,12.0 (default: its portable set, no GPU needed).")]
+    = None,
 ) -> None:
-    """Build TensorRT engines (strongly typed; 10.x and 11.x) with a provenance sidecar each."""
+    """Build TensorRT engines (strongly typed; TensorRT 10/11 or TensorRT-RTX) with a provenance sidecar each."""
     from .build import build_all
     from .engine_info import BuildSettings
+    from .trt_api import RTX, parse_runtime, parse_targets
 
-    settings = BuildSettings(max_batch=max_batch, opt_batch=opt_batch, workspace_mb=workspace)
-    build_all(onnx_dir, precision, settings, out_dir, log=say)
+    chosen = parse_runtime(runtime)
+    targets = parse_targets(target, RTX if chosen in ("auto", RTX) and target else chosen)
+    settings = BuildSettings(max_batch=max_batch, opt_batch=opt_batch, workspace_mb=workspace, targets=targets)
+    build_all(onnx_dir, precision, settings, out_dir, log=say, runtime=chosen)
+
+
+def inspect(
+    file: Annotated[Path, typer.Argument(help="An ONNX file or a `build` engine (.engine).")],
+    runtime: Annotated[str, typer.Option(help="ONNX: which TensorRT parses it (auto, tensorrt, tensorrt-rtx).")]
+    = "auto",
+) -> None:
+    """Show what TensorRT makes of a file: an ONNX's parsed network (no GPU), or an engine's sidecar and layers."""
+    from .trt_api import parse_runtime
+    from .trt_inspect import engine_table, inspect_engine, inspect_onnx, onnx_table
+
+    if file.suffix == ".engine":
+        for line in engine_table(*inspect_engine(file)):
+            say(line)
+        return
+    result = inspect_onnx(file, parse_runtime(runtime))
+    for line in onnx_table(result):
+        say(line)
+    if result.errors or result.unsupported:
+        first = result.unsupported[0] if result.unsupported else result.errors[0]
+        raise RefinetError(f"{file}: {result.runtime} cannot take it: {first}")
 
 
 def compare(
@@ -111,5 +140,5 @@ def register(app: typer.Typer) -> None:
     """Add the export/engine verbs to the main CLI."""
     from refinet_edge.calibration.commands import calibrate
 
-    for command in (export, calibrate, build, compare):
+    for command in (export, calibrate, build, compare, inspect):
         app.command()(command)

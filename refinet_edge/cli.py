@@ -50,6 +50,15 @@ def synth(
     workers: Annotated[int, typer.Option(help="Worker processes for rendering.")] = 2,
     point_cloud: Annotated[bool, typer.Option(help="Also write ITOP_*_point_cloud.h5 (large).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace this view and split's files if they exist.")] = False,
+    sensor: Annotated[str, typer.Option(help="Depth-sensor model: default, ideal, d435, d415, d455, tof or random "
+                                             "(README: Depth-sensor presets).")] = "default",
+    filters: Annotated[bool, typer.Option(help="Run the depth through librealsense's filters as `live --filters` "
+                                               "does (needs the camera extra).")] = False,
+    poses: Annotated[str, typer.Option(
+        help="Pose source: families (today's five), uniform (within joint limits) or mixed.")] = "families",
+    scene: Annotated[str, typer.Option(
+        help="default, or wide (side view: camera 0.5-2.5 m high, pitch +-30 deg, occluders, a bystander).")]
+    = "default",
     body: Annotated[str, typer.Option(
         help="Body model: own (capsule bodies), anny (Anny meshes, needs the synth extra) or mixed.")] = "own",
 ) -> None:
@@ -61,18 +70,20 @@ def synth(
     complete. The ITOP reader (`evaluate --data`) reads them like real ITOP.
     """
     from .camera import camera_preset
-    from .synth.generator import SynthConfig
+    from .synth.generator import SynthConfig, check_view
     from .synth.write import write_synthetic_split
 
     cam = camera_preset(camera)
     _check_view(view)
-    config = SynthConfig(body=body)
+    config = SynthConfig(sensor_preset=sensor, poses=poses, scene=scene, body=body)
+    check_view(view, config)
     with _progress(f"synth {split}") as bar:
         task = bar.add_task("synth", total=frames)
         summary = write_synthetic_split(
             out_dir, split=split, frames=frames, seed=seed, camera=cam, view=view,
-            workers=workers, with_point_cloud=point_cloud, overwrite=overwrite, config=config,
+            workers=workers, with_point_cloud=point_cloud, overwrite=overwrite,
             on_progress=lambda done, total: bar.update(task, completed=done),
+            config=config, filters=filters,
         )
     size_mb = sum(p.stat().st_size for p in summary.files) / 1e6
     out.print(
@@ -84,7 +95,8 @@ def synth(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option(help="Directory in the ITOP layout (real ITOP or `synth` output).")],
+    data: Annotated[Path | None, typer.Option(
+        help="Directory in the ITOP layout (real ITOP or `synth` output); not needed with --suite.")] = None,
     split: Annotated[str, typer.Option(help="train, val (subjects 04 and 05 of train) or test.")] = "test",
     view: View = "side",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
@@ -105,6 +117,10 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (onnxruntime, tensorrt).")] = "fp32",
     passes: Annotated[int | None, typer.Option(
         help="Stage C passes, each on the previous pass's joints (default: the pointcloud checkpoint's).")] = None,
+    suite: Annotated[str | None, typer.Option(
+        help="Score a fixed set of synthetic test splits instead of --data: ood (see README).")] = None,
+    suite_frames: Annotated[int, typer.Option(help="Frames per split of --suite.")] = 150,
+    cache: Annotated[Path, typer.Option(help="Where --suite keeps the splits it builds.")] = Path("runs/ood"),
 ) -> None:
     """Score every step of the refinement pipeline on a labelled split and print a table.
 
@@ -112,7 +128,8 @@ def evaluate(
     `input` lifts it to 3D with the depth map (the baseline), then each stage
     (patch, skeleton, pointcloud) refines it. Reports accuracy at 10 cm and
     5 cm (percent of joints), upper/lower body, per joint, and MPJPE (mm).
-    With --json, also writes the report (one entry per step).
+    With --json, also writes the report (one entry per step). With --suite ood,
+    scores a fixed set of out-of-distribution synthetic splits instead (README).
     """
     from dataclasses import replace
 
@@ -121,6 +138,9 @@ def evaluate(
     from .evaluate import EvalSettings, evaluate_split
     from .noise import DetectorNoise
 
+    if data is None and suite is None:  # a usage error (exit 2), as when --data was required
+        raise typer.BadParameter("missing: give --data DIR (an ITOP-layout directory) or --suite ood",
+                                 param_hint="'--data'")
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     if backend == "torch" and onnx_dir is None and precision == "fp32":
@@ -136,6 +156,10 @@ def evaluate(
         if passes < 1:
             raise RefinetError(f"--passes must be >= 1, got {passes}")
         pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
+    if suite is not None:
+        _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path)
+        return
+    assert data is not None  # checked above
     other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
     if other:
         console.print(f"note: stage(s) {', '.join(other)} were trained on another view than --view {view}; "
@@ -145,6 +169,18 @@ def evaluate(
         report = evaluate_split(ds, pipeline, settings, on_progress=lambda d, t: bar.update(task, completed=d),
                                 stages_info=info)
     _print_report(report)
+    if json_path is not None:
+        write_json(json_path, report)
+        out.print(f"evaluate: wrote {json_path}")
+
+
+def _evaluate_suite(suite: str, pipeline, frames: int, cache: Path, info: dict, json_path: Path | None) -> None:
+    from .atomic import write_json
+    from .ood_suite import format_suite, run_suite
+
+    report = run_suite(suite, pipeline, frames=frames, cache_dir=cache, stages_info=info,
+                       on_progress=lambda name: console.print(f"suite {suite}: {name}"))
+    out.print(format_suite(report), markup=False, highlight=False, soft_wrap=True)
     if json_path is not None:
         write_json(json_path, report)
         out.print(f"evaluate: wrote {json_path}")
@@ -256,7 +292,7 @@ def demo(
 
     if not itop_path(out_dir, "side", "test", "labels").exists():
         synth(out_dir=out_dir, split="test", frames=frames, seed=1, camera="itop_side", view="side",
-              workers=2, point_cloud=False, overwrite=False, body="own")
+              workers=2, point_cloud=False, overwrite=False)
     evaluate(data=out_dir, split="test", view="side", json_path=out_dir / "report.json", noise_sigma=5.0,
              noise_mu=0.0, swap_prob=0.05, outlier_prob=0.05, seed=0, window=9)
 
@@ -275,6 +311,7 @@ def info() -> None:
                   f"cx {cam.cx:.2f} cy {cam.cy:.2f}  depth_scale {cam.depth_scale:g} m")
     out.print("optional packages:")
     for module, extra in [("torch", "(bring your own)"), ("onnxruntime", "[onnx]"), ("tensorrt", "[tensorrt]"),
+                          ("tensorrt_rtx", "[tensorrt-rtx]"),
                           ("cuda.bindings", "[kernels]"), ("pycuda", "[pycuda]"), ("pyrealsense2", "[camera]"),
                           ("mediapipe", "[mediapipe]"), ("numba", "[jit]")]:
         spec = importlib.util.find_spec(module)

@@ -67,9 +67,9 @@ class EvalSettings:
     batch: int = 64
 
 
-def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: EvalSettings = EvalSettings(),
-                on_progress: ProgressFn | None = None) -> dict[str, PoseMetrics]:
-    """Run ``pipeline`` on every frame and score each of its steps."""
+def predict_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: EvalSettings = EvalSettings(),
+                  on_progress: ProgressFn | None = None) -> dict[str, np.ndarray]:
+    """Run ``pipeline`` on every frame: each step's joints ``(N, 15, 3)`` metres."""
     rng = np.random.default_rng(settings.seed)
     n = len(frames)
     outputs = {step: np.empty((n, frames.joints_m.shape[1], 3)) for step in pipeline.steps}
@@ -81,15 +81,19 @@ def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: 
             outputs[step][start:stop] = joints_m
         if on_progress:
             on_progress(stop, n)
+    return outputs
+
+
+def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: EvalSettings = EvalSettings(),
+                on_progress: ProgressFn | None = None) -> dict[str, PoseMetrics]:
+    """Run ``pipeline`` on every frame and score each of its steps."""
+    outputs = predict_steps(frames, pipeline, settings, on_progress)
     return {step: compute_metrics(pred, frames.joints_m) for step, pred in outputs.items()}
 
 
-def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: EvalSettings = EvalSettings(),
-                   on_progress: ProgressFn | None = None, stages_info: dict | None = None) -> dict:
-    """Score every step of ``pipeline`` (default: lifting only) on ``split``; the JSON-ready report."""
-    if pipeline is None:
-        pipeline = RefinementPipeline({}, PipelineConfig(lift_window=settings.window))
-    metrics = score_steps(split, pipeline, settings, on_progress)
+def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, metrics: dict[str, PoseMetrics],
+                 stages_info: dict | None = None) -> dict:
+    """The JSON-ready report (layout in the module docstring) of ``metrics`` scored on ``split``."""
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"refinet-edge {__version__}",
@@ -104,3 +108,12 @@ def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: 
         "pointcloud_passes": pipeline.config.points.passes if "pointcloud" in pipeline.runners else 0,
         "steps": {step: m.to_dict() for step, m in metrics.items()},
     }
+
+
+def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: EvalSettings = EvalSettings(),
+                   on_progress: ProgressFn | None = None, stages_info: dict | None = None) -> dict:
+    """Score every step of ``pipeline`` (default: lifting only) on ``split``; the JSON-ready report."""
+    if pipeline is None:
+        pipeline = RefinementPipeline({}, PipelineConfig(lift_window=settings.window))
+    metrics = score_steps(split, pipeline, settings, on_progress)
+    return split_report(split, pipeline, settings, metrics, stages_info)

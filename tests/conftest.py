@@ -24,3 +24,12 @@ def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fixtures.export import make_onnx_dir
 
     return make_onnx_dir(tmp_path_factory.mktemp("export"))
+
+
+@pytest.fixture(scope="session")
+def calibrated_onnx_dir(onnx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
+    """``onnx_dir`` copied and calibrated to fp16 and int8 (12 calibration, 8 gate frames): the nine ONNX files
+    (read-only: build engines with ``--out`` elsewhere); returns (dir, int8 summary, calibrate's log lines)."""
+    from fixtures.export import calibrate_copy
+
+    return calibrate_copy(onnx_dir, tmp_path_factory.mktemp("calib") / "onnx")

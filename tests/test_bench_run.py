@@ -81,10 +81,9 @@ def test_report_rows(report: dict) -> None:
 
 
 def _tensorrt_installed() -> bool:
-    import importlib.util
+    from refinet_edge.export.trt_build import is_available  # TensorRT 10/11 or TensorRT-RTX
 
-    spec = importlib.util.find_spec("tensorrt")
-    return spec is not None and spec.origin is not None
+    return is_available()
 
 
 def test_reports_written_and_self_contained(report: dict, tmp_path: Path) -> None:

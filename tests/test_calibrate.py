@@ -10,7 +10,7 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-from fixtures.export import copy_onnx_dir  # noqa: E402
+from fixtures.export import CALIB_FRAMES  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 from refinet_edge.calibration import gate  # noqa: E402
@@ -24,15 +24,10 @@ from refinet_edge.export.precision import Precision  # noqa: E402
 from refinet_edge.export.trt_check import check_trt_compat  # noqa: E402
 from refinet_edge.pipeline import STAGES  # noqa: E402
 
-CALIB_FRAMES, GATE_FRAMES = 12, 8
-
 
 @pytest.fixture(scope="module")
-def calibrated(onnx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
-    work = copy_onnx_dir(onnx_dir, tmp_path_factory.mktemp("calib") / "onnx")
-    lines: list[str] = []
-    summary = calibrate(work, "int8", frames=CALIB_FRAMES, gate_frames=GATE_FRAMES, log=lines.append)
-    return work, summary, lines
+def calibrated(calibrated_onnx_dir: tuple[Path, dict, list[str]]) -> tuple[Path, dict, list[str]]:
+    return calibrated_onnx_dir  # the session's calibrated copy (shared with the TensorRT-RTX build tests)
 
 
 def test_int8_makes_fp16_first_then_int8(calibrated) -> None:
@@ -117,11 +112,18 @@ def test_fp16_graphs_hold_half_weights_and_float_io(calibrated) -> None:
 
 
 def test_every_precision_runs_the_pipeline(calibrated) -> None:
+    """Every file, whatever the gate's plan: all stages at fp32, at fp16, at int8."""
+    from refinet_edge.export.backends import make_runner
+    from refinet_edge.pipeline import RefinementPipeline, config_from_preprocess
+
     work, _, _ = calibrated
+    manifest = read_manifest(work)
+    config = config_from_preprocess({s: manifest["stages"][s]["preprocess"] for s in STAGES})
     store = synthetic_frames(3, seed=5)
     finals = {}
     for precision in Precision:
-        pipeline, notes = pipeline_from_onnx_dir(work, "onnxruntime", precision)
+        pipeline = RefinementPipeline({s: make_runner("onnxruntime", work, manifest, s, precision) for s in STAGES},
+                                      config)
         result = pipeline.run(store.depth_batch(0, 3), store.uv_px, store.camera)
         finals[precision] = result.steps["pointcloud"]
         assert np.isfinite(finals[precision]).all()
@@ -129,6 +131,18 @@ def test_every_precision_runs_the_pipeline(calibrated) -> None:
     # edge can move more: lifting takes a median of depth pixels)
     assert np.median(np.abs(finals[Precision.FP16] - finals[Precision.FP32])) < 0.001  # metres
     assert np.abs(finals[Precision.INT8] - finals[Precision.FP32]).max() > 0  # really a different graph
+
+
+def test_a_gate_on_a_few_frames_decides_nothing(calibrated) -> None:
+    """8 frames are 120 joints: every interval is wider than the limits, so each stage keeps its fallback."""
+    work, summary, lines = calibrated
+    saved = json.loads((work / "calibration.fp16.json").read_text())["gate"]
+    for report, fallback in ((saved, "fp32"), (summary["gate"], "fp32")):
+        assert report["paired"] and report["joints"] == 8 * 15
+        assert {e["verdict"] for e in report["per_stage"].values()} == {"undecided"}
+        assert all(e["interval95_points"][1] - e["interval95_points"][0] > 2 for e in report["per_stage"].values())
+        assert set(report["plan"].values()) == {fallback}
+    assert sum("UNDECIDED" in line and "more --gate-frames" in line for line in lines) == 2 * len(STAGES)
 
 
 def test_a_stage_failing_the_gate_keeps_its_fallback(calibrated, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,3 +165,45 @@ def test_bad_requests(onnx_dir: Path, tmp_path: Path) -> None:
         calibrate(tmp_path, "fp16")
     with pytest.raises(RefinetError, match="no int8 ONNX for stage patch"):
         pipeline_from_onnx_dir(onnx_dir, "onnxruntime", "int8")
+
+
+def _flip(hits: np.ndarray, frames: range, to: bool) -> np.ndarray:
+    """A copy of ``hits`` with, in each of ``frames``, the first joint that is ``not to`` set to ``to``."""
+    out = hits.copy()
+    for f in frames:
+        out[f, np.argmax(out[f] != to)] = to
+    return out
+
+
+def test_paired_drop_counts_flips_and_its_interval() -> None:
+    base = np.random.default_rng(0).random((400, 15)) < 0.9  # fp32 hits
+    cand = _flip(_flip(base, range(0, 12), False), range(100, 102), True)  # 12 lost, 2 gained, spread out
+    drop = gate.paired_drop(base, cand)
+    assert (drop.lost, drop.gained, drop.joints) == (12, 2, 6000)
+    assert drop.drop_points == pytest.approx(100 * 10 / 6000)
+    half = drop.high_points - drop.drop_points
+    assert half == pytest.approx(drop.drop_points - drop.low_points)
+    assert half >= 1.959964 * 100 * np.sqrt(12 + 2 + 1) / 6000 - 1e-12  # at least the unclustered width
+    assert (drop.verdict(0.5), drop.verdict(0.2), drop.verdict(0.01)) == ("pass", "undecided", "fail")
+    same = gate.paired_drop(base, base)  # nothing flips: still an interval the sample size allows
+    assert same.drop_points == 0 and same.high_points == pytest.approx(1.959964 * 100 / 6000)
+
+
+def test_flips_in_few_frames_widen_the_interval() -> None:
+    """Frames are the independent unit: 12 flips in one frame say less than 12 flips in 12 frames."""
+    base = np.ones((400, 15), bool)
+    spread = gate.paired_drop(base, _flip(base, range(12), False))
+    bunched = base.copy()
+    bunched[0, :12] = False
+    together = gate.paired_drop(base, bunched)
+    assert spread.drop_points == together.drop_points
+    assert together.high_points - together.drop_points > 2 * (spread.high_points - spread.drop_points)
+
+
+def test_paired_drop_sees_what_unpaired_accuracy_hides() -> None:
+    """Equal accuracies, every joint flips: the drop is 0 but the interval is wide, so the gate stays undecided."""
+    base = np.zeros((100, 15), bool)
+    base[:50] = True
+    drop = gate.paired_drop(base, ~base)
+    assert drop.drop_points == 0 and drop.lost == drop.gained == 750
+    assert drop.verdict(0.5) == "undecided" and drop.high_points > 10

@@ -1,7 +1,8 @@
-"""Everything around the TensorRT build that needs no TensorRT: settings, profiles, sidecars, plans, errors.
+"""Everything around the TensorRT build that needs no TensorRT: settings, profiles, sidecars, plans, errors,
+and the runner's host-side rules (rebuild decisions for both flavours, validity diagnostics, cache paths).
 
-The TensorRT calls themselves are type-checked (test_trt_typecheck.py) and run
-only under the ``gpu`` marker, on a machine with TensorRT and a GPU.
+TensorRT's calls are type-checked (test_trt_typecheck.py); TensorRT-RTX builds
+for real (test_trt_rtx_build.py); running engines is under the ``gpu`` marker.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from refinet_edge.export.engine_info import (
     parse_tegra_release,
     profile_shapes,
     read_sidecar,
+    rebuild_settings,
     write_sidecar,
 )
 from refinet_edge.export.precision import Precision
 from refinet_edge.export.specs import stage_spec
-from refinet_edge.export.trt_runner import TrtRunner, engine_max_batch
+from refinet_edge.export.trt_api import is_installed, parse_runtime, parse_targets
+from refinet_edge.export.trt_runner import TrtRunner, engine_max_batch, validity_reasons
 from refinet_edge.models import preset_config
 
 POINTS = stage_spec("pointcloud", preset_config("pointcloud", "edge"))
@@ -112,13 +115,89 @@ def test_build_plan_uses_the_gate_fallback(onnx_dir: Path, tmp_path: Path) -> No
     assert lines[0] == "patch: int8 failed the accuracy gate at calibration; running fp32"
 
 
+RTX_HERE = {"flavour": "tensorrt-rtx", "tensorrt": "1.7.1.116", "gpu": "NVIDIA GeForce RTX 4090",
+            "compute_capability": "8.9"}
+
+
+def _rtx_sidecar(targets: list[str]) -> dict:
+    return {"flavour": "tensorrt-rtx", "tensorrt": "1.7.1.116", "gpu": None, "compute_capability": None,
+            "targets": targets, "onnx_sha256": "aa", "workspace_mb": 512,
+            "profile": {"points": {"min": [1, 15, 8, 3], "opt": [2, 15, 8, 3], "max": [8, 15, 8, 3]}}}
+
+
+def test_rtx_engines_match_on_flavour_version_and_targets() -> None:
+    engine = Path("pointcloud.fp16.engine")
+    assert mismatches(_rtx_sidecar([]), RTX_HERE) == []  # default portable set covers 8.9; the GPU name is moot
+    assert mismatches(_rtx_sidecar(["8.6"]), RTX_HERE) == [
+        "compute capability 8.9 (here) not among the engine's targets 8.6"]
+    assert mismatches(_rtx_sidecar([]), {**RTX_HERE, "compute_capability": "9.0"}) == [
+        "compute capability 9.0 (here) not among the engine's targets 8.0, 8.6, 8.9, 12.0, 12.1"]
+    assert mismatches(_rtx_sidecar([]), {**RTX_HERE, "tensorrt": "1.8.0"}) == [
+        "TensorRT-RTX 1.7.1.116 (built) vs 1.8.0 (here)"]
+    assert mismatches(_rtx_sidecar([]), {**PLATFORM, "flavour": "tensorrt"}) == [
+        "flavour tensorrt-rtx (built) vs tensorrt (here)"]
+    assert mismatches({**PLATFORM, "flavour": "tensorrt"}, RTX_HERE) == [
+        "flavour tensorrt (built) vs tensorrt-rtx (here)"]
+    assert needs_rebuild(engine, _rtx_sidecar(["8.6"]), RTX_HERE, "aa", allow=True) is True
+    with pytest.raises(RefinetError, match="not among the engine's targets 8.6.*on this machine"):
+        needs_rebuild(engine, _rtx_sidecar(["8.6"]), RTX_HERE, "bb", allow=True)
+
+
+def test_rebuild_settings_keep_the_profile_and_retarget_rtx() -> None:
+    same = rebuild_settings(_rtx_sidecar(["8.6", "8.9"]), RTX_HERE)
+    assert (same.max_batch, same.opt_batch, same.workspace_mb, same.targets) == (8, 2, 512, ("8.6", "8.9"))
+    assert rebuild_settings(_rtx_sidecar(["8.6"]), RTX_HERE).targets == ("8.9",)  # this GPU, named
+    assert rebuild_settings(_rtx_sidecar([]), RTX_HERE).targets == ()  # already covered by the portable set
+    with pytest.raises(RefinetError, match="no build target for compute capability 9.0.*use TensorRT"):
+        rebuild_settings(_rtx_sidecar([]), {**RTX_HERE, "compute_capability": "9.0", "gpu": "NVIDIA H100"})
+    trt_side = {**_rtx_sidecar(["8.6"]), "flavour": "tensorrt"}
+    assert rebuild_settings(trt_side, {**PLATFORM, "flavour": "tensorrt"}).targets == ()
+
+
+def test_old_sidecars_read_as_tensorrt(tmp_path: Path) -> None:
+    engine = tmp_path / "patch.fp32.engine"
+    (tmp_path / "patch.fp32.engine.json").write_text(json.dumps({"schema_version": 1, **PLATFORM}))
+    sidecar = read_sidecar(engine)
+    assert (sidecar["flavour"], sidecar["targets"]) == ("tensorrt", [])
+    assert mismatches(sidecar, {**PLATFORM, "flavour": "tensorrt"}) == []
+    (tmp_path / "patch.fp32.engine.json").write_text(json.dumps({"schema_version": 7}))
+    with pytest.raises(RefinetError, match="not an engine sidecar"):
+        read_sidecar(engine)
+
+
+def test_engine_validity_reasons_and_runtime_cache_path() -> None:
+    members = {"VERSION_MISMATCH": 1, "UNSUPPORTED_CC": 2, "OLD_CUDA_DRIVER": 4}
+    assert validity_reasons(1 | 4, members) == ["VERSION_MISMATCH", "OLD_CUDA_DRIVER"]
+    assert validity_reasons(0, members) == ["no diagnostics: no usable GPU or driver?"]
+    runner = TrtRunner(Path("/e/pointcloud.fp16.engine"), POINTS)
+    assert runner.runtime_cache_path == Path("/e/pointcloud.fp16.engine.runtime.cache")
+
+
+def test_runtime_names_and_targets() -> None:
+    assert parse_runtime("RTX") == "tensorrt-rtx" and parse_runtime("tensorrt_rtx") == "tensorrt-rtx"
+    with pytest.raises(RefinetError, match="expected one of auto, tensorrt, tensorrt-rtx"):
+        parse_runtime("trt")
+    assert parse_targets(None, "tensorrt") == () and parse_targets("default", "tensorrt-rtx") == ()
+    assert parse_targets("89, sm_120", "tensorrt-rtx") == ("8.9", "12.0")
+    with pytest.raises(RefinetError, match="--target 8.7.*Jetson 8.7"):
+        parse_targets("8.7", "tensorrt-rtx")
+
+
 @pytest.mark.skipif(trt_build.is_available(), reason="TensorRT is installed here")
-def test_without_tensorrt_build_and_runner_say_how_to_install(onnx_dir: Path) -> None:
+def test_without_tensorrt_build_says_how_to_install(onnx_dir: Path) -> None:
     from refinet_edge.export.build import build_all
 
-    with pytest.raises(RefinetError, match="TensorRT is not installed.*pip install.*JetPack"):
+    with pytest.raises(RefinetError, match="TensorRT is not installed.*pip install.*JetPack.*tensorrt-rtx"):
         build_all(onnx_dir, "fp32", BuildSettings())
-    with pytest.raises(RefinetError, match="TensorRT is not installed"):
+
+
+@pytest.mark.skipif(is_installed("tensorrt"), reason="TensorRT 10/11 is installed here")
+def test_asking_for_a_missing_flavour_says_how_to_install(onnx_dir: Path) -> None:
+    from refinet_edge.export.build import build_all
+
+    with pytest.raises(RefinetError, match="tensorrt is not installed: .*pip install 'refinet-edge\\[tensorrt\\]'"):
+        build_all(onnx_dir, "fp32", BuildSettings(), runtime="tensorrt")
+    with pytest.raises(RefinetError, match="no such engine"):
         TrtRunner(onnx_dir / "pointcloud.fp32.engine", POINTS).activate()
 
 
@@ -146,3 +225,23 @@ def test_build_and_compare_on_a_gpu(onnx_dir: Path, tmp_path: Path) -> None:
     assert all(s["tensorrt"] and s["compute_capability"] for s in sidecars)
     results = compare_backends(work, ["onnxruntime", "tensorrt"], Precision.FP32, synthetic_frames(4, seed=1))
     assert all(r.passed for r in results), [r.line() for r in results]
+
+
+def test_readme_tensorrt_rtx_figures_come_from_the_committed_report() -> None:
+    """The README's engine sizes, gate intervals and calibrate time are the committed report's numbers."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "benchmarks/reports/2026-12-05-cpu-2core-xeon-tensorrt-rtx/engines.json").read_text())
+    readme = " ".join((root / "README.md").read_text().split())
+    sizes = {(e["stage"], e["precision"]): e["engine_bytes"] / 1e6 for e in report["engines"]}
+    for stage in ("patch", "skeleton", "pointcloud"):
+        row = " | ".join(f"{sizes[stage, p]:.2f} MB" for p in ("fp32", "fp16", "int8"))
+        assert f"| {stage} | {row} |" in readme, row
+    for gate_report in report["calibrate_gates"].values():
+        assert gate_report["frames"] == 600 and gate_report["joints"] == 9000
+        for stage, entry in gate_report["per_stage"].items():
+            low, high = entry["interval95_points"]
+            text = (f"{stage} {entry['drop_points']:.2f} [{low:.2f}, {high:.2f}] "
+                    f"{entry['lost_joints']}/{entry['gained_joints']}")
+            assert text in readme.replace("fp16 patch", "patch").replace("int8 patch", "patch"), text
+    seconds = report["calibrate_seconds"]
+    assert f"{seconds['user_s']} s user + {seconds['sys_s']} s system CPU, {seconds['wall_s']} s wall" in readme

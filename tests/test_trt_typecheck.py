@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["export/trt_build.py", "export/trt_runner.py", "export/engine_info.py"]
+CHECKED = ["export/trt_build.py", "export/trt_runner.py", "export/engine_info.py", "export/trt_api.py",
+           "export/trt_inspect.py"]
 
 
 def _stub_dirs() -> tuple[Path, Path] | None:

@@ -18,6 +18,8 @@ CameraOpt = Annotated[str, typer.Option(help="realsense, synthetic, or a recordi
 Preset = Annotated[str, typer.Option(help="Synthetic source: camera preset (see `refinet-edge info`).")]
 View = Annotated[str, typer.Option(help="Synthetic source: side or top.")]
 Seed = Annotated[int, typer.Option(help="Synthetic source: scene seed (room, camera, walker).")]
+Sensor = Annotated[str, typer.Option(help="Synthetic source: depth-sensor model (default, ideal, d435, d415, d455, "
+                                          "tof, random).")]
 Width = Annotated[int, typer.Option(help="RealSense: stream width in px.")]
 Height = Annotated[int, typer.Option(help="RealSense: stream height in px.")]
 Fps = Annotated[int, typer.Option(help="RealSense / synthetic: frames per second.")]
@@ -52,8 +54,10 @@ def live(
     preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
     width: Width = 640, height: Height = 480, fps: Fps = 30, serial: Serial = None, image: Image = "auto",
     align: Annotated[str, typer.Option(help="RealSense: align depth to color, or color to depth.")] = "color",
-    filters: Annotated[bool, typer.Option(help="RealSense: spatial, temporal and hole-filling depth filters.")]
+    filters: Annotated[bool, typer.Option(help="RealSense, synthetic: spatial, temporal and hole-filling depth "
+                                               "filters.")]
     = False,
+    sensor: Sensor = "default",
 ) -> None:
     """Refine 3D poses live from a RealSense camera, a recording or a synthetic scene.
 
@@ -74,7 +78,7 @@ def live(
         raise RefinetError(f"--frames must be >= 1, got {frames}")
     settings = CameraSettings(width, height, fps, serial, image, align, filters)
     source = open_source(camera, realtime=realtime, settings=settings,
-                         synthetic=SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed))
+                         synthetic=SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed, sensor=sensor))
     with source:
         spec = detector or _default_detector(camera, source)
         det = make_detector(spec)
@@ -151,6 +155,7 @@ def record(
     preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
     width: Width = 640, height: Height = 480, fps: Fps = 30, serial: Serial = None, image: Image = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing recording.")] = False,
+    sensor: Sensor = "default",
 ) -> None:
     """Record a RealSense camera or a synthetic scene to a RealSense recording (.db3).
 
@@ -166,8 +171,8 @@ def record(
     if frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
     if camera == "synthetic":
-        result = record_synthetic(out_path, SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed), frames,
-                                  overwrite=overwrite)
+        result = record_synthetic(out_path, SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed,
+                                                              sensor=sensor), frames, overwrite=overwrite)
     elif camera == "realsense":
         result = record_realsense(out_path, CameraSettings(width, height, fps, serial, image), frames,
                                   overwrite=overwrite)

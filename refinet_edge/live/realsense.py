@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import RefinetError
 from ._rs import camera_from_profile, image_to_bgr, require_rs
+from .filters import filter_chain
 from .frames import RGBDFrame, depth_from_raw
 from .sources import CameraSettings
 
@@ -112,8 +113,7 @@ class RealSenseSource:
         self.image_stream = rs.stream.infrared if infrared else rs.stream.color
         name = f"{device.get_info(rs.camera_info.name)} {self.serial}"
         self.camera = camera_from_profile(profile.get_stream(target), depth_scale, name)
-        self.filters = ([rs.disparity_transform(True), rs.spatial_filter(), rs.temporal_filter(),
-                         rs.disparity_transform(False), rs.hole_filling_filter()] if s.filters else [])
+        self.filters = filter_chain(rs) if s.filters else []
         self.description = (f"{name}: {self.camera.width}x{self.camera.height} @ {s.fps} fps, depth + "
                             f"{'infrared' if infrared else 'colour'}"
                             f"{'' if infrared else ', aligned to ' + ('colour' if s.align == 'color' else 'depth')}"

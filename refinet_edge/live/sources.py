@@ -22,7 +22,7 @@ class CameraSettings:
     serial: str | None = None
     image: str = "auto"         # color, infrared, or auto (colour when there is one)
     align: str = "color"        # color (depth into the colour image) or depth (colour into the depth image)
-    filters: bool = False       # spatial + temporal + hole filling on the depth
+    filters: bool = False       # spatial + temporal + hole filling on the depth (the synthetic source too)
 
 
 def open_source(camera: str, *, realtime: bool | None = None, synthetic: SyntheticSettings | None = None,
@@ -30,7 +30,7 @@ def open_source(camera: str, *, realtime: bool | None = None, synthetic: Synthet
     """The source ``camera`` names; ``realtime=None`` picks the source's natural mode (camera: always)."""
     settings = settings or CameraSettings()
     if camera == "synthetic":
-        return SyntheticSource(synthetic or SyntheticSettings(), realtime=bool(realtime))
+        return SyntheticSource(synthetic or SyntheticSettings(), realtime=bool(realtime), filters=settings.filters)
     if camera == "realsense":
         from .realsense import RealSenseSource
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..camera import Camera, camera_preset
 from ..errors import RefinetError
-from ..synth.generator import check_view
+from ..synth.generator import SynthConfig, check_view
+from ..synth.sensor_presets import check_sensor_name
 from ..synth.walking import WalkingScene
 from .frames import GroundTruth, RGBDFrame, depth_from_raw, grey_to_bgr, raw_from_depth
 
@@ -37,9 +38,11 @@ class SyntheticSettings:
     seed: int = 0               # room, camera placement and walker body
     subject: int = 0
     start: int = 0              # first frame index
+    sensor: str = "default"     # depth-sensor preset (refinet_edge.synth.sensor_presets)
 
     def __post_init__(self) -> None:
         camera_preset(self.camera)
+        check_sensor_name(self.sensor)
         check_view(self.view)
         if not (self.fps > 0 and self.start >= 0 and self.subject >= 0):
             raise RefinetError(f"synthetic source needs fps > 0, start >= 0 and subject >= 0; "
@@ -49,7 +52,8 @@ class SyntheticSettings:
 class SyntheticSource:
     """A :class:`~refinet_edge.live.frames.FrameSource` rendering a :class:`WalkingScene`."""
 
-    def __init__(self, settings: SyntheticSettings | None = None, realtime: bool = False) -> None:
+    def __init__(self, settings: SyntheticSettings | None = None, realtime: bool = False,
+                 filters: bool = False) -> None:
         settings = settings or SyntheticSettings()
         self.settings, self.realtime, self.fps = settings, realtime, settings.fps
         preset = camera_preset(settings.camera)
@@ -59,10 +63,18 @@ class SyntheticSource:
 
         self.camera: Camera = replace(preset, fx=f32(preset.fx), fy=f32(preset.fy), cx=f32(preset.cx),
                                       cy=f32(preset.cy), depth_scale=f32(Z16_SCALE_M))
-        self.scene = WalkingScene(settings.seed, preset, settings.view, settings.fps, settings.subject)
+        self.scene = WalkingScene(settings.seed, preset, settings.view, settings.fps, settings.subject,
+                                  SynthConfig(sensor_preset=settings.sensor))
         self.description = (f"synthetic walker ({preset.name} {preset.width}x{preset.height}, {settings.view} view, "
-                            f"seed {settings.seed}) @ {settings.fps:g} fps"
-                            f"{', real time' if realtime else ', every frame'}")
+                            f"seed {settings.seed}{'' if settings.sensor == 'default' else ', ' + settings.sensor}"
+                            f") @ {settings.fps:g} fps"
+                            f"{', real time' if realtime else ', every frame'}"
+                            f"{', depth filters' if filters else ''}")
+        self.filters = None
+        if filters:  # librealsense's filters on the stream, temporal history included, as a live camera's
+            from .filters import SoftwareDepthFilters
+
+            self.filters = SoftwareDepthFilters(self.camera, fps=settings.fps, keep_history=True)
         self._next = settings.start
         self._t0: float | None = None
 
@@ -70,7 +82,8 @@ class SyntheticSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        if self.filters is not None:
+            self.filters.close()
 
     def read(self, timeout_s: float = 5.0) -> RGBDFrame | None:
         index = self._next
@@ -89,6 +102,8 @@ class SyntheticSource:
         """Frame ``index`` (deterministic), stamped as arriving now."""
         synth = self.scene.render(index)
         depth_m = depth_from_raw(raw_from_depth(synth.depth_m, Z16_SCALE_M), Z16_SCALE_M)
+        if self.filters is not None:
+            depth_m = self.filters.apply(depth_m)
         truth = GroundTruth(synth.joints_m, synth.uv_px, synth.visible)
         return RGBDFrame(number=index, timestamp_ms=index * 1000.0 / self.fps, depth_m=depth_m,
                          image_bgr=grey_to_bgr(synth.ir), camera=self.camera, arrival_s=time.perf_counter(),

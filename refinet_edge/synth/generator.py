@@ -27,12 +27,18 @@ from ..camera import Camera, camera_preset
 from ..errors import RefinetError, did_you_mean
 from ..skeleton import NUM_JOINTS
 from .body import BodyShape, body_shape, body_surfaces
+from .compose import SCENES, pose_weights, stage_frame
 from .geometry import Surface
+from .pose_space import ALL_FAMILIES, POSE_MODES
 from .poses import POSE_FAMILIES, BodyPoints, forward_kinematics, place_on_floor, sample_pose
 from .render import render
 from .scene import FIRST_OBJECT, VIEWS, CameraPose, chair_under, place_camera, scene_surfaces
 from .sensor import SensorModel, apply_sensor, infrared_image, surface_cosine
+from .sensor_presets import apply_sensor_model, check_sensor_name, sensor_for_frame
 from .visibility import joint_visibility
+from .wide_scene import WideScene
+
+_DEFAULT_WEIGHTS = (("standing", 0.2), ("reaching", 0.25), ("crouching", 0.15), ("sitting", 0.2), ("walking", 0.2))
 
 # own: the capsule bodies of .body; anny: Anny meshes (.anny_body, the `synth` extra);
 # mixed: each subject is one or the other (deterministic from (seed, subject)).
@@ -43,26 +49,47 @@ BODIES = ("own", "anny", "mixed")
 class SynthConfig:
     """What the generator draws from; the defaults make the documented data set."""
 
-    family_weights: tuple[tuple[str, float], ...] = (
-        ("standing", 0.2), ("reaching", 0.25), ("crouching", 0.15), ("sitting", 0.2), ("walking", 0.2))
+    family_weights: tuple[tuple[str, float], ...] = _DEFAULT_WEIGHTS
     num_subjects: int = 16             # subject = index % num_subjects
     occluder_prob: float = 0.25        # side view: table or crate between camera and person
     visibility_tolerance_m: float = 0.03
     keep_clean_depth: bool = True      # also return the noiseless render
     sensor: SensorModel = field(default_factory=SensorModel)
+    sensor_preset: str = "default"     # see .sensor_presets; "default" applies `sensor` above
+    poses: str = "families"            # families | uniform | mixed, see synth.pose_space
+    scene: str = "default"             # default | wide (side view), see synth.wide_scene
+    wide: WideScene = field(default_factory=WideScene)  # ranges of the wide scene
     body: str = "own"                  # own | anny | mixed (per subject), see BODIES
 
     def __post_init__(self) -> None:
+        check_sensor_name(self.sensor_preset)
         if self.body not in BODIES:
             raise RefinetError(f"unknown body {self.body!r}{did_you_mean(self.body, BODIES)}; "
                                f"valid bodies: {', '.join(BODIES)}")
         for name, weight in self.family_weights:
-            if name not in POSE_FAMILIES or weight < 0:
+            if name not in ALL_FAMILIES or weight < 0:
                 raise RefinetError(
                     f"family weight ({name!r}, {weight}): expected a non-negative weight for one of "
-                    f"{', '.join(POSE_FAMILIES)}{did_you_mean(name, POSE_FAMILIES)}")
+                    f"{', '.join(ALL_FAMILIES)}{did_you_mean(name, ALL_FAMILIES)}")
         if sum(w for _, w in self.family_weights) <= 0 or self.num_subjects < 1:
             raise RefinetError("SynthConfig needs a positive family weight and num_subjects >= 1")
+        for what, value, choices in (("pose source (--poses)", self.poses, POSE_MODES),
+                                     ("scene (--scene)", self.scene, SCENES)):
+            if value not in choices:
+                raise RefinetError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
+                                   f"valid: {', '.join(choices)}")
+        if self.body != "own" and not self.legacy:
+            raise RefinetError(f"body {self.body!r} works with poses 'families' (the five of synth.poses) and scene "
+                               f"'default' only; got poses={self.poses!r}, scene={self.scene!r}")
+        if self.poses != "families" and self.family_weights != _DEFAULT_WEIGHTS:
+            raise RefinetError(f"family_weights apply to poses='families' only; poses={self.poses!r} draws "
+                               f"its own mixture (see refinet_edge.synth.pose_space)")
+
+    @property
+    def legacy(self) -> bool:
+        """Today's generator: its five families and default scene, in today's draw order."""
+        return (self.poses == "families" and self.scene == "default"
+                and all(name in POSE_FAMILIES for name, _ in self.family_weights))
 
 
 DEFAULT_CONFIG = SynthConfig()
@@ -74,7 +101,7 @@ class SynthFrame:
 
     index: int
     subject: int
-    family: str                  # pose family, one of POSE_FAMILIES
+    family: str                  # pose family: one of pose_space.ALL_FAMILIES (uniform included)
     view: str                    # "side" or "top"
     camera: Camera
     depth_m: np.ndarray          # (H, W) float32, after the sensor model, 0 = missing
@@ -86,6 +113,7 @@ class SynthFrame:
     visible: np.ndarray          # (15,) bool, see the module's visibility rule
     world_to_camera: np.ndarray  # (4, 4) world (z up, floor z = 0) -> camera frame
     has_occluder: bool = False   # a table or crate stands between the camera and the person
+    has_second_person: bool = False  # an unlabelled bystander (scene="wide")
 
     def __post_init__(self) -> None:
         shape = self.camera.shape
@@ -102,10 +130,12 @@ def resolve_camera(camera: Camera | str) -> Camera:
     return camera_preset(camera) if isinstance(camera, str) else camera
 
 
-def check_view(view: str) -> str:
+def check_view(view: str, config: SynthConfig = DEFAULT_CONFIG) -> str:
     if view not in VIEWS:
         raise RefinetError(
             f"unknown view {view!r}{did_you_mean(view, VIEWS)}; valid views: {', '.join(VIEWS)}")
+    if config.scene == "wide" and view != "side":
+        raise RefinetError(f"scene 'wide' is a side-view scene; got view {view!r} (use the default scene)")
     return view
 
 
@@ -125,7 +155,8 @@ def render_frame(meta: dict, camera: Camera, cam_pose: CameraPose, body: list[Su
     """Render world-frame ``body`` and ``scene`` through ``cam_pose``: ground truth, sensor, IR.
 
     ``meta`` holds the frame's index, subject, family and view; ``rng`` drives
-    the sensor noise and the albedos.
+    the sensor noise and the albedos (and, for ``sensor_preset="random"``, the
+    frame's sensor settings).
     """
     body_c = [s.moved(cam_pose.rotation, cam_pose.centre_m) for s in body]
     scene_c = [s.moved(cam_pose.rotation, cam_pose.centre_m) for s in scene]
@@ -143,8 +174,14 @@ def finish_frame(meta: dict, camera: Camera, cam_pose: CameraPose, depth_clean: 
     """Sensor model, IR image and the frame, from a clean render (``labels`` as :func:`.render.render`'s)."""
     person = (labels >= 0) & (labels < NUM_JOINTS)
     cos = surface_cosine(depth_clean, camera)
-    depth = apply_sensor(depth_clean, camera, config.sensor, rng, cos)
-    ir = infrared_image(depth_clean, _albedo_table(rng)[labels + 1], person, cos, config.sensor, rng)
+    if config.sensor_preset == "default":  # this order of rng draws keeps the original data sets bit for bit
+        depth = apply_sensor(depth_clean, camera, config.sensor, rng, cos)
+        albedo = _albedo_table(rng)[labels + 1]
+    else:  # a named preset, or a `random` draw from this frame's rng
+        sensor = sensor_for_frame(config.sensor_preset, rng)
+        albedo = _albedo_table(rng)[labels + 1]
+        depth = apply_sensor_model(sensor, depth_clean, camera, rng, cos, albedo)
+    ir = infrared_image(depth_clean, albedo, person, cos, config.sensor, rng)
     return SynthFrame(
         camera=camera, depth_m=depth, depth_clean_m=depth_clean if config.keep_clean_depth else None,
         ir=ir, segmentation=np.where(person, labels, -1).astype(np.int8), joints_m=joints_m,
@@ -160,7 +197,7 @@ def posed_body(body: BodyShape, points: BodyPoints) -> list[Surface]:
 def generate_frame(index: int, *, seed: int, camera: Camera | str = "itop_side", view: str = "side",
                    config: SynthConfig = DEFAULT_CONFIG) -> SynthFrame:
     """Frame ``index`` of the synthetic set ``seed`` (deterministic from the two)."""
-    camera, view = resolve_camera(camera), check_view(view)
+    camera, view = resolve_camera(camera), check_view(view, config)
     subject = index % config.num_subjects
     if config.body != "own":
         from . import anny_body
@@ -172,6 +209,12 @@ def generate_frame(index: int, *, seed: int, camera: Camera | str = "itop_side",
             return generate_anny_frame(index, subject, seed=seed, camera=camera, view=view, config=config)
     body = body_shape(seed, subject)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
+    if not config.legacy:
+        staged = stage_frame(rng, body, camera, view, pose_weights(config.poses, config.family_weights),
+                             config.scene, config.occluder_prob, config.wide)
+        meta = {"index": index, "subject": subject, "family": staged.family, "view": view,
+                "has_occluder": staged.has_occluder, "has_second_person": staged.has_second_person}
+        return render_frame(meta, camera, staged.cam_pose, staged.body, staged.scene, staged.joints_w, rng, config)
     names, weights = zip(*config.family_weights, strict=True)
     family = str(names[rng.choice(len(names), p=np.array(weights) / sum(weights))])
     pose = sample_pose(rng, family)
@@ -199,7 +242,7 @@ def generate_frames(n: int, *, seed: int, camera: Camera | str = "itop_side", vi
     if n < 0 or start < 0 or workers < 1:
         raise RefinetError(f"generate_frames needs n >= 0, start >= 0 and workers >= 1; "
                            f"got n={n}, start={start}, workers={workers}")
-    make = partial(generate_frame, seed=seed, camera=resolve_camera(camera), view=check_view(view),
+    make = partial(generate_frame, seed=seed, camera=resolve_camera(camera), view=check_view(view, config),
                    config=config)
     if config.body != "own":
         from . import anny_body

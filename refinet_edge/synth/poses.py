@@ -28,7 +28,7 @@ POSE_FAMILIES = ("standing", "reaching", "crouching", "sitting", "walking")
 JOINT_LIMITS: dict[str, tuple[float, float]] = {
     "spine_pitch": (-20, 60), "spine_lean": (-25, 25), "spine_twist": (-40, 40),
     "head_pitch": (-40, 45), "head_yaw": (-70, 70),
-    "shoulder_flex": (-50, 180), "shoulder_abd": (-40, 170), "arm_rot": (-60, 90),
+    "shoulder_flex": (-50, 180), "shoulder_abd": (-40, 170), "arm_rot": (-70, 90),
     "elbow": (0, 145), "hip_flex": (-25, 125), "hip_abd": (-15, 45),
     "knee": (0, 150), "ankle": (-45, 35),
 }

@@ -32,7 +32,12 @@ from .render import ray_grid
 
 @dataclass(frozen=True)
 class SensorModel:
-    """Depth-sensor parameters (defaults: a RealSense-D435-like stereo camera)."""
+    """Depth-sensor parameters (defaults: a RealSense-D435-like stereo camera).
+
+    This is the ``default`` preset of :mod:`.sensor_presets` (the model the shipped
+    weights were trained on); the presets named after real sensors live in
+    :mod:`.sensor_stereo` and :mod:`.sensor_tof`.
+    """
 
     min_range_m: float = 0.3         # closer returns are 0
     max_range_m: float = 6.0         # farther returns are 0
@@ -69,14 +74,16 @@ def surface_cosine(depth_m: np.ndarray, camera: Camera, edge_m: float = 0.05) ->
     return np.where(flat, cos, np.float32(1.0))
 
 
-def _flying_pixels(depth: np.ndarray, model: SensorModel, rng: np.random.Generator) -> np.ndarray:
+def flying_pixels(depth: np.ndarray, jump_m: float, prob: float, rng: np.random.Generator) -> np.ndarray:
+    """Depth discontinuities (3x3 depth range above ``jump_m``): a fraction ``prob`` of their pixels
+    take a random mix of the nearest and farthest depth around them. Elsewhere ``depth`` is unchanged."""
     valid = depth > 0
     kernel = np.ones((3, 3), np.uint8)
     z_far = cv2.dilate(depth, kernel)
     z_near = cv2.erode(np.where(valid, depth, np.float32(1e4)), kernel)
-    edge = valid & (z_near < 1e3) & (z_far - z_near > model.flying_jump_m)
+    edge = valid & (z_near < 1e3) & (z_far - z_near > jump_m)
     idx = np.flatnonzero(edge)
-    idx = idx[rng.random(idx.size) < model.flying_prob]
+    idx = idx[rng.random(idx.size) < prob]
     out = depth.copy()
     mix = rng.random(idx.size).astype(np.float32)
     out.flat[idx] = z_near.flat[idx] + mix * (z_far.flat[idx] - z_near.flat[idx])
@@ -96,12 +103,18 @@ def _stereo_shadow(depth: np.ndarray, camera: Camera, baseline_m: float) -> np.n
     return shadow
 
 
-def _blob_holes(shape: tuple[int, int], fraction: float, rng: np.random.Generator) -> np.ndarray:
+def blob_holes(shape: tuple[int, int], fraction: float, rng: np.random.Generator) -> np.ndarray:
     if fraction <= 0:
         return np.zeros(shape, bool)
     coarse = rng.random((max(2, shape[0] // 12), max(2, shape[1] // 12))).astype(np.float32)
     field = cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
     return field > np.quantile(coarse, 1.0 - fraction)
+
+
+def grazing_dropouts(cos_incidence: np.ndarray, grazing_cos: float, rng: np.random.Generator) -> np.ndarray:
+    """Flat indices of pixels lost to grazing incidence: probability ``1 - cos / grazing_cos`` below it."""
+    slanted = np.flatnonzero(cos_incidence < grazing_cos)
+    return slanted[cos_incidence.flat[slanted] < grazing_cos * rng.random(slanted.size)]
 
 
 def apply_sensor(depth_clean_m: np.ndarray, camera: Camera, model: SensorModel,
@@ -110,18 +123,17 @@ def apply_sensor(depth_clean_m: np.ndarray, camera: Camera, model: SensorModel,
     clean = np.asarray(depth_clean_m, dtype=np.float32)
     assert clean.shape == camera.shape, (clean.shape, camera.shape)
     valid = clean > 0
-    depth = _flying_pixels(clean, model, rng) if model.flying_prob > 0 else clean.copy()
+    depth = flying_pixels(clean, model.flying_jump_m, model.flying_prob, rng) if model.flying_prob > 0 else clean.copy()
     sigma = model.noise_floor_m + model.noise_quad_per_m * depth * depth
     depth += sigma * rng.standard_normal(depth.shape, dtype=np.float32)
-    missing = ~valid | _blob_holes(depth.shape, model.hole_fraction, rng)
+    missing = ~valid | blob_holes(depth.shape, model.hole_fraction, rng)
     dropouts = rng.binomial(depth.size, model.dropout_prob)
     missing.flat[rng.integers(0, depth.size, dropouts)] = True
     if model.baseline_m > 0:
         missing |= _stereo_shadow(clean, camera, model.baseline_m)
     if model.grazing_cos > 0:
         cos = surface_cosine(clean, camera) if cos_incidence is None else cos_incidence
-        slanted = np.flatnonzero(cos < model.grazing_cos)  # drop with probability 1 - cos / grazing_cos
-        missing.flat[slanted[cos.flat[slanted] < model.grazing_cos * rng.random(slanted.size)]] = True
+        missing.flat[grazing_dropouts(cos, model.grazing_cos, rng)] = True
     if model.depth_unit_m > 0:
         depth = np.round(depth / model.depth_unit_m) * np.float32(model.depth_unit_m)
     missing |= (depth < model.min_range_m) | (depth > model.max_range_m)

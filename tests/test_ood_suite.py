@@ -1,0 +1,181 @@
+"""`evaluate --suite ood`: the split registry, reserved seeds, caching, report structure and flags."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refinet_edge.errors import RefinetError
+from refinet_edge.evaluate import EvalSettings, evaluate_split
+from refinet_edge.ood_suite import (
+    JOINT_GROUPS,
+    OOD_SPLITS,
+    RESERVED_SEEDS,
+    SuiteSplit,
+    build_split,
+    cache_key,
+    flagged,
+    format_markdown,
+    format_suite,
+    group_table,
+    missing_fields,
+    run_suite,
+)
+from refinet_edge.pipeline import RefinementPipeline
+from refinet_edge.synth import SynthConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+BY_NAME = {s.name: s for s in OOD_SPLITS}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "refinet_edge.cli", *args], capture_output=True, text=True)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    message = " ".join(result.stderr.split())
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_registry_has_one_reserved_seed_per_split_and_every_required_split():
+    assert len(BY_NAME) == len(OOD_SPLITS) and len({s.seed for s in OOD_SPLITS}) == len(OOD_SPLITS)
+    assert all(s.seed in RESERVED_SEEDS for s in OOD_SPLITS)
+    for name in ("in_distribution", "in_distribution_640x480", "uniform_poses", "held_out_families",
+                 "camera_height_pitch", "occluders_second_person", "top_view", "anny_bodies"):
+        assert name in BY_NAME
+    for preset in ("ideal", "d435", "d455", "d415", "tof", "random"):
+        assert {BY_NAME[f"sensor_{preset}_{res}"].camera for res in ("320x240", "640x480")} == {
+            "itop_side", "d435_640x480"}
+
+
+def test_every_available_split_is_a_valid_synth_config():
+    available = [s for s in OOD_SPLITS if not missing_fields(s)]
+    assert len(available) >= 8
+    for split in available:
+        SynthConfig(**dict(split.overrides))
+
+
+def test_missing_fields_is_the_guard_for_splits_of_other_branches():
+    assert missing_fields(SuiteSplit("x", 170_999, (("no_such_field", 1), ("poses", "uniform")))) == ["no_such_field"]
+    assert missing_fields(BY_NAME["uniform_poses"]) == []
+
+
+def seeds_used_for_training() -> set[int]:
+    seeds = set()
+    for path in (ROOT / "hypes").rglob("*.json"):
+        seeds |= {int(v) for v in re.findall(r'"seed"\s*:\s*(\d+)', path.read_text())}
+    seeds |= {int(v) for v in re.findall(r"synth .*--seed (\d+)", (ROOT / "README.md").read_text())}
+    return seeds
+
+
+def test_training_recipes_and_documented_sets_keep_out_of_the_reserved_seeds():
+    used = seeds_used_for_training()
+    assert {0, 1} <= used  # the parse found the known ones
+    assert not used & set(RESERVED_SEEDS)
+
+
+# ---------------------------------------------------------------- flags
+def test_flag_logic_on_a_hand_built_case():
+    n = 10
+    input_hits = np.ones((n, 15), bool)
+    last_hits = np.ones((n, 15), bool)
+    last_hits[:4, 6] = False          # hands: 100 % lifted -> 80 % at the last step
+    input_hits[:, 13:15] = False      # feet: 0 % lifted -> 100 %: better, not flagged
+    groups = group_table(input_hits, last_hits)
+    assert groups["hands"]["input"] == 100.0 and groups["hands"]["last"] == pytest.approx(80.0)
+    assert groups["hands"]["difference"] == pytest.approx(-20.0) and groups["hands"]["difference_se"] > 0
+    assert flagged(groups) == ["hands"]  # equal accuracy (head/torso, arms, legs) is not flagged
+    assert set(groups) == set(JOINT_GROUPS)
+
+
+# ---------------------------------------------------------------- tiny suite
+TINY = (BY_NAME["in_distribution"], BY_NAME["top_view"], SuiteSplit("future", 170_998, (("no_such_field", "x"),)))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("ood")
+    report = run_suite("ood", RefinementPipeline({}), frames=3, cache_dir=cache, splits=TINY)
+    return cache, report
+
+
+def test_tiny_suite_entries_have_the_evaluate_json_schema(tiny):
+    cache, report = tiny
+    assert [e["name"] for e in report["splits"]] == ["in_distribution", "top_view"]
+    data = build_split(BY_NAME["in_distribution"], 3, cache)
+    reference = evaluate_split(data, RefinementPipeline({}), EvalSettings())
+    for entry in report["splits"]:
+        assert set(reference) <= set(entry) and set(reference) <= set(entry["exact_2d"])
+        assert set(reference["steps"]["input"]) <= set(entry["steps"]["input"])
+        assert entry["frames"] == 3 and entry["noise"]["sigma_px"] == 5.0 and entry["noise"]["swap_prob"] == 0.05
+        assert entry["exact_2d"]["noise"]["sigma_px"] == 0.0 and entry["exact_2d"]["noise"]["outlier_prob"] == 0.0
+        assert set(entry["groups"]) == set(JOINT_GROUPS) and entry["flagged"] == []  # lifting only: last = input
+        assert entry["steps"]["input"]["acc_10cm_se"] >= 0
+    assert report["skipped"] == [{"name": "future",
+                                  "reason": "not available in this build (SynthConfig has no 'no_such_field')"}]
+    text = format_suite(report)
+    assert "in_distribution" in text and "top_view" in text and "future: not available in this build" in text
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_splits_are_built_once_and_rebuilt_when_their_definition_changes(tiny):
+    cache, _ = tiny
+    split = BY_NAME["in_distribution"]
+    path = cache / f"{split.name}-{cache_key(split, 3)}.npz"
+    stamp = path.stat().st_mtime_ns
+    again = build_split(split, 3, cache)
+    assert path.stat().st_mtime_ns == stamp and again.depth_f16.shape == (3, 240, 320)
+    assert cache_key(split, 4) != cache_key(split, 3)
+    assert cache_key(SuiteSplit(split.name, 170_900), 3) != cache_key(split, 3)
+
+
+def test_unknown_suite_names_the_choices():
+    with pytest.raises(RefinetError, match=r"unknown suite 'odd'.*did you mean 'ood'"):
+        run_suite("odd", RefinementPipeline({}))
+
+
+# ---------------------------------------------------------------- command line
+def test_cli_suite_prints_one_table_and_writes_json(tmp_path):
+    out = tmp_path / "ood.json"
+    result = run_cli("evaluate", "--suite", "ood", "--stages", "none", "--suite-frames", "2",
+                     "--cache", str(tmp_path / "cache"), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "held_out_families" in result.stdout and "not available in this build" in result.stdout
+    report = json.loads(out.read_text())
+    assert len(report["splits"]) + len(report["skipped"]) == len(OOD_SPLITS)
+
+
+def test_evaluate_without_data_or_suite_is_a_usage_error():
+    result = run_cli("evaluate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--data" in result.stderr and "--suite ood" in result.stderr
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("evaluate", "--suite", "bogus", "--stages", "none"), ("error:", "'bogus'", "ood")),
+    (("synth", "--out", "OUT", "--poses", "walk"), ("error:", "'walk'", "families, uniform, mixed")),
+    (("synth", "--out", "OUT", "--scene", "wid"), ("error:", "'wid'", "did you mean 'wide'", "default, wide")),
+    (("synth", "--out", "OUT", "--scene", "wide", "--view", "top", "--camera", "itop_top"),
+     ("error:", "side-view scene")),
+])
+def test_bad_names_give_one_error_line(tmp_path, args, needles):
+    result = run_cli(*(str(tmp_path / "out") if a == "OUT" else a for a in args))
+    assert result.returncode == 1
+    assert_user_error(result, *needles)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_readme_table_is_the_committed_report():
+    report = json.loads((ROOT / "benchmarks/reports/2026-12-05-cpu-2core-xeon-ood/ood_suite.json").read_text())
+    assert format_markdown(report) in (ROOT / "README.md").read_text()
+    assert report["frames_per_split"] == 150 and all(e["frames"] == 150 for e in report["splits"])
+    assert {e["name"] for e in report["splits"]} | {s["name"] for s in report["skipped"]} == set(BY_NAME)
