@@ -239,13 +239,13 @@ def test_anny_missing_is_one_error_line_with_the_install_command(tmp_path, body)
 
 
 def test_the_ood_suite_skips_its_anny_split_without_the_extra(monkeypatch, tmp_path):
-    from refinet_edge.ood_suite import BY_NAME, run_suite
+    from refinet_edge.ood_suite import OOD_SPLITS, run_suite
     from refinet_edge.pipeline import RefinementPipeline
     from refinet_edge.synth import anny_body
 
     monkeypatch.setattr(anny_body, "is_available", lambda: False)
     report = run_suite("ood", RefinementPipeline({}), frames=2, cache_dir=tmp_path,
-                       splits=(BY_NAME["anny_bodies"],))
+                       splits=tuple(s for s in OOD_SPLITS if s.name == "anny_bodies"))
     assert report["splits"] == []
     assert report["skipped"] == [{"name": "anny_bodies",
                                   "reason": "needs the Anny body model: pip install 'refinet-edge[synth]'"}]
