@@ -249,3 +249,25 @@ def test_the_ood_suite_skips_its_anny_split_without_the_extra(monkeypatch, tmp_p
     assert report["splits"] == []
     assert report["skipped"] == [{"name": "anny_bodies",
                                   "reason": "needs the Anny body model: pip install 'refinet-edge[synth]'"}]
+
+
+# ------------------------------------------------------------------ README figures
+REPORTS = Path(__file__).resolve().parents[1] / "benchmarks" / "reports" / "2026-12-05-cpu-2core-synth-anny"
+
+
+def test_readme_anny_figures_come_from_the_committed_reports():
+    import json
+
+    readme = " ".join((REPORTS.parents[2] / "README.md").read_text().split())
+    rates = json.loads((REPORTS / "synth_rate.json").read_text())["results"]
+    anny_320 = ", ".join(f"{r['frames_per_s']:.1f}" for r in rates
+                         if r["body"] == "anny" and r["camera"] == "itop_side" and r["workers"] == 2)
+    assert f"| {anny_320} |" in readme
+    for r in rates:
+        assert f"{r['frames_per_s']:.1f}" in readme
+        assert r["workers"] == 1 or f"{r['minutes_for_20000']:.1f}" in readme
+    ood = {s["name"]: s for s in json.loads((REPORTS / "ood_anny.json").read_text())["splits"]}
+    for entry, two_d in ((ood["anny_bodies"], "noisy"), (ood["anny_bodies"]["exact_2d"], "exact")):
+        cells = [f"{entry['steps'][s]['acc_10cm']:.1f}/{entry['steps'][s]['mpjpe_mm']:.0f}"
+                 for s in ("input", "patch", "skeleton", "pointcloud")]
+        assert f"| anny_bodies | {two_d} | " + " | ".join(cells) + " |" in readme
