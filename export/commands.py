@@ -40,6 +40,9 @@ def export(
     opset: Annotated[int, typer.Option(help="ONNX opset (13..20; TensorRT 10 and 11 parse 17).")] = 17,
     data: Data = None,
     frames: Annotated[int, typer.Option(help="Frames for the parity gate (test split of --data).")] = 32,
+    triton_repo: Annotated[Path | None, typer.Option(
+        help="Also write a Triton model repository here (stages as onnxruntime_onnx models, pre-processing as "
+             "a Python-backend model chaining them; README inside).")] = None,
 ) -> None:
     """Export each stage to ONNX (dynamic batch, simplified, checked) and gate on ORT-vs-PyTorch parity.
 
@@ -51,8 +54,15 @@ def export(
     from .run_export import export_all
 
     store = frames_from(data, "test", frames, seed=1)
+    if triton_repo is not None and triton_repo.exists() and any(triton_repo.iterdir()):
+        raise RefinetError(f"--triton-repo {triton_repo}: exists and is not empty; choose a new folder")
     export_all(checkpoints, out_dir, store, opset, log=say)
     say(f"export: wrote {out_dir / 'manifest.json'}")
+    if triton_repo is not None:
+        from refinet_edge.serve.repository import write_triton_repo
+
+        files = write_triton_repo(out_dir, triton_repo)
+        say(f"export: wrote a Triton model repository ({len(files)} files) to {triton_repo}; see its README.md")
 
 
 def build(

@@ -335,6 +335,10 @@ from .benchmarks.cli import register as _register_bench  # noqa: E402 - bench, r
 
 _register_bench(app)
 
+from .serve.cli import register as _register_serve  # noqa: E402 - serve, serve-load
+
+_register_serve(app)
+
 
 def _check_view(view: str) -> None:
     if view not in ("side", "top"):

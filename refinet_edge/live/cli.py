@@ -58,6 +58,9 @@ def live(
                                                "filters.")]
     = False,
     sensor: Sensor = "default",
+    server: Annotated[str | None, typer.Option(
+        help="Refine on a Triton server (`refinet-edge serve`): HOST:PORT or http://HOST:PORT (HTTP), "
+             "grpc://HOST:PORT (gRPC). Capture and 2D detection stay here.")] = None,
 ) -> None:
     """Refine 3D poses live from a RealSense camera, a recording or a synthetic scene.
 
@@ -76,12 +79,24 @@ def live(
 
     if frames is not None and frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
+    if server is not None:
+        local = [o for o, v in (("--backend", backend), ("--onnx-dir", onnx_dir), ("--checkpoints", checkpoints),
+                                ("--threads", threads), ("--precision", None if precision == "fp32" else precision))
+                 if v is not None]
+        if local:
+            raise RefinetError(f"--server refines on the server, which chose its stages; drop {', '.join(local)} "
+                               f"(they are `refinet-edge serve` options there)")
     settings = CameraSettings(width, height, fps, serial, image, align, filters)
     source = open_source(camera, realtime=realtime, settings=settings,
                          synthetic=SyntheticSettings(camera=preset, view=view, fps=fps, seed=seed, sensor=sensor))
     with source:
         spec = detector or _default_detector(camera, source)
         det = make_detector(spec)
+        if server is not None:
+            summary = _live_remote(server, source, det, LiveOptions(frames, output, video, not headless and
+                                                                    can_show_window()[0], smooth=smooth))
+            _finish(summary, output, summary_json)
+            return
         chosen = choose_backend(backend, precision, onnx_dir)
         directory = (onnx_dir if chosen.exported else checkpoints) or WEIGHTS_DIR
         pipeline, notes = chosen.load(directory, precision, cpu_threads(threads))
@@ -100,6 +115,27 @@ def live(
                            status=lambda line: console.print(line, highlight=False))
     summary.update(backend=chosen.name, precision=precision, device=chosen.device(), source=source.description,
                    detector=det.name)
+    _finish(summary, output, summary_json)
+
+
+def _live_remote(server: str, source, det, options) -> dict:
+    """``live --server``: the refinement runs on a Triton server; the rest as without it."""
+    from ..serve.client import RemoteRefiner, parse_server
+    from .session import run_live
+
+    def status(line: str) -> None:
+        console.print(line, highlight=False)
+
+    refiner = RemoteRefiner(parse_server(server), status=status)
+    console.print(f"live: refinement on Triton server {refiner.address} (model refinet)", highlight=False)
+    console.print(f"live: source {source.description}; detector {det.name}", highlight=False)
+    summary = run_live(source, det, refiner, options, status=status)
+    summary.update(backend=f"triton {refiner.address}", source=source.description, detector=det.name,
+                   server_lost_frames=refiner.dropped, server_reconnects=refiner.reconnects)
+    return summary
+
+
+def _finish(summary: dict, output: Path | None, summary_json: Path | None) -> None:
     _print_summary(summary)
     if output:
         out.print(f"live: wrote {summary['frames']} lines to {output}")

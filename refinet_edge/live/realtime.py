@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import cast
 
 from .detectors import Detections, Detector
 from .frames import FrameSource, RGBDFrame
-from .refiner import Refined, Refiner
+from .refiner import Refined
+
+# Refiner, or a remote one (refinet_edge.serve.client.RemoteRefiner) that returns None for a frame it lost
+FrameRefiner = Callable[[RGBDFrame, Detections], Refined | None]
 
 _END = object()
 
@@ -82,12 +85,13 @@ class _Shared:
 class LiveLoop:
     """Runs ``source`` through ``detector`` and ``refiner``; iterate to get :class:`LiveResult` in order."""
 
-    def __init__(self, source: FrameSource, detector: Detector, refiner: Refiner,
+    def __init__(self, source: FrameSource, detector: Detector, refiner: FrameRefiner,
                  read_timeout_s: float | None = None) -> None:
         self.source, self.detector, self.refiner = source, detector, refiner
         # a camera that sends nothing for 5 s is in trouble; a file played for us may just be slow to decode
         self.read_timeout_s = read_timeout_s or (5.0 if source.realtime else 30.0)
         self.skipped = 0  # frame numbers the source skipped before we read (a camera or player dropped them)
+        self.lost = 0  # frames the refiner could not refine (a remote server that went away) and returned None for
         self._slots: list[Slot] = []
 
     def run(self, stop: threading.Event | None = None) -> Generator[LiveResult, None, None]:
@@ -106,6 +110,9 @@ class LiveLoop:
             while (item := detected.get()) is not _END:
                 frame, wait_ms, detections, detect_ms = cast(tuple[RGBDFrame, float, Detections, float], item)
                 refined = self.refiner(frame, detections)
+                if refined is None:  # counted in `dropped`; the next result's dropped_before includes it
+                    self.lost += 1
+                    continue
                 gap = 0 if last is None else max(0, frame.number - last - 1)
                 last = frame.number
                 latency = {"capture_wait": wait_ms, "detect_2d": detect_ms, **refined.timings_ms,
@@ -120,8 +127,8 @@ class LiveLoop:
 
     @property
     def dropped(self) -> int:
-        """Frames lost so far: skipped by the source, or overwritten in a slot before they were taken."""
-        return self.skipped + sum(slot.overwritten for slot in self._slots)
+        """Frames lost so far: skipped by the source, overwritten in a slot before they were taken, or not refined."""
+        return self.skipped + self.lost + sum(slot.overwritten for slot in self._slots)
 
     def _capture(self, out: Slot, shared: _Shared) -> None:
         previous = None

@@ -14,8 +14,7 @@ from .detectors import Detector
 from .draw import VideoOut, annotate
 from .frames import FrameSource
 from .outputs import AccuracyTracker, JsonlWriter, LatencyStats
-from .realtime import LiveLoop, LiveResult
-from .refiner import Refiner
+from .realtime import FrameRefiner, LiveLoop, LiveResult
 from .smoothing import OneEuro
 
 
@@ -29,7 +28,7 @@ class LiveOptions:
     smooth: bool = False                # One Euro filter on the final 3D joints (one person)
 
 
-def run_live(source: FrameSource, detector: Detector, refiner: Refiner, options: LiveOptions,
+def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, options: LiveOptions,
              status: Callable[[str], None] = print) -> dict:
     """Run an opened ``source`` until it ends, ``options.frames`` are done, Ctrl-C or the window's q.
 
@@ -64,8 +63,10 @@ def run_live(source: FrameSource, detector: Detector, refiner: Refiner, options:
                 now = time.perf_counter()
                 if now - last_status >= options.status_every_s:
                     last_status = now
+                    trip = result.latency_ms.get("round_trip")
                     status(f"frame {result.frame.number}: {fps:.1f} fps, {result.detections.count} people, "
-                           f"end-to-end {result.latency_ms['end_to_end']:.0f} ms, dropped {loop.dropped}")
+                           f"end-to-end {result.latency_ms['end_to_end']:.0f} ms"
+                           f"{'' if trip is None else f', server round trip {trip:.0f} ms'}, dropped {loop.dropped}")
                 if options.frames is not None and count >= options.frames:
                     break
     finally:
