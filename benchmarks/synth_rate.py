@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from refinet_edge.synth import generate_frame, generate_frames
+from refinet_edge.synth import SynthConfig, generate_frame, generate_frames
 
 
 def cpu_model() -> str:
@@ -33,20 +33,26 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(frames: int, workers: int, camera: str, view: str, seed: int = 0, warmup: int = 5) -> dict:
-    """Time ``frames`` frames; returns the settings, frames/s and (one worker) per-frame percentiles."""
+def run(frames: int, workers: int, camera: str, view: str, seed: int = 0, warmup: int = 5,
+        body: str = "own") -> dict:
+    """Time ``frames`` frames; returns the settings, frames/s and (one worker) per-frame percentiles.
+
+    With ``body`` other than ``own`` the timer also holds building the subjects' Anny meshes
+    (``generate_frames`` does it before the first frame), but not loading Anny (in the warm-up).
+    """
+    config = SynthConfig(body=body)
     for i in range(warmup):
-        generate_frame(i, seed=seed, camera=camera, view=view)
+        generate_frame(i, seed=seed, camera=camera, view=view, config=config)
     per_frame_ms: list[float] = []
     start = last = time.perf_counter()
     count = 0
-    for _ in generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers):
+    for _ in generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers, config=config):
         now = time.perf_counter()
         per_frame_ms.append(1000.0 * (now - last))
         last = now
         count += 1
     seconds = time.perf_counter() - start
-    result = {"frames": count, "workers": workers, "camera": camera, "view": view, "seconds": seconds,
+    result = {"frames": count, "workers": workers, "camera": camera, "view": view, "body": body, "seconds": seconds,
               "frames_per_s": count / seconds}
     if workers == 1 and per_frame_ms:
         result.update(zip(("p50_ms", "p90_ms", "p99_ms"), np.percentile(per_frame_ms, [50, 90, 99]),
@@ -62,9 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--view", default="side", choices=("side", "top"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--body", default="own", choices=("own", "anny", "mixed"))
     args = parser.parse_args(argv)
-    r = run(args.frames, args.workers, args.camera, args.view, args.seed, args.warmup)
-    print(f"synth_rate: {r['frames']} frames, camera {r['camera']}, view {r['view']}, "
+    r = run(args.frames, args.workers, args.camera, args.view, args.seed, args.warmup, args.body)
+    print(f"synth_rate: {r['frames']} frames, body {r['body']}, camera {r['camera']}, view {r['view']}, "
           f"workers {r['workers']}, seed {args.seed}")
     print(f"  host: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"numpy {np.__version__}")

@@ -59,6 +59,8 @@ def synth(
     scene: Annotated[str, typer.Option(
         help="default, or wide (side view: camera 0.5-2.5 m high, pitch +-30 deg, occluders, a bystander).")]
     = "default",
+    body: Annotated[str, typer.Option(
+        help="Body model: own (capsule bodies), anny (Anny meshes, needs the synth extra) or mixed.")] = "own",
 ) -> None:
     """Generate synthetic RGB-D humans in the ITOP file layout.
 
@@ -73,7 +75,7 @@ def synth(
 
     cam = camera_preset(camera)
     _check_view(view)
-    config = SynthConfig(sensor_preset=sensor, poses=poses, scene=scene)
+    config = SynthConfig(sensor_preset=sensor, poses=poses, scene=scene, body=body)
     check_view(view, config)
     with _progress(f"synth {split}") as bar:
         task = bar.add_task("synth", total=frames)

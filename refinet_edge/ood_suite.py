@@ -211,6 +211,12 @@ def run_suite(suite: str, pipeline: RefinementPipeline, frames: int = 150, cache
             skipped.append({"name": split.name, "reason": "not available in this build (SynthConfig has no "
                             + ", ".join(repr(m) for m in missing) + ")"})
             continue
+        if dict(split.overrides).get("body", "own") != "own":
+            from .synth.anny_body import INSTALL_HINT, is_available
+
+            if not is_available():
+                skipped.append({"name": split.name, "reason": f"needs the Anny body model: {INSTALL_HINT}"})
+                continue
         if on_progress:
             on_progress(split.name)
         data = build_split(split, frames, cache_dir, workers)

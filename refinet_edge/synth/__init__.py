@@ -10,7 +10,10 @@ Modules, in pipeline order: :mod:`.body` (proportions and surface),
 :mod:`.poses` (pose families, forward kinematics), :mod:`.scene` (room and
 camera placement), :mod:`.geometry` and :mod:`.render` (ray casting),
 :mod:`.sensor` (depth-sensor realism, infrared image), :mod:`.generator`
-(frames) and :mod:`.walking` (animated sequences).
+(frames) and :mod:`.walking` (animated sequences). Anny bodies (``SynthConfig(body="anny")``,
+the ``synth`` extra): :mod:`.anny_body` (shape, pose mapping, ITOP joints),
+:mod:`.clothing` (garment proxies), :mod:`.raster` (triangle z-buffer) and
+:mod:`.anny_frame` (frames).
 """
 
 from .body import BodyShape, body_shape

@@ -7,6 +7,9 @@ Randomness
 * Everything else in frame ``index`` (pose, placement, room, camera, sensor
   noise) comes from ``SeedSequence(seed, spawn_key=(1, index))``: a frame does
   not depend on which worker made it or in which order.
+* With ``body="anny"``/``"mixed"``: whether a subject is an Anny body, and its
+  phenotype, come from ``spawn_key=(2, subject)``, its garments from
+  ``spawn_key=(3, subject)`` (:mod:`.anny_frame`); the frame stream is unchanged.
 
 Visibility follows the rule documented in :mod:`.visibility`.
 """
@@ -37,6 +40,10 @@ from .wide_scene import WideScene
 
 _DEFAULT_WEIGHTS = (("standing", 0.2), ("reaching", 0.25), ("crouching", 0.15), ("sitting", 0.2), ("walking", 0.2))
 
+# own: the capsule bodies of .body; anny: Anny meshes (.anny_body, the `synth` extra);
+# mixed: each subject is one or the other (deterministic from (seed, subject)).
+BODIES = ("own", "anny", "mixed")
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -52,9 +59,13 @@ class SynthConfig:
     poses: str = "families"            # families | uniform | mixed, see synth.pose_space
     scene: str = "default"             # default | wide (side view), see synth.wide_scene
     wide: WideScene = field(default_factory=WideScene)  # ranges of the wide scene
+    body: str = "own"                  # own | anny | mixed (per subject), see BODIES
 
     def __post_init__(self) -> None:
         check_sensor_name(self.sensor_preset)
+        if self.body not in BODIES:
+            raise RefinetError(f"unknown body {self.body!r}{did_you_mean(self.body, BODIES)}; "
+                               f"valid bodies: {', '.join(BODIES)}")
         for name, weight in self.family_weights:
             if name not in ALL_FAMILIES or weight < 0:
                 raise RefinetError(
@@ -67,6 +78,9 @@ class SynthConfig:
             if value not in choices:
                 raise RefinetError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
                                    f"valid: {', '.join(choices)}")
+        if self.body != "own" and not self.legacy:
+            raise RefinetError(f"body {self.body!r} works with poses 'families' (the five of synth.poses) and scene "
+                               f"'default' only; got poses={self.poses!r}, scene={self.scene!r}")
         if self.poses != "families" and self.family_weights != _DEFAULT_WEIGHTS:
             raise RefinetError(f"family_weights apply to poses='families' only; poses={self.poses!r} draws "
                                f"its own mixture (see refinet_edge.synth.pose_space)")
@@ -151,6 +165,13 @@ def render_frame(meta: dict, camera: Camera, cam_pose: CameraPose, body: list[Su
     uv_px = camera.project(joints_m)
     visible = joint_visibility(joints_m, uv_px, depth_clean, labels, body_c, camera,
                                config.visibility_tolerance_m)
+    return finish_frame(meta, camera, cam_pose, depth_clean, labels, joints_m, uv_px, visible, rng, config)
+
+
+def finish_frame(meta: dict, camera: Camera, cam_pose: CameraPose, depth_clean: np.ndarray, labels: np.ndarray,
+                 joints_m: np.ndarray, uv_px: np.ndarray, visible: np.ndarray, rng: np.random.Generator,
+                 config: SynthConfig) -> SynthFrame:
+    """Sensor model, IR image and the frame, from a clean render (``labels`` as :func:`.render.render`'s)."""
     person = (labels >= 0) & (labels < NUM_JOINTS)
     cos = surface_cosine(depth_clean, camera)
     if config.sensor_preset == "default":  # this order of rng draws keeps the original data sets bit for bit
@@ -178,6 +199,14 @@ def generate_frame(index: int, *, seed: int, camera: Camera | str = "itop_side",
     """Frame ``index`` of the synthetic set ``seed`` (deterministic from the two)."""
     camera, view = resolve_camera(camera), check_view(view, config)
     subject = index % config.num_subjects
+    if config.body != "own":
+        from . import anny_body
+
+        if anny_body.picks_anny(config.body, seed, subject):
+            from .anny_frame import generate_anny_frame
+
+            anny_body.require_anny(config.body)
+            return generate_anny_frame(index, subject, seed=seed, camera=camera, view=view, config=config)
     body = body_shape(seed, subject)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
     if not config.legacy:
@@ -215,6 +244,13 @@ def generate_frames(n: int, *, seed: int, camera: Camera | str = "itop_side", vi
                            f"got n={n}, start={start}, workers={workers}")
     make = partial(generate_frame, seed=seed, camera=resolve_camera(camera), view=check_view(view, config),
                    config=config)
+    if config.body != "own":
+        from . import anny_body
+
+        anny_body.require_anny(config.body)
+        for subject in range(min(config.num_subjects, n)):  # built once here, inherited by forked workers
+            if anny_body.picks_anny(config.body, seed, (start + subject) % config.num_subjects):
+                anny_body.anny_subject(seed, (start + subject) % config.num_subjects)
     return _frames(make, range(start, start + n), workers)
 
 

@@ -63,6 +63,9 @@ def walking_sequence(n_frames: int, *, seed: int, camera: Camera | str = "itop_s
     camera, view = resolve_camera(camera), check_view(view)  # checked before the first frame
     if n_frames < 0 or fps <= 0:
         raise RefinetError(f"walking_sequence needs n_frames >= 0 and fps > 0; got {n_frames}, {fps}")
+    if config.body != "own":
+        raise RefinetError(f"walking sequences draw our own bodies only; got body {config.body!r} "
+                           "(Anny bodies: generate_frames / `refinet-edge synth --body anny`)")
     return _walk(n_frames, seed, camera, view, fps, subject, config)
 
 

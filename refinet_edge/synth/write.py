@@ -74,15 +74,16 @@ def write_synthetic_split(
     out_dir = Path(out_dir)
     attrs = {"generator": "refinet-edge synth", "version": __version__, "seed": seed,
              "camera": camera.name, "view": view, "sensor": config.sensor_preset,
-             "filters": FILTERS_ATTR if filters else "none", "poses": config.poses, "scene": config.scene}
+             "filters": FILTERS_ATTR if filters else "none", "poses": config.poses, "scene": config.scene,
+             "body": config.body}
     post = _depth_filters(camera, config) if filters else None  # before any file: a missing extra writes nothing
     start = time.perf_counter()
+    stream = generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers, config=config)
     with ItopWriter(out_dir, view, split, camera, with_point_cloud=with_point_cloud,
                      attrs=attrs, overwrite=overwrite) as writer:
         pending: list = []
         done = 0
-        for frame in _filtered(post, generate_frames(frames, seed=seed, camera=camera, view=view, workers=workers,
-                                                     config=config)):
+        for frame in _filtered(post, stream):
             pending.append(frame)
             if len(pending) == batch:
                 _append(writer, pending, done)
