@@ -8,6 +8,9 @@ for real (test_trt_rtx_build.py); running engines is under the ``gpu`` marker.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,12 +186,30 @@ def test_runtime_names_and_targets() -> None:
         parse_targets("8.7", "tensorrt-rtx")
 
 
-@pytest.mark.skipif(trt_build.is_available(), reason="TensorRT is installed here")
-def test_without_tensorrt_build_says_how_to_install(onnx_dir: Path) -> None:
-    from refinet_edge.export.build import build_all
+_BLOCK_TENSORRT = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('tensorrt', 'tensorrt_rtx'):\n"
+    "            raise ImportError('blocked by the test')\n"
+    "sys.meta_path.insert(0, _Block())\n")
 
-    with pytest.raises(RefinetError, match="TensorRT is not installed.*pip install.*JetPack.*tensorrt-rtx"):
-        build_all(onnx_dir, "fp32", BuildSettings())
+
+def test_without_tensorrt_build_says_how_to_install(onnx_dir: Path, tmp_path: Path) -> None:
+    # CI installs TensorRT-RTX, so neither flavour must be importable for this run: a sitecustomize blocks both.
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(_BLOCK_TENSORRT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))}
+    before = sorted(p.name for p in onnx_dir.iterdir())
+    result = subprocess.run([sys.executable, "-m", "refinet_edge.cli", "build", "--onnx-dir", str(onnx_dir),
+                             "--precision", "fp32"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    message = " ".join(result.stderr.split())
+    for needle in ("TensorRT is not installed", "pip install", "JetPack", "tensorrt-rtx"):
+        assert needle in message, message
+    assert sorted(p.name for p in onnx_dir.iterdir()) == before  # no engine, no sidecar
 
 
 @pytest.mark.skipif(is_installed("tensorrt"), reason="TensorRT 10/11 is installed here")
