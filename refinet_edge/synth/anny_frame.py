@@ -23,9 +23,10 @@ does for own bodies:
 
 Chair, bed, carried box, camera, bystander and occluder are then fitted to
 Anny's joints (the bed's extent uses the ankles and the ``toe3-3`` bone heads
-as heels and toes). The wide camera's framing check retries on those joints,
-so where it retries differently the camera (and what follows in the stream)
-can differ from the own-body frame's; the bystander stays a capsule body.
+as heels and toes): the family, posture and yaw are the own-body frame's, but
+what depends on the body's size (camera aim and distance, chair, bed) differs,
+and where the wide camera's framing check retries differently on Anny's joints
+the rest of the stream differs too. The bystander stays a capsule body.
 
 Depth: the scene's analytic surfaces are ray cast (:func:`.render.render`),
 the skinned and dressed mesh is z-buffered (:func:`.raster.rasterise_labels`)
