@@ -34,13 +34,13 @@ def cpu_model() -> str:
 
 
 def run(frames: int, workers: int, camera: str, view: str, seed: int = 0, warmup: int = 5,
-        body: str = "own") -> dict:
+        body: str = "own", poses: str = "families", scene: str = "default") -> dict:
     """Time ``frames`` frames; returns the settings, frames/s and (one worker) per-frame percentiles.
 
     With ``body`` other than ``own`` the timer also holds building the subjects' Anny meshes
     (``generate_frames`` does it before the first frame), but not loading Anny (in the warm-up).
     """
-    config = SynthConfig(body=body)
+    config = SynthConfig(body=body, poses=poses, scene=scene)
     for i in range(warmup):
         generate_frame(i, seed=seed, camera=camera, view=view, config=config)
     per_frame_ms: list[float] = []
@@ -54,6 +54,8 @@ def run(frames: int, workers: int, camera: str, view: str, seed: int = 0, warmup
     seconds = time.perf_counter() - start
     result = {"frames": count, "workers": workers, "camera": camera, "view": view, "body": body, "seconds": seconds,
               "frames_per_s": count / seconds}
+    if (poses, scene) != ("families", "default"):  # older reports have neither key
+        result.update(poses=poses, scene=scene)
     if workers == 1 and per_frame_ms:
         result.update(zip(("p50_ms", "p90_ms", "p99_ms"), np.percentile(per_frame_ms, [50, 90, 99]),
                           strict=True))
@@ -69,10 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--body", default="own", choices=("own", "anny", "mixed"))
+    parser.add_argument("--poses", default="families", choices=("families", "uniform", "mixed"))
+    parser.add_argument("--scene", default="default", choices=("default", "wide"))
     args = parser.parse_args(argv)
-    r = run(args.frames, args.workers, args.camera, args.view, args.seed, args.warmup, args.body)
-    print(f"synth_rate: {r['frames']} frames, body {r['body']}, camera {r['camera']}, view {r['view']}, "
-          f"workers {r['workers']}, seed {args.seed}")
+    r = run(args.frames, args.workers, args.camera, args.view, args.seed, args.warmup, args.body, args.poses,
+            args.scene)
+    print(f"synth_rate: {r['frames']} frames, body {r['body']}, poses {args.poses}, scene {args.scene}, "
+          f"camera {r['camera']}, view {r['view']}, workers {r['workers']}, seed {args.seed}")
     print(f"  host: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"numpy {np.__version__}")
     print(f"  {r['seconds']:.2f} s -> {r['frames_per_s']:.1f} frames/s "

@@ -182,13 +182,6 @@ def test_anny_bodies_vary_in_stature(anny_frames):
 
 
 # ---------------------------------------------------------------------- errors
-def test_anny_with_the_wider_poses_or_scenes_is_refused_not_ignored(tmp_path):
-    line = _one_error_line(_synth(tmp_path, "--body", "anny", "--poses", "uniform"))
-    assert "body 'anny'" in line and "poses='uniform'" in line
-    line = _one_error_line(_synth(tmp_path, "--body", "mixed", "--scene", "wide"))
-    assert "scene='wide'" in line
-
-
 def test_walking_sequences_refuse_anny_instead_of_ignoring_it():
     from refinet_edge.errors import RefinetError
     from refinet_edge.synth import walking_sequence

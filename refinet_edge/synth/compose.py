@@ -5,11 +5,21 @@ setting other than ``poses="families"`` with today's five families and
 ``scene="default"`` (which keep today's draw order, so old data sets
 reproduce bit for bit). Everything is drawn from the frame's ``rng`` in a
 fixed order, so the same ``(seed, index)`` gives the same frame.
+
+Mesh bodies (Anny, :mod:`.anny_frame`): ``mesh_body`` poses and places the
+mesh from the same :class:`.pose_space.Posture` (a posture of today's five
+families becomes ``Posture(pose)``: upright, on its feet) after the
+own body has drawn it, so the rng stream, and with it family, pose, yaw,
+props and room, stays the own-body frame's; the props, the camera and the
+room are then fitted to the mesh's joints (chair to its thighs, bed to its
+extent, box to its hands).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +45,21 @@ class Staging:
     joints_w: np.ndarray  # (15, 3) the labelled person
     has_occluder: bool
     has_second_person: bool
+    mesh: Any = None  # what ``mesh_body`` returned (then ``body`` is empty)
+
+
+class MeshPlacement(Protocol):
+    """What a ``mesh_body`` poser returns: the placed points the props and camera are fitted to."""
+
+    @property
+    def points(self) -> BodyPoints: ...  # world frame (z up, floor z = 0)
+    @property
+    def hip_r_m(self) -> float: ...     # for the chair under a seated body
+    @property
+    def thigh_r_m(self) -> float: ...
+
+
+MeshPoser = Callable[[Posture, float], MeshPlacement]  # (posture, yaw_deg) -> placement
 
 
 def pose_weights(poses: str, family_weights: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
@@ -43,27 +68,36 @@ def pose_weights(poses: str, family_weights: tuple[tuple[str, float], ...]) -> t
 
 
 def _posed(rng: np.random.Generator, family: str, body: BodyShape,
-           yaw_deg: float) -> tuple[Posture | None, BodyPoints]:
+           yaw_deg: float) -> tuple[Posture | None, BodyPoints, Posture]:
+    """(posture of a new family or None, placed points, the posture as a mesh body takes it)."""
     if family in POSE_FAMILIES:
         pose = sample_pose(rng, family)
-        return None, place_on_floor(body, forward_kinematics(body, pose), yaw_deg, np.zeros(2))
+        return None, place_on_floor(body, forward_kinematics(body, pose), yaw_deg, np.zeros(2)), Posture(pose)
     posture = sample_posture(rng, family, body)
-    return posture, place_posture(body, posture, yaw_deg, np.zeros(2))
+    return posture, place_posture(body, posture, yaw_deg, np.zeros(2)), posture
 
 
 def stage_frame(rng: np.random.Generator, body: BodyShape, camera: Camera, view: str,
                 weights: tuple[tuple[str, float], ...], scene: str, occluder_prob: float,
-                wide: WideScene) -> Staging:
-    """Draw family, posture, camera, props, bystander and room for one frame."""
+                wide: WideScene, mesh_body: MeshPoser | None = None) -> Staging:
+    """Draw family, posture, camera, props, bystander and room for one frame.
+
+    ``body`` draws the posture (its plausibility checks); with ``mesh_body``
+    the frame shows the mesh it places instead (see the module docstring).
+    """
     names, w = zip(*weights, strict=True)
     family = str(names[rng.choice(len(names), p=np.array(w) / sum(w))])
     yaw_deg = rng.uniform(0.0, 360.0)
-    posture, points = _posed(rng, family, body, yaw_deg)
+    posture, points, as_posture = _posed(rng, family, body, yaw_deg)
+    hip_r_m, thigh_r_m, mesh = body.hip_r_m, body.thigh_r_m, None
+    if mesh_body is not None:
+        mesh = mesh_body(as_posture, yaw_deg)
+        points, hip_r_m, thigh_r_m = mesh.points, mesh.hip_r_m, mesh.thigh_r_m
     cam_pose = (place_wide_camera(rng, camera, points.joints, wide) if scene == "wide"
                 else place_camera(rng, camera, view, points.joints))
     props: list[Surface] = []
     if family == "sitting" or (posture is not None and posture.support == "seat"):
-        props += chair_under(points.joints, body.hip_r_m, body.thigh_r_m, np.radians(yaw_deg + 90.0), rng,
+        props += chair_under(points.joints, hip_r_m, thigh_r_m, np.radians(yaw_deg + 90.0), rng,
                              label=FIRST_OBJECT)
     elif posture is not None and posture.support == "bed":
         props += bed_under(rng, points, posture.support_m)
@@ -84,5 +118,6 @@ def stage_frame(rng: np.random.Generator, body: BodyShape, camera: Camera, view:
         occluder = front_occluder(rng, centre, radius, cam_pose)
         surfaces += occluder
         has_occluder = bool(occluder)
-    return Staging(family, cam_pose, body_surfaces(body, points.joints, points.heels, points.toes), surfaces,
-                   points.joints, has_occluder, room_joints is not points.joints)
+    body_w = [] if mesh is not None else body_surfaces(body, points.joints, points.heels, points.toes)
+    return Staging(family, cam_pose, body_w, surfaces, points.joints, has_occluder,
+                   room_joints is not points.joints, mesh)

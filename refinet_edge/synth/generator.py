@@ -10,6 +10,8 @@ Randomness
 * With ``body="anny"``/``"mixed"``: whether a subject is an Anny body, and its
   phenotype, come from ``spawn_key=(2, subject)``, its garments from
   ``spawn_key=(3, subject)`` (:mod:`.anny_frame`); the frame stream is unchanged.
+  Anny bodies take every pose mode and scene: outside the legacy setting they
+  are staged by :func:`.compose.stage_frame` like own bodies (:mod:`.anny_frame`).
 
 Visibility follows the rule documented in :mod:`.visibility`.
 """
@@ -78,9 +80,6 @@ class SynthConfig:
             if value not in choices:
                 raise RefinetError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
                                    f"valid: {', '.join(choices)}")
-        if self.body != "own" and not self.legacy:
-            raise RefinetError(f"body {self.body!r} works with poses 'families' (the five of synth.poses) and scene "
-                               f"'default' only; got poses={self.poses!r}, scene={self.scene!r}")
         if self.poses != "families" and self.family_weights != _DEFAULT_WEIGHTS:
             raise RefinetError(f"family_weights apply to poses='families' only; poses={self.poses!r} draws "
                                f"its own mixture (see refinet_edge.synth.pose_space)")
