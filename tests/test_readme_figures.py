@@ -9,6 +9,8 @@ the committed file it comes from and the key inside it::
 * JSON: the key is a dotted path, list items by index (``results.3.latency_ms.end_to_end.p50``);
   JUnit XML (pytest ``--junitxml``): ``TAG@ATTRIBUTE`` of the first such element (``testsuite@tests``), or
   ``count:TAG`` for the number of such elements (``count:testcase``);
+* a ratio of two values of the same file: ``KEY1/KEY2`` (a speed-up: ``results.2.latency_ms.end_to_end.mean/``
+  ``results.4.latency_ms.end_to_end.mean``);
 * the number is checked as written: ``95.25`` must be the value rounded to 2 decimals, ``7.2e-6`` the value to
   2 significant digits, ``14`` an integer equal to the value. GitHub does not render the comments.
 
@@ -43,6 +45,9 @@ def figures(text: str) -> list[tuple[str, str, str, int]]:
 
 def lookup(path: Path, key: str) -> float:
     """The value at ``key`` in the JSON or JUnit XML file ``path`` (see the module docstring)."""
+    if "/" in key:
+        numerator, denominator = key.split("/")
+        return lookup(path, numerator) / lookup(path, denominator)
     if path.suffix == ".xml":
         root = ET.parse(path).getroot()
         if key.startswith("count:"):
@@ -71,6 +76,13 @@ def test_the_rounding_rule_can_fail() -> None:
     assert matches("95.25", 95.25333) and matches("7.2e-6", 7.1526e-06) and matches("14", 14.0)
     assert not matches("95.26", 95.25333) and not matches("7.1e-6", 7.1526e-06) and not matches("18", 14.0)
     assert not matches("95.3", 95.2)
+
+
+def test_a_ratio_key_divides_two_values(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"results": [{"mean": 7.64}, {"mean": 3.289}]}), encoding="utf-8")
+    value = lookup(report, "results.0.mean/results.1.mean")
+    assert matches("2.32", value) and not matches("2.33", value)
 
 
 def test_a_misplaced_marker_is_reported() -> None:
