@@ -14,6 +14,10 @@ the committed file it comes from and the key inside it::
 * the number is checked as written: ``95.25`` must be the value rounded to 2 decimals, ``7.2e-6`` the value to
   2 significant digits, ``14`` an integer equal to the value. GitHub does not render the comments.
 
+The same holds in the model card (``refinet_edge/weights/MODEL_CARD.md``). In the tables listed in ``COVERED``
+every number outside the label columns must carry a marker (a batch size written ``batch 8`` is an input), so
+a figure added to them without its source fails the test; add a table to ``COVERED`` once its figures are marked.
+
 Dated results stay dated in the text around them (date, machine), and the report says how it was made
 (``command``). To add a figure: commit the report, write the number with its marker, run this test.
 """
@@ -28,6 +32,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "refinet_edge/weights/MODEL_CARD.md")
+# Tables whose every figure is marked: the start of the header row -> how many leading label columns (inputs).
+COVERED = {
+    "| synth run | command | result |": 2,  # synth generation rate
+    "| step, 1 person |": 1,  # CPU pre-processing kernels
+    "| resolution, people | fast NumPy |": 1,  # GPU pre-processing kernels
+    "| 2D input | step | acc@10cm % |": 2,  # refinement results
+    "| test split | input | patch |": 1,  # camera transfer
+    "| camera, view | 2D input |": 2,  # lifted baseline
+    "| report | machine, settings |": 2,  # benchmark reference reports
+}
+UNMARKED = re.compile(r"(?<![\w.])(?<!batch )\d+(?:\.\d+)?(?![\w.])")
 MARKER = re.compile(r"(?P<value>-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)<!--fig (?P<path>\S+) (?P<key>\S+)\s*-->")
 ANY_MARKER = re.compile(r"<!--fig\b")
 
@@ -40,6 +56,25 @@ def figures(text: str) -> list[tuple[str, str, str, int]]:
         assert len(matches) == len(ANY_MARKER.findall(line)), f"README.md:{number}: a fig marker must directly " \
                                                               f"follow a number and name FILE KEY: {line.strip()}"
         found += [(m["value"], m["path"], m["key"], number) for m in matches]
+    return found
+
+
+def unmarked(text: str, doc: str = "README.md") -> list[str]:
+    """Numbers without a fig marker in the data rows of the ``COVERED`` tables of ``text``."""
+    found, table, labels = [], None, 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = next((h for h in COVERED if line.startswith(h)), None)
+        if header is not None:
+            table, labels = header, COVERED[header]
+            continue
+        if table is None or not line.startswith("|"):
+            table = None
+            continue
+        if line.startswith("|---"):
+            continue
+        for cell in line.strip().strip("|").split("|")[labels:]:
+            bare = re.sub(r"<!--fig[^>]*-->", "", MARKER.sub("", cell))
+            found += [f"{doc}:{number}: {m.group()} in {table!r}" for m in UNMARKED.finditer(bare)]
     return found
 
 
@@ -92,20 +127,36 @@ def test_a_misplaced_marker_is_reported() -> None:
         ("1.5", "a.json", "x.y", 1), ("3", "b.xml", "count:testcase", 1)]
 
 
-def test_every_marked_readme_figure_is_in_its_report() -> None:
-    found = figures((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert len(found) >= 20, "the README's measured blocks lost their fig markers"
+def test_an_unmarked_figure_in_a_covered_table_is_reported() -> None:
+    text = ("| test split | input | patch |\n|---|---|---|\n"
+            "| itop_side 320x240, side | 34.29<!--fig a.json b--> / 381<!--fig a.json c--> "
+            "| 54.33 / 219<!--fig a.json d--> |\n"
+            "\n| other | 1.5 |\n")
+    assert unmarked(text) == ["README.md:3: 54.33 in '| test split | input | patch |'"]
+    inputs = "| report | machine, settings | x |\n|---|---|---|\n| a 2 | load 0.7 | batch 8: 5.39<!--fig a b--> ms |"
+    assert unmarked(inputs) == []
+
+
+def test_covered_tables_have_no_unmarked_figures() -> None:
+    stray = [hit for doc in DOCS for hit in unmarked((ROOT / doc).read_text(encoding="utf-8"), doc)]
+    assert not stray, "figures without a fig marker (see the module docstring):\n" + "\n".join(stray)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_marked_figure_is_in_its_report(doc: str) -> None:
+    found = figures((ROOT / doc).read_text(encoding="utf-8"))
+    assert len(found) >= 20, f"the measured blocks of {doc} lost their fig markers"
     wrong = []
     for written, name, key, line in found:
         path = ROOT / name
         if not path.is_file():
-            wrong.append(f"README.md:{line}: {name} does not exist")
+            wrong.append(f"{doc}:{line}: {name} does not exist")
             continue
         try:
             value = lookup(path, key)
         except (KeyError, IndexError, StopIteration, ValueError) as exc:
-            wrong.append(f"README.md:{line}: {name} has no {key} ({type(exc).__name__}: {exc})")
+            wrong.append(f"{doc}:{line}: {name} has no {key} ({type(exc).__name__}: {exc})")
             continue
         if not matches(written, value):
-            wrong.append(f"README.md:{line}: {written} but {name} {key} = {value!r}")
+            wrong.append(f"{doc}:{line}: {written} but {name} {key} = {value!r}")
     assert not wrong, "\n".join(wrong)
