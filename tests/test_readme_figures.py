@@ -42,6 +42,7 @@ COVERED = {
     "| test split | input | patch |": 1,  # camera transfer
     "| camera, view | 2D input |": 2,  # lifted baseline
     "| report | machine, settings |": 2,  # benchmark reference reports
+    "| source | command | backend | fps |": 3,  # live loop
 }
 UNMARKED = re.compile(r"(?<![\w.])(?<!batch )\d+(?:\.\d+)?(?![\w.])")
 MARKER = re.compile(r"(?P<value>-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)<!--fig (?P<path>\S+) (?P<key>\S+)\s*-->")
