@@ -9,8 +9,14 @@ the committed file it comes from and the key inside it::
 * JSON: the key is a dotted path, list items by index (``results.3.latency_ms.end_to_end.p50``);
   JUnit XML (pytest ``--junitxml``): ``TAG@ATTRIBUTE`` of the first such element (``testsuite@tests``), or
   ``count:TAG`` for the number of such elements (``count:testcase``);
+* a ratio of two values of the same file: ``KEY1/KEY2`` (a speed-up: ``results.2.latency_ms.end_to_end.mean/``
+  ``results.4.latency_ms.end_to_end.mean``);
 * the number is checked as written: ``95.25`` must be the value rounded to 2 decimals, ``7.2e-6`` the value to
   2 significant digits, ``14`` an integer equal to the value. GitHub does not render the comments.
+
+The same holds in the model card (``refinet_edge/weights/MODEL_CARD.md``). In the tables listed in ``COVERED``
+every number outside the label columns must carry a marker (a batch size written ``batch 8`` is an input), so
+a figure added to them without its source fails the test; add a table to ``COVERED`` once its figures are marked.
 
 Dated results stay dated in the text around them (date, machine), and the report says how it was made
 (``command``). To add a figure: commit the report, write the number with its marker, run this test.
@@ -26,6 +32,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "refinet_edge/weights/MODEL_CARD.md")
+# Tables whose every figure is marked: the start of the header row -> how many leading label columns (inputs).
+COVERED = {
+    "| synth run | command | result |": 2,  # synth generation rate
+    "| step, 1 person |": 1,  # CPU pre-processing kernels
+    "| resolution, people | fast NumPy |": 1,  # GPU pre-processing kernels
+    "| 2D input | step | acc@10cm % |": 2,  # refinement results
+    "| test split | input | patch |": 1,  # camera transfer
+    "| camera, view | 2D input |": 2,  # lifted baseline
+    "| report | machine, settings |": 2,  # benchmark reference reports
+    "| source | command | backend | fps |": 3,  # live loop
+}
+UNMARKED = re.compile(r"(?<![\w.])(?<!batch )\d+(?:\.\d+)?(?![\w.])")
 MARKER = re.compile(r"(?P<value>-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)<!--fig (?P<path>\S+) (?P<key>\S+)\s*-->")
 ANY_MARKER = re.compile(r"<!--fig\b")
 
@@ -41,8 +60,30 @@ def figures(text: str) -> list[tuple[str, str, str, int]]:
     return found
 
 
+def unmarked(text: str, doc: str = "README.md") -> list[str]:
+    """Numbers without a fig marker in the data rows of the ``COVERED`` tables of ``text``."""
+    found, table, labels = [], None, 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = next((h for h in COVERED if line.startswith(h)), None)
+        if header is not None:
+            table, labels = header, COVERED[header]
+            continue
+        if table is None or not line.startswith("|"):
+            table = None
+            continue
+        if line.startswith("|---"):
+            continue
+        for cell in line.strip().strip("|").split("|")[labels:]:
+            bare = re.sub(r"<!--fig[^>]*-->", "", MARKER.sub("", cell))
+            found += [f"{doc}:{number}: {m.group()} in {table!r}" for m in UNMARKED.finditer(bare)]
+    return found
+
+
 def lookup(path: Path, key: str) -> float:
     """The value at ``key`` in the JSON or JUnit XML file ``path`` (see the module docstring)."""
+    if "/" in key:
+        numerator, denominator = key.split("/")
+        return lookup(path, numerator) / lookup(path, denominator)
     if path.suffix == ".xml":
         root = ET.parse(path).getroot()
         if key.startswith("count:"):
@@ -73,6 +114,13 @@ def test_the_rounding_rule_can_fail() -> None:
     assert not matches("95.3", 95.2)
 
 
+def test_a_ratio_key_divides_two_values(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"results": [{"mean": 7.64}, {"mean": 3.289}]}), encoding="utf-8")
+    value = lookup(report, "results.0.mean/results.1.mean")
+    assert matches("2.32", value) and not matches("2.33", value)
+
+
 def test_a_misplaced_marker_is_reported() -> None:
     with pytest.raises(AssertionError, match="must directly follow a number"):
         figures("the gate <!--fig a.json b--> passed")
@@ -80,20 +128,36 @@ def test_a_misplaced_marker_is_reported() -> None:
         ("1.5", "a.json", "x.y", 1), ("3", "b.xml", "count:testcase", 1)]
 
 
-def test_every_marked_readme_figure_is_in_its_report() -> None:
-    found = figures((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert len(found) >= 20, "the README's measured blocks lost their fig markers"
+def test_an_unmarked_figure_in_a_covered_table_is_reported() -> None:
+    text = ("| test split | input | patch |\n|---|---|---|\n"
+            "| itop_side 320x240, side | 34.29<!--fig a.json b--> / 381<!--fig a.json c--> "
+            "| 54.33 / 219<!--fig a.json d--> |\n"
+            "\n| other | 1.5 |\n")
+    assert unmarked(text) == ["README.md:3: 54.33 in '| test split | input | patch |'"]
+    inputs = "| report | machine, settings | x |\n|---|---|---|\n| a 2 | load 0.7 | batch 8: 5.39<!--fig a b--> ms |"
+    assert unmarked(inputs) == []
+
+
+def test_covered_tables_have_no_unmarked_figures() -> None:
+    stray = [hit for doc in DOCS for hit in unmarked((ROOT / doc).read_text(encoding="utf-8"), doc)]
+    assert not stray, "figures without a fig marker (see the module docstring):\n" + "\n".join(stray)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_marked_figure_is_in_its_report(doc: str) -> None:
+    found = figures((ROOT / doc).read_text(encoding="utf-8"))
+    assert len(found) >= 20, f"the measured blocks of {doc} lost their fig markers"
     wrong = []
     for written, name, key, line in found:
         path = ROOT / name
         if not path.is_file():
-            wrong.append(f"README.md:{line}: {name} does not exist")
+            wrong.append(f"{doc}:{line}: {name} does not exist")
             continue
         try:
             value = lookup(path, key)
         except (KeyError, IndexError, StopIteration, ValueError) as exc:
-            wrong.append(f"README.md:{line}: {name} has no {key} ({type(exc).__name__}: {exc})")
+            wrong.append(f"{doc}:{line}: {name} has no {key} ({type(exc).__name__}: {exc})")
             continue
         if not matches(written, value):
-            wrong.append(f"README.md:{line}: {written} but {name} {key} = {value!r}")
+            wrong.append(f"{doc}:{line}: {written} but {name} {key} = {value!r}")
     assert not wrong, "\n".join(wrong)
