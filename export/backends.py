@@ -41,8 +41,8 @@ def stage_precisions(manifest: dict, precision: Precision, stages: tuple[str, ..
     for stage in stages:
         chosen[stage] = Precision.parse(plan.get(stage, precision.value), "precision_plan")
         if chosen[stage] is not precision:
-            notes.append(f"{stage}: {precision.value} failed the accuracy gate at calibration; "
-                         f"running {chosen[stage].value}")
+            notes.append(f"{stage}: {precision.value} not kept by calibrate's accuracy gate (failed or undecided: "
+                         f"calibration.{precision.value}.json); running {chosen[stage].value}")
     return chosen, notes
 
 
