@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures.surface_checks import visible_joint_gaps
 
 from refinet_edge.camera import camera_preset
 from refinet_edge.errors import RefinetError
@@ -86,13 +87,7 @@ def test_uv_is_the_pinhole_projection_of_the_3d_joints(fixture, request):
 @pytest.mark.parametrize(("fixture", "min_visible"), [("side_frames", 0.6), ("top_frames", 0.25)])
 def test_visible_joints_lie_just_behind_the_rendered_person(fixture, min_visible, request):
     # From above, foreshortened limbs and the chest hide many joints (self-occlusion).
-    gaps, n_visible = [], 0
-    for frame in request.getfixturevalue(fixture):
-        u, v = np.rint(frame.uv_px[frame.visible]).astype(int).T
-        assert np.all(frame.segmentation[v, u] >= 0), "visible joint on a non-person pixel"
-        gaps.append(frame.joints_m[frame.visible, 2] - frame.depth_clean_m[v, u])
-        n_visible += int(frame.visible.sum())
-    gaps = np.concatenate(gaps)
+    gaps, n_visible = visible_joint_gaps(request.getfixturevalue(fixture))
     assert n_visible > min_visible * 15 * len(request.getfixturevalue(fixture))
     assert np.mean((gaps > 0.0) & (gaps < 0.25)) > 0.97
 

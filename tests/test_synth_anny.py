@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.surface_checks import visible_joint_gaps
 
 from refinet_edge.synth import SynthConfig, body_shape, generate_frame, generate_frames
 from refinet_edge.synth.anny_body import picks_anny, pose_rotations, sample_phenotype
@@ -124,13 +125,7 @@ def test_anny_joints_project_onto_the_rendered_silhouette(anny_frames):
 
 
 def test_visible_anny_joints_lie_just_behind_the_rendered_surface(anny_frames):
-    gaps, n_visible = [], 0
-    for frame in anny_frames:
-        u, v = np.rint(frame.uv_px[frame.visible]).astype(int).T
-        assert np.all(frame.segmentation[v, u] >= 0)
-        gaps.append(frame.joints_m[frame.visible, 2] - frame.depth_clean_m[v, u])
-        n_visible += int(frame.visible.sum())
-    gaps = np.concatenate(gaps)
+    gaps, n_visible = visible_joint_gaps(anny_frames)
     assert n_visible > 0.6 * 15 * len(anny_frames)
     assert np.mean((gaps > 0.0) & (gaps < 0.25)) > 0.97
 

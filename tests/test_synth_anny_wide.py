@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from fixtures.surface_checks import visible_joint_gaps
 
 from refinet_edge.synth import SynthConfig, body_shape, generate_frame, generate_frames
 from refinet_edge.synth.pose_space import NEW_FAMILIES, place_posture, sample_posture
@@ -47,13 +48,7 @@ def test_anny_joints_in_the_image_land_on_the_silhouette_or_behind_a_nearer_surf
 
 
 def test_visible_anny_joints_lie_just_behind_the_rendered_surface(wide_frames):
-    gaps, n_visible = [], 0
-    for frame in wide_frames:
-        u, v = np.rint(frame.uv_px[frame.visible]).astype(int).T
-        assert np.all(frame.segmentation[v, u] >= 0)
-        gaps.append(frame.joints_m[frame.visible, 2] - frame.depth_clean_m[v, u])
-        n_visible += int(frame.visible.sum())
-    gaps = np.concatenate(gaps)
+    gaps, n_visible = visible_joint_gaps(wide_frames)
     assert n_visible > 0.4 * 15 * len(wide_frames)
     assert np.mean((gaps > 0.0) & (gaps < 0.25)) > 0.97
 

@@ -351,18 +351,24 @@ def _nan_max(a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _axis_window(lo, hi, z_near, z_far, focal, centre, limit):  # pragma: no cover - compiled
-    """:func:`refinet_edge.preprocess.points._axis_window` for one joint: ``(first, last)``, empty as ``(1, 0)``."""
-    p0 = (lo * focal) / z_near + centre
-    p1 = (lo * focal) / z_far + centre
-    p2 = (hi * focal) / z_near + centre
-    p3 = (hi * focal) / z_far + centre
+def _corner_span(p0, p1, p2, p3, limit):  # pragma: no cover - compiled
+    """Pixels ``(first, last)`` covering four projected corners, one pixel of margin, clipped; empty as ``(1, 0)``."""
     first = _nan_max(np.floor(_nan_min(_nan_min(p0, p1), _nan_min(p2, p3))) - np.float32(1.0), np.float32(0.0))
     last = _nan_min(np.ceil(_nan_max(_nan_max(p0, p1), _nan_max(p2, p3))) + np.float32(1.0),
                     np.float32(limit - 1))
     if not first <= last:  # NaN -> empty
         return np.int64(1), np.int64(0)
     return np.int64(first), np.int64(last)
+
+
+@njit(cache=True)
+def _axis_window(lo, hi, z_near, z_far, focal, centre, limit):  # pragma: no cover - compiled
+    """:func:`refinet_edge.preprocess.points._axis_window` for one joint: ``(first, last)``, empty as ``(1, 0)``."""
+    p0 = (lo * focal) / z_near + centre
+    p1 = (lo * focal) / z_far + centre
+    p2 = (hi * focal) / z_near + centre
+    p3 = (hi * focal) / z_far + centre
+    return _corner_span(p0, p1, p2, p3, limit)
 
 
 @njit(cache=True)
@@ -382,12 +388,7 @@ def _ray_axis(j, jz, h, z_near, z_far, focal, centre, limit):  # pragma: no cove
     p1 = ((j * (z_near / jz) + h) * focal) / z_near + centre
     p2 = ((j * (z_far / jz) + (-h)) * focal) / z_far + centre
     p3 = ((j * (z_far / jz) + h) * focal) / z_far + centre
-    first = _nan_max(np.floor(_nan_min(_nan_min(p0, p1), _nan_min(p2, p3))) - np.float32(1.0), np.float32(0.0))
-    last = _nan_min(np.ceil(_nan_max(_nan_max(p0, p1), _nan_max(p2, p3))) + np.float32(1.0),
-                    np.float32(limit - 1))
-    if not first <= last:  # NaN -> empty
-        return np.int64(1), np.int64(0)
-    return np.int64(first), np.int64(last)
+    return _corner_span(p0, p1, p2, p3, limit)
 
 
 @njit(cache=True)
