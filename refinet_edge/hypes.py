@@ -391,17 +391,16 @@ def _model_config(where: str, merged: dict, rank: dict[str, int]) -> ModelConfig
             raise RefinetError(f"{where}: network.activation {net['activation']!r} is not supported; use relu")
         authors.update({name: ("network", name) for name in ("linear_size", "residual", "batch_norm", "dropout")})
     overrides = {k: v for k, v in model.items() if k != "preset"}
-    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("rays") is True \
-            and merged["preprocess"]["skeleton"].get("evidence") is not True:
-        features = overrides.setdefault("input_features", 5)  # x, y, z + the two ray features
-        if features != 5:
-            raise RefinetError(f"{where}: preprocess.skeleton.rays needs model.input_features 5, got {features}")
-    if stage == "skeleton" and merged["preprocess"]["skeleton"].get("evidence") is True:
-        wanted = 3 + 2 * (merged["preprocess"]["skeleton"].get("rays") is True) + NUM_EVIDENCE  # + 4 evidence
-        features = overrides.setdefault("input_features", wanted)
-        if features != wanted:
-            raise RefinetError(f"{where}: preprocess.skeleton.evidence needs model.input_features {wanted}, "
-                               f"got {features}")
+    if stage == "skeleton":
+        pre = merged["preprocess"]["skeleton"]
+        rays, evidence = pre.get("rays") is True, pre.get("evidence") is True
+        wanted = 3 + 2 * rays + NUM_EVIDENCE * evidence  # x, y, z + the two ray features + the evidence
+        if wanted != 3:
+            features = overrides.setdefault("input_features", wanted)
+            if features != wanted:
+                option = "evidence" if evidence else "rays"
+                raise RefinetError(f"{where}: preprocess.skeleton.{option} needs model.input_features {wanted}, "
+                                   f"got {features}")
     for name, (section, key) in authors.items():
         value = merged[section][key]
         if name == "dropout" and isinstance(value, bool):

@@ -30,6 +30,7 @@ by :func:`missing_fields` until the field exists.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -121,6 +122,7 @@ class CachedSplit:
         return self.depth_f16[start:stop].astype(np.float32)
 
 
+@functools.cache
 def _code_version() -> str:
     digest = hashlib.sha256(__version__.encode())
     here = Path(__file__).parent

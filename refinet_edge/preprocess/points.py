@@ -174,7 +174,11 @@ def cube_window(joints_m: np.ndarray, half_m: float | np.floating, camera: Camer
 def _axis_window(lo: np.ndarray, hi: np.ndarray, z_near: np.ndarray, z_far: np.ndarray, focal: float,
                  centre: float, limit: int) -> tuple[np.ndarray, np.ndarray]:
     f, c = F32(focal), F32(centre)
-    proj = [(x * f) / z + c for x in (lo, hi) for z in (z_near, z_far)]
+    return _corner_span([(x * f) / z + c for x in (lo, hi) for z in (z_near, z_far)], limit)
+
+
+def _corner_span(proj: list[np.ndarray], limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels ``(first, last)`` covering four projected corners, one pixel of margin, clipped; empty as ``(1, 0)``."""
     first = np.maximum(np.floor(np.minimum(np.minimum(proj[0], proj[1]), np.minimum(proj[2], proj[3]))) - 1, F32(0))
     last = np.minimum(np.ceil(np.maximum(np.maximum(proj[0], proj[1]), np.maximum(proj[2], proj[3]))) + 1,
                       F32(limit - 1))
@@ -193,13 +197,8 @@ def _ray_window(jx: np.ndarray, jy: np.ndarray, jz: np.ndarray, h: np.float32, r
         for j, focal, centre, limit in ((jy, camera.fy, camera.cy, camera.height), (jx, camera.fx, camera.cx,
                                                                                     camera.width)):
             f, c = F32(focal), F32(centre)
-            proj = [((j * (z / jz) + side) * f) / z + c for z in (z_near, z_far) for side in (-h, h)]
-            lo = np.minimum(np.minimum(proj[0], proj[1]), np.minimum(proj[2], proj[3]))
-            hi = np.maximum(np.maximum(proj[0], proj[1]), np.maximum(proj[2], proj[3]))
-            first = np.maximum(np.floor(lo) - 1, F32(0))
-            last = np.minimum(np.ceil(hi) + 1, F32(limit - 1))
-            empty = ~(first <= last)
-            out += [np.where(empty, 1, first).astype(np.int64), np.where(empty, 0, last).astype(np.int64)]
+            out += _corner_span([((j * (z / jz) + side) * f) / z + c for z in (z_near, z_far) for side in (-h, h)],
+                                limit)
     return out[0], out[1], out[2], out[3]
 
 

@@ -74,11 +74,12 @@ class _CpuImpl(NamedTuple):
     patch_decode: Callable
     skeleton_decode: Callable
     point_decode: Callable
+    evidence: Callable
     numba_version: str | None
 
 
 _NUMPY_IMPL = _CpuImpl(lift_joints, extract_patches, sample_points, skeleton_encode, patch_decode, skeleton_decode,
-                       point_decode, None)
+                       point_decode, joint_evidence, None)
 
 
 class CpuSteps:
@@ -98,7 +99,7 @@ class CpuSteps:
             self._impl = _NUMPY_IMPL
             if self.compiled:
                 try:
-                    from . import _jit
+                    from . import _jit, _jit_evidence
                 except ImportError as exc:  # no numba, or one that refuses this NumPy
                     _log.debug("pre-processing: numba unavailable (%s); NumPy CPU path", exc)
                 except RuntimeError as exc:  # e.g. no writable cache directory for the kernels
@@ -106,7 +107,7 @@ class CpuSteps:
                 else:
                     self._impl = _CpuImpl(_jit.lift_joints, _jit.extract_patches, _jit.sample_points,
                                           _jit.skeleton_encode, _jit.patch_decode, _jit.skeleton_decode,
-                                          _jit.point_decode, _jit.NUMBA_VERSION)
+                                          _jit.point_decode, _jit_evidence.joint_evidence, _jit.NUMBA_VERSION)
         return self._impl
 
     @property
@@ -136,11 +137,7 @@ class CpuSteps:
 
     def evidence(self, uv_px, depth_m, joints_m, scores, camera, window):
         """Stage B evidence features (:mod:`.evidence`): compiled (:mod:`._jit_evidence`) when this path is."""
-        if self._resolve().numba_version is not None:
-            from . import _jit_evidence
-
-            return _jit_evidence.joint_evidence(uv_px, depth_m, joints_m, scores, camera, window)
-        return joint_evidence(uv_px, depth_m, joints_m, scores, camera, window)
+        return self._resolve().evidence(uv_px, depth_m, joints_m, scores, camera, window)
 
     def patch_decode(self, uv_in_px, out_cells, cell_px):
         return self._resolve().patch_decode(uv_in_px, out_cells, cell_px)

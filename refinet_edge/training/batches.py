@@ -20,7 +20,7 @@ import numpy as np
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
 from ..preprocess.steps import CpuSteps
-from ..skeleton import FLIP_INDEX, mirror_joints
+from ..skeleton import flip_left_right, mirror_joints
 from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target, with_evidence
 from .augment import limb_scale_batch
 from .frames import FrameStore
@@ -84,7 +84,7 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
             joints_in = np.where(flip[:, None, None], mirror_joints(joints_in), joints_in)
             gt_m = np.where(flip[:, None, None], mirror_joints(gt_m), gt_m)
             if evidence is not None:  # per-joint scalars: the mirror image's are the same, left and right swapped
-                evidence = np.where(flip[:, None, None], evidence[:, list(FLIP_INDEX)], evidence)
+                evidence = np.where(flip[:, None, None], flip_left_right(evidence), evidence)
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
         target = skeleton_target(x, gt_m, centre, cfg.skeleton)
         return _finish((with_evidence(x, evidence, cfg.skeleton),), target)
