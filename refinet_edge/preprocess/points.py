@@ -193,7 +193,7 @@ def _ray_window(jx: np.ndarray, jy: np.ndarray, jz: np.ndarray, h: np.float32, r
         long_h = reach * h
         z_near = np.maximum(jz - long_h, F32(Z_NEAR_M))
         z_far = jz + long_h
-        out = []
+        out: list[np.ndarray] = []
         for j, focal, centre, limit in ((jy, camera.fy, camera.cy, camera.height), (jx, camera.fx, camera.cx,
                                                                                     camera.width)):
             f, c = F32(focal), F32(centre)
