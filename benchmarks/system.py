@@ -21,7 +21,8 @@ from pathlib import Path
 from .tegra import parse_jetson_clocks, parse_nv_tegra_release, parse_nvpmodel
 
 PACKAGES = ("refinet-edge", "numpy", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "cuda-python",
-            "pycuda", "nvidia-ml-py", "jetson-stats", "tensorrt-rtx")
+            "pycuda", "nvidia-ml-py", "jetson-stats", "tensorrt-rtx",
+            "nvidia-pytriton", "tritonclient")
 NV_TEGRA_RELEASE = Path("/etc/nv_tegra_release")
 DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 COMMAND_TIMEOUT_S = 10.0

@@ -103,8 +103,7 @@ def score(onnx_dir: Path, manifest: dict, precisions: dict[str, Precision], stor
     pre = {s: manifest["stages"][s]["preprocess"] for s in precisions}
     pipeline = RefinementPipeline(runners, config_from_preprocess(pre))
     joints_m = predict_steps(store, pipeline, settings)[pipeline.steps[-1]]
-    errors_mm = joint_errors_mm(joints_m, store.joints_m)
-    errors_mm = np.where(np.isfinite(errors_mm), errors_mm, np.inf)  # a missing joint is a miss
+    errors_mm = joint_errors_mm(joints_m, store.joints_m)  # a missing joint is inf: a miss
     hits = errors_mm < 100.0
     finite = errors_mm[np.isfinite(errors_mm)]
     return Score(float(100.0 * hits.mean()), float(finite.mean()) if finite.size else math.inf, hits)

@@ -2,7 +2,7 @@
 
 Everything is checked before TensorRT is touched (precision, batch and
 workspace settings, the manifest and the ONNX files), so a bad request fails
-the same way on a laptop as on a Jetson; then :func:`~.trt_build.require_tensorrt`
+the same way on a laptop as on a Jetson; then :func:`~.trt_api.load`
 says how to install TensorRT when it is missing. With ``int8``, stages whose
 int8 graph failed calibrate's accuracy gate are built from their fallback
 precision and the log says so. ``runtime`` picks the TensorRT flavour
@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from refinet_edge.errors import RefinetError
 
 from .backends import stage_precisions
 from .engine_info import BuildSettings
@@ -55,9 +53,6 @@ def build_all(onnx_dir: Path, precision: str | Precision, settings: BuildSetting
     parse_runtime(runtime)
     jobs = plan_builds(onnx_dir, precision, out_dir, log)
     api = load(runtime)
-    if settings.targets and not api.rtx:
-        raise RefinetError(f"--target {','.join(settings.targets)} is a TensorRT-RTX option and --runtime "
-                           f"{runtime} picked {api.label}; did you mean --runtime tensorrt-rtx?")
     where = (f"targets {', '.join(settings.targets) or 'default (portable, no GPU needed)'}" if api.rtx
              else "for this GPU")
     log(f"{api.label}: building {len(jobs)} engine(s), strongly typed, {where}, batch 1..{settings.max_batch} "

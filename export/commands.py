@@ -82,10 +82,10 @@ def build(
     """Build TensorRT engines (strongly typed; TensorRT 10/11 or TensorRT-RTX) with a provenance sidecar each."""
     from .build import build_all
     from .engine_info import BuildSettings
-    from .trt_api import RTX, parse_runtime, parse_targets
+    from .trt_api import parse_runtime, parse_targets
 
     chosen = parse_runtime(runtime)
-    targets = parse_targets(target, RTX if chosen in ("auto", RTX) and target else chosen)
+    targets = parse_targets(target, chosen)
     settings = BuildSettings(max_batch=max_batch, opt_batch=opt_batch, workspace_mb=workspace, targets=targets)
     build_all(onnx_dir, precision, settings, out_dir, log=say, runtime=chosen)
 

@@ -167,9 +167,9 @@ def rebuild_settings(sidecar: dict, platform: dict) -> BuildSettings:
     """The settings to rebuild a foreign engine with: its profile and workspace; for TensorRT-RTX, its targets,
     or this GPU's compute capability when that is outside them (an error if TensorRT-RTX has no such target)."""
     first = next(iter(sidecar["profile"].values()))
-    targets = tuple(sidecar.get("targets") or ())
+    targets = tuple(sidecar.get("targets") or ())  # empty: the default portable set again
     here = str(platform.get("compute_capability"))
-    if platform.get("flavour") == RTX and here not in (targets or RTX_DEFAULT_TARGETS):
+    if platform.get("flavour") == RTX and here not in engine_targets(sidecar):
         if here not in RTX_TARGETS:
             raise RefinetError(f"TensorRT-RTX {platform.get('tensorrt')} has no build target for compute capability "
                                f"{here} ({platform.get('gpu')}); it supports {', '.join(RTX_TARGETS)}: use "

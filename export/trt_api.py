@@ -114,10 +114,10 @@ def load(runtime: str = "auto") -> TrtApi:
 
 def parse_targets(targets: str | None, flavour: str) -> tuple[str, ...]:
     """``--target``: empty for the default (TensorRT: the local GPU; RTX: the portable set), else RTX compute
-    capabilities such as ``8.9`` or ``8.6,12.0``."""
+    capabilities such as ``8.9`` or ``8.6,12.0``. ``flavour``: the ``--runtime`` asked for (``auto`` included)."""
     if targets is None or targets.strip() in ("", "default"):
         return ()
-    if flavour != RTX:
+    if flavour == TENSORRT:  # "auto" may still pick TensorRT: build_plan checks the flavour it builds with
         raise RefinetError(f"--target {targets}: TensorRT builds for the GPU it runs on; build targets are a "
                            f"TensorRT-RTX option (did you mean --runtime tensorrt-rtx?)")
     chosen = tuple(t.strip().removeprefix("sm_").removeprefix("SM") for t in targets.split(",") if t.strip())

@@ -36,7 +36,7 @@ from refinet_edge.errors import RefinetError
 from .engine_info import BuildSettings, jetpack_release, make_sidecar, profile_shapes, write_sidecar
 from .manifest import sha256_file
 from .specs import StageSpec
-from .trt_api import TrtApi, is_installed, load, target_member
+from .trt_api import TrtApi, installed_flavours, load, target_member
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -49,12 +49,7 @@ LogFn = Callable[[str], None]
 
 def is_available() -> bool:
     """True when a TensorRT of either flavour can be imported (no GPU is touched)."""
-    return is_installed("tensorrt") or is_installed("tensorrt-rtx")
-
-
-def require_tensorrt(runtime: str = "auto") -> str:
-    """The version of the TensorRT ``runtime`` picks, or a one-line :class:`RefinetError` saying how to install it."""
-    return load(runtime).version
+    return bool(installed_flavours())
 
 
 def platform_info(api: TrtApi, layer: CudaLayer | None = None, gpu: bool = True) -> dict:
@@ -223,8 +218,8 @@ def build_plan(onnx_path: Path, engine_path: Path, spec: StageSpec, precision: s
     ``api``: the flavour to build with (default: :func:`~.trt_api.load` ``("auto")``)."""
     api = api or load("auto")
     if settings.targets and not api.rtx:
-        raise RefinetError(f"build targets {', '.join(settings.targets)} are a TensorRT-RTX option; {api.label} "
-                           f"builds for the GPU it runs on")
+        raise RefinetError(f"--target {','.join(settings.targets)}: {api.label} builds for the GPU it runs on; "
+                           f"build targets are a TensorRT-RTX option (did you mean --runtime tensorrt-rtx?)")
     platform = platform_info(api, gpu=not api.rtx)
     if TYPE_CHECKING:
         import tensorrt as trt

@@ -19,9 +19,7 @@ import numpy as np
 from ..camera import Camera
 from ..errors import RefinetError
 from ._rs import require_rs
-from .frames import depth_from_raw, raw_from_depth
-
-Z16_SCALE_M = 0.001
+from .frames import Z16_SCALE_M, depth_from_raw, raw_from_depth
 
 
 def filter_chain(rs) -> list:
@@ -56,17 +54,15 @@ class SoftwareDepthFilters:
 
     def apply(self, depth_m: np.ndarray) -> np.ndarray:
         """Depth in metres (0 = missing) -> the filtered depth, in 1 mm steps (z16)."""
+        from .record import _video_frame
+
         assert depth_m.shape == self.camera.shape, (depth_m.shape, self.camera.shape)
         rs = self.rs
         if not self.keep_history:
             self.filters[2] = rs.temporal_filter()
         self._number += 1
-        frame = rs.software_video_frame()
-        raw = np.ascontiguousarray(raw_from_depth(depth_m, Z16_SCALE_M))
-        frame.pixels, frame.bpp, frame.stride = raw, 2, 2 * self.camera.width
-        frame.timestamp, frame.frame_number = self._number * 1000.0 / self.fps, self._number
-        frame.domain, frame.profile, frame.depth_units = rs.timestamp_domain.hardware_clock, self.profile, Z16_SCALE_M
-        self.sensor.on_video_frame(frame)
+        raw = raw_from_depth(depth_m, Z16_SCALE_M)  # uint16: the frame gets depth_units Z16_SCALE_M
+        self.sensor.on_video_frame(_video_frame(rs, raw, self.profile, self._number, self._number * 1000.0 / self.fps))
         try:
             depth = self.queue.wait_for_frame(5000)
         except RuntimeError as exc:

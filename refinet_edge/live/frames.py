@@ -81,6 +81,9 @@ class FrameSource(Protocol):
         ...
 
 
+Z16_SCALE_M = 0.001  # the D435's default depth unit (synthetic frames, recordings, software filters)
+
+
 def depth_from_raw(raw: np.ndarray, depth_scale: float) -> np.ndarray:
     """Raw z16 ``(H, W)`` uint16 -> float32 metres, the same arithmetic for every source."""
     return raw.astype(np.float32) * np.float32(depth_scale)

@@ -23,9 +23,7 @@ from ..errors import RefinetError
 from ..synth.generator import SynthConfig, check_view
 from ..synth.sensor_presets import check_sensor_name
 from ..synth.walking import WalkingScene
-from .frames import GroundTruth, RGBDFrame, depth_from_raw, grey_to_bgr, raw_from_depth
-
-Z16_SCALE_M = 0.001  # the D435's default depth unit
+from .frames import Z16_SCALE_M, GroundTruth, RGBDFrame, depth_from_raw, grey_to_bgr, raw_from_depth
 
 
 @dataclass(frozen=True)

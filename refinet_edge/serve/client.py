@@ -28,7 +28,7 @@ from ..live.detectors import Detections
 from ..live.frames import RGBDFrame
 from ..live.refiner import Refined
 from ..pipeline import STEPS
-from .tensors import INPUTS, MODEL_NAME, REQUEST_TAG, encode_request
+from .tensors import INPUTS, MODEL_NAME, REQUEST_TAG, TRITON_DTYPES, encode_request
 
 COLLATERAL_RETRIES = 3
 
@@ -102,7 +102,7 @@ class TritonRefinerClient:
         triton = self._triton
         inputs = []
         for name, value in feed.items():
-            tensor = triton.InferInput(name, list(value.shape), _triton_dtype(value.dtype))
+            tensor = triton.InferInput(name, list(value.shape), TRITON_DTYPES[value.dtype])
             tensor.set_data_from_numpy(value)
             inputs.append(tensor)
         names = ["joints_3d_m", "valid", *(["step_joints_3d_m"] if steps else [])]
@@ -137,11 +137,6 @@ def _own_problem(message: str, tag: str) -> str:
         if mine in part:
             return part.split(mine, 1)[1]
     return message
-
-
-def _triton_dtype(dtype: np.dtype) -> str:
-    return {np.dtype(np.uint16): "UINT16", np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64",
-            np.dtype(np.bool_): "BOOL"}[np.dtype(dtype)]
 
 
 def _is_transport_error(exc: Exception) -> bool:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import functools
 import multiprocessing as mp
-import platform
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..benchmarks.stats import latency_stats
+from ..benchmarks.system import capture
 from ..errors import RefinetError
 from ..pipeline import RefinementPipeline
 from .client import ServerAddress, TritonRefinerClient
@@ -148,8 +149,8 @@ def run_level(address: ServerAddress, settings: LoadSettings, cameras: int) -> d
     # a restarted server starts its counts over: then they no longer add up to the people answered
     restarted = sum(size * count for size, count in batches.items()) != people
     return {"cameras": cameras, "fps_per_camera": settings.fps, "seconds": round(wall, 3),
-            "requests": len(trips), "people": sum(r["people"] for r in per_camera),
-            "people_per_s": round(sum(r["people"] for r in per_camera) / wall, 2),
+            "requests": len(trips), "people": people,
+            "people_per_s": round(people / wall, 2),
             "round_trip_ms": _percentiles(trips),
             "per_camera": [{"camera": r["camera"], "requests": len(r["round_trip_ms"]),
                             "missed_frames": r["missed_frames"], "errors": len(r["errors"]),
@@ -206,34 +207,11 @@ def _batch_counts(stats: dict) -> dict[int, int]:
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
+    """:func:`latency_stats` of ``values`` (ms, rounded to 1 us); NaN percentiles for no values."""
     if not values:
         return {"p50": float("nan"), "p90": float("nan"), "p99": float("nan")}
-    return {f"p{q}": round(float(np.percentile(values, q)), 3) for q in (50, 90, 99)}
-
-
-def machine() -> dict:
-    """What ran it: CPU model and cores, OS, Python and the serving packages' versions."""
-    import importlib.metadata as md
-    import os
-
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor())
-    versions: dict[str, str | None] = {}
-    for pkg in ("nvidia-pytriton", "tritonclient", "onnxruntime", "numpy", "torch"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
-            "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()], "versions": versions}
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return ""
+    return {key: round(value, 3) if isinstance(value, float) else value
+            for key, value in latency_stats(values).items()}
 
 
 def load_report(address: ServerAddress, settings: LoadSettings, pipeline: RefinementPipeline, server: dict,
@@ -247,5 +225,5 @@ def load_report(address: ServerAddress, settings: LoadSettings, pipeline: Refine
             f"{level['triton_batches']}")
     reference = {str(n): in_process(pipeline, settings, n) for n in settings.cameras}
     return {"kind": "serve_load", "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": machine(), "settings": asdict(settings), "server": server, "levels": levels,
+            "machine": capture(), "settings": asdict(settings), "server": server, "levels": levels,
             "in_process": reference, "timed": __doc__.split("Timed per request: ", 1)[1].strip()}

@@ -26,11 +26,9 @@ import numpy as np
 
 from ..errors import RefinetError, did_you_mean
 from ..pipeline import STAGES
-from .tensors import INPUTS, MAX_DEPTH_PX, MODEL_NAME, OUTPUTS
+from .tensors import INPUTS, MAX_DEPTH_PX, MODEL_NAME, OUTPUTS, TRITON_DTYPES
 
 PLATFORMS = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
-TRITON_TYPES = {np.dtype(np.float32): "TYPE_FP32", np.dtype(np.float64): "TYPE_FP64",
-                np.dtype(np.uint16): "TYPE_UINT16", np.dtype(np.bool_): "TYPE_BOOL"}
 MODEL_PY = Path(__file__).with_name("triton_model.py")
 
 
@@ -57,7 +55,7 @@ def stage_model_name(stage: str) -> str:
 
 def _tensor(name: str, dtype: np.dtype | type, dims: tuple[int, ...], optional: bool = False) -> str:
     extra = "\n    optional: true" if optional else ""
-    return (f"  {{\n    name: \"{name}\"\n    data_type: {TRITON_TYPES[np.dtype(dtype)]}\n"
+    return (f"  {{\n    name: \"{name}\"\n    data_type: TYPE_{TRITON_DTYPES[np.dtype(dtype)]}\n"
             f"    dims: [ {', '.join(map(str, dims))} ]{extra}\n  }}")
 
 

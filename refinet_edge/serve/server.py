@@ -101,10 +101,11 @@ def _prepend(entry: str, path: str) -> str:
 
 
 @contextlib.contextmanager
-def _environ_for_server() -> Iterator[None]:
-    """``os.environ`` as the stub needs it while PyTriton starts ``tritonserver`` (it copies os.environ)."""
+def _environ_for_server(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``env`` (:func:`stub_environment`) while PyTriton starts ``tritonserver`` (it
+    copies os.environ)."""
     saved = dict(os.environ)
-    os.environ.update(stub_environment())
+    os.environ.update(env)
     try:
         yield
     finally:
@@ -120,10 +121,6 @@ class BatchRefiner:
             raise RefinetError(f"serve needs all three stages; loaded: {', '.join(pipeline.runners) or 'none'}")
         self.pipeline, self.max_depth_px = pipeline, max_depth_px
         self.batches: list[tuple[int, int]] = []  # (requests, people) of each executed batch
-
-    def __call__(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """Decode (RefinetError naming the input of the first bad request) and refine every request."""
-        return self.refine([decode_request(feed, self.max_depth_px) for feed in feeds])
 
     def refine(self, decoded: list[PersonBatch]) -> list[dict[str, np.ndarray]]:
         """The outputs of each decoded request, in order."""
@@ -180,7 +177,7 @@ def serve(pipeline: RefinementPipeline, options: ServeOptions, ready: Callable[[
     if options.preferred_batch_sizes and max(options.preferred_batch_sizes) > options.max_batch_people:
         raise RefinetError(f"--preferred-batch {list(options.preferred_batch_sizes)}: each must be <= "
                            f"--max-batch {options.max_batch_people}")
-    stub_environment()  # raises now, with the fix, rather than after the server started
+    env = stub_environment()  # raises now, with the fix, rather than after the server started
     check_ports(options)
     refiner = BatchRefiner(pipeline, options.max_depth_px)
     batcher = DynamicBatcher(max_queue_delay_microseconds=options.queue_delay_us,
@@ -191,7 +188,7 @@ def serve(pipeline: RefinementPipeline, options: ServeOptions, ready: Callable[[
     # statistics (read-only counts: the batch sizes Triton formed) open; PyTriton's other restrictions stay
     security = TritonSecurityConfig(restricted_endpoints=[e for e in DEFAULT_PROTECTED_ENDPOINTS if e != "statistics"])
     with contextlib.ExitStack() as stack:
-        with _environ_for_server():  # tritonserver starts inside Triton's __enter__
+        with _environ_for_server(env):  # tritonserver starts inside Triton's __enter__
             triton = stack.enter_context(Triton(config=config, security_config=security))
             triton.bind(
                 model_name=MODEL_NAME, infer_func=_infer_function(refiner),

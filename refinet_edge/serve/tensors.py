@@ -41,6 +41,8 @@ from ..skeleton import NUM_JOINTS
 MODEL_NAME = "refinet"
 REQUEST_TAG = "refinet_request"  # request parameter: the client's tag, quoted in error messages
 MAX_DEPTH_PX = 1280 * 720  # default largest depth map a server accepts (a D435's biggest z16 profile)
+TRITON_DTYPES = {np.dtype(np.uint16): "UINT16", np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64",
+                 np.dtype(np.bool_): "BOOL"}  # Triton's names (a model config's data_type adds "TYPE_")
 
 # name -> (numpy dtype, per-person shape, optional)
 INPUTS: dict[str, tuple[type, tuple[int, ...], bool]] = {
