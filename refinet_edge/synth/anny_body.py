@@ -66,6 +66,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import RefinetError
+from .mesh_kernels import kernels_for
 from .poses import Pose, rot_x, rot_y, rot_z
 
 INSTALL_HINT = "pip install 'refinet-edge[synth]'"
@@ -283,16 +284,11 @@ def pose_subject(subject: AnnySubject, pose: Pose) -> PosedAnny:
 def skin(subject: AnnySubject, transforms: np.ndarray, use_numba: bool | None = None) -> np.ndarray:
     """Linear blend skinning of the rest mesh by per-bone ``transforms (B, 12)`` (R row-major, then t)
     -> ``(V, 3)``; Numba's kernel when numba imports (``use_numba`` None), else NumPy."""
-    if use_numba is not False:
-        try:
-            from ._mesh_jit import skin_kernel
-        except ImportError:
-            if use_numba:
-                raise
-        else:
-            out = np.empty_like(subject.rest_vertices_m)
-            skin_kernel(subject.rest_vertices_m, subject.weights, subject.bone_index, transforms, out)
-            return out
+    kernels = kernels_for(use_numba, "skin")
+    if kernels is not None:
+        out = np.empty_like(subject.rest_vertices_m)
+        kernels.skin(subject.rest_vertices_m, subject.weights, subject.bone_index, transforms, out)
+        return out
     blend = np.zeros((len(subject.weights), 12))
     for k in range(subject.weights.shape[1]):
         used = subject.weight_rows[k]  # vertices with a non-zero k-th weight
