@@ -145,6 +145,7 @@ class AnnySubject:
     bone_index: np.ndarray        # (V, K) bone per weight
     weight_rows: tuple[np.ndarray, ...]  # per k, the vertices whose k-th weight is not 0
     vertex_label: np.ndarray      # (V,) ITOP part of the heaviest bone
+    face_label: np.ndarray        # (F,) ITOP part of each face: vertex_label of its first vertex
     drivers: tuple[str, ...]      # (B,) see _driver_of_bone
     corrections: dict[str, np.ndarray]  # driver -> (3, 3) rest -> hanging-straight rotation
     bone: dict[str, int]          # bone name -> index
@@ -224,14 +225,17 @@ def anny_subject(seed: int, subject: int) -> AnnySubject:
     torso_ring = np.isin(heaviest, [bone["spine03"], bone["spine02"]])
     scalp = (np.isin(heaviest, [bone["head"]]) & (verts[:, 2] > head_centre[2] - 0.02)
              & (verts[:, 1] < head_centre[1] + 0.02))
-    arrays = [verts, heads, weights, index, torso_ring, scalp]
+    faces = model.get_triangular_faces().long().numpy()
+    vertex_label = part[heaviest].astype(np.int16)
+    face_label = vertex_label[faces[:, 0]]
+    arrays = [verts, heads, weights, index, torso_ring, scalp, face_label]
     for arr in arrays:
         arr.setflags(write=False)
     return AnnySubject(
-        phenotype=phenotype, rest_vertices_m=verts, faces=model.get_triangular_faces().long().numpy(),
+        phenotype=phenotype, rest_vertices_m=verts, faces=faces,
         rest_heads_m=heads, parents=np.asarray(model.bone_parents), weights=weights, bone_index=index,
         weight_rows=tuple(np.flatnonzero(weights[:, k] > 0) for k in range(weights.shape[1])),
-        vertex_label=part[heaviest].astype(np.int16), drivers=tuple(_driver_of_bone(n) for n in names),
+        vertex_label=vertex_label, face_label=face_label, drivers=tuple(_driver_of_bone(n) for n in names),
         corrections=corrections, bone=bone, head_centre_offset_m=head_centre - heads[bone["head"]],
         torso_ring=torso_ring, scalp=scalp, stature_m=float(verts[:, 2].max() - verts[:, 2].min()),
         thigh_r_m=thigh_r)

@@ -66,7 +66,7 @@ from .scene import FIRST_OBJECT, CameraPose, chair_under, place_camera, scene_su
 @lru_cache(maxsize=64)
 def _shells(seed: int, subject: int) -> list[Shell]:
     body = anny_subject(seed, subject)
-    return outfit_shells(body.faces, body.vertex_label, body.scalp, subject_outfit(seed, subject))
+    return outfit_shells(body.faces, body.vertex_label, body.scalp, subject_outfit(seed, subject), body.face_label)
 
 
 def nearest_vertex_m(joints_m: np.ndarray, vertices_m: np.ndarray) -> np.ndarray:
@@ -171,7 +171,7 @@ def _render_anny(meta: dict, camera: Camera, cam_pose: CameraPose, scene: list[S
     depth_scene, labels = render(scene_c, camera)
     verts = np.concatenate([posed.vertices_m, g_verts])
     faces = np.concatenate([body.faces, g_faces + len(posed.vertices_m)])
-    face_labels = np.concatenate([body.vertex_label[body.faces[:, 0]], g_labels])
+    face_labels = np.concatenate([body.face_label, g_labels])
     verts_c = cam_pose.to_camera(verts @ turn.T + lift)
     depth_mesh, labels_mesh = rasterise_labels(verts_c, faces, face_labels, camera)
     nearer = depth_mesh < np.where(depth_scene > 0, depth_scene, np.inf)

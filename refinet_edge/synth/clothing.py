@@ -104,9 +104,11 @@ class Shell:
     labels: np.ndarray
 
 
-def outfit_shells(faces: np.ndarray, vertex_label: np.ndarray, scalp: np.ndarray, outfit: Outfit) -> list[Shell]:
-    """The shells of ``outfit`` on a mesh (topology only: computed once per subject)."""
-    face_labels = vertex_label[faces[:, 0]]
+def outfit_shells(faces: np.ndarray, vertex_label: np.ndarray, scalp: np.ndarray, outfit: Outfit,
+                  face_label: np.ndarray | None = None) -> list[Shell]:
+    """The shells of ``outfit`` on a mesh (topology only: computed once per subject); ``face_label (F,)``,
+    the part of each face's first vertex, is computed from ``vertex_label`` when not given."""
+    face_labels = vertex_label[faces[:, 0]] if face_label is None else face_label
     shells = []
     for offset, chosen in ((outfit.hair_m, scalp), (outfit.top_m, np.isin(vertex_label, TOP_LABELS)),
                            (outfit.trousers_m, np.isin(vertex_label, BOTTOM_LABELS))):
