@@ -31,12 +31,8 @@ from refinet_edge.synth import SynthConfig, generate_frame
 from refinet_edge.synth.sensor import surface_cosine
 from refinet_edge.synth.sensor_presets import SENSOR_NAMES, apply_sensor_model, sensor_for_frame
 
+from .stats import latency_stats
 from .synth_rate import cpu_model
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    p50, p90, p99 = np.percentile(samples, [50, 90, 99])
-    return {"mean": float(np.mean(samples)), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
 def time_camera(camera: str, frames: int, rounds: int, seed: int = 0) -> dict:
@@ -63,7 +59,7 @@ def time_camera(camera: str, frames: int, rounds: int, seed: int = 0) -> dict:
                 apply_sensor_model(sensor_for_frame(name, rng), clean, frame.camera, rng, cos, albedo)
                 sensor_ms[name].append(1000 * (time.perf_counter() - start))
     return {name: {"frames": len(frame_ms[name]), "frames_per_s": 1000 / float(np.mean(frame_ms[name])),
-                   "frame_ms": _percentiles(frame_ms[name]), "sensor_ms": _percentiles(sensor_ms[name])}
+                   "frame_ms": latency_stats(frame_ms[name]), "sensor_ms": latency_stats(sensor_ms[name])}
             for name in SENSOR_NAMES}
 
 

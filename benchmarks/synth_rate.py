@@ -21,6 +21,8 @@ import numpy as np
 
 from refinet_edge.synth import SynthConfig, generate_frame, generate_frames
 
+from .stats import latency_stats
+
 
 def cpu_model() -> str:
     try:
@@ -38,7 +40,8 @@ def run(frames: int, workers: int, camera: str, view: str, seed: int = 0, warmup
     """Time ``frames`` frames; returns the settings, frames/s and (one worker) per-frame percentiles.
 
     With ``body`` other than ``own`` the timer also holds building the subjects' Anny meshes
-    (``generate_frames`` does it before the first frame), but not loading Anny (in the warm-up).
+    (``generate_frames`` does it before the first frame for forked workers, else as each subject
+    first appears), but not loading Anny (in the warm-up).
     """
     config = SynthConfig(body=body, poses=poses, scene=scene)
     for i in range(warmup):
@@ -52,13 +55,11 @@ def run(frames: int, workers: int, camera: str, view: str, seed: int = 0, warmup
         last = now
         count += 1
     seconds = time.perf_counter() - start
-    result = {"frames": count, "workers": workers, "camera": camera, "view": view, "body": body, "seconds": seconds,
-              "frames_per_s": count / seconds}
-    if (poses, scene) != ("families", "default"):  # older reports have neither key
-        result.update(poses=poses, scene=scene)
+    result = {"frames": count, "workers": workers, "camera": camera, "view": view, "body": body, "poses": poses,
+              "scene": scene, "seconds": seconds, "frames_per_s": count / seconds}
     if workers == 1 and per_frame_ms:
-        result.update(zip(("p50_ms", "p90_ms", "p99_ms"), np.percentile(per_frame_ms, [50, 90, 99]),
-                          strict=True))
+        stats = latency_stats(per_frame_ms)
+        result.update(p50_ms=stats["p50"], p90_ms=stats["p90"], p99_ms=stats["p99"])
     return result
 
 

@@ -41,7 +41,7 @@ def main(out_dir: str) -> None:
         _shells.cache_clear()
         before = os.getloadavg()[0]
         r = run(frames, 2, "itop_side", "side", seed=0, body=body, poses=poses, scene=scene)
-        r.update(poses=poses, scene=scene, load_1min_before=before, load_1min_after=os.getloadavg()[0],
+        r.update(load_1min_before=before, load_1min_after=os.getloadavg()[0],
                  minutes_for_20000=20000 / r["frames_per_s"] / 60)
         print(json.dumps(r), flush=True)
         results.append(r)

@@ -66,6 +66,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import RefinetError
+from .mesh_kernels import kernels_for
 from .poses import Pose, rot_x, rot_y, rot_z
 
 INSTALL_HINT = "pip install 'refinet-edge[synth]'"
@@ -144,6 +145,7 @@ class AnnySubject:
     bone_index: np.ndarray        # (V, K) bone per weight
     weight_rows: tuple[np.ndarray, ...]  # per k, the vertices whose k-th weight is not 0
     vertex_label: np.ndarray      # (V,) ITOP part of the heaviest bone
+    face_label: np.ndarray        # (F,) ITOP part of each face: vertex_label of its first vertex
     drivers: tuple[str, ...]      # (B,) see _driver_of_bone
     corrections: dict[str, np.ndarray]  # driver -> (3, 3) rest -> hanging-straight rotation
     bone: dict[str, int]          # bone name -> index
@@ -223,14 +225,17 @@ def anny_subject(seed: int, subject: int) -> AnnySubject:
     torso_ring = np.isin(heaviest, [bone["spine03"], bone["spine02"]])
     scalp = (np.isin(heaviest, [bone["head"]]) & (verts[:, 2] > head_centre[2] - 0.02)
              & (verts[:, 1] < head_centre[1] + 0.02))
-    arrays = [verts, heads, weights, index, torso_ring, scalp]
+    faces = model.get_triangular_faces().long().numpy()
+    vertex_label = part[heaviest].astype(np.int16)
+    face_label = vertex_label[faces[:, 0]]
+    arrays = [verts, heads, weights, index, torso_ring, scalp, face_label]
     for arr in arrays:
         arr.setflags(write=False)
     return AnnySubject(
-        phenotype=phenotype, rest_vertices_m=verts, faces=model.get_triangular_faces().long().numpy(),
+        phenotype=phenotype, rest_vertices_m=verts, faces=faces,
         rest_heads_m=heads, parents=np.asarray(model.bone_parents), weights=weights, bone_index=index,
         weight_rows=tuple(np.flatnonzero(weights[:, k] > 0) for k in range(weights.shape[1])),
-        vertex_label=part[heaviest].astype(np.int16), drivers=tuple(_driver_of_bone(n) for n in names),
+        vertex_label=vertex_label, face_label=face_label, drivers=tuple(_driver_of_bone(n) for n in names),
         corrections=corrections, bone=bone, head_centre_offset_m=head_centre - heads[bone["head"]],
         torso_ring=torso_ring, scalp=scalp, stature_m=float(verts[:, 2].max() - verts[:, 2].min()),
         thigh_r_m=thigh_r)
@@ -283,16 +288,11 @@ def pose_subject(subject: AnnySubject, pose: Pose) -> PosedAnny:
 def skin(subject: AnnySubject, transforms: np.ndarray, use_numba: bool | None = None) -> np.ndarray:
     """Linear blend skinning of the rest mesh by per-bone ``transforms (B, 12)`` (R row-major, then t)
     -> ``(V, 3)``; Numba's kernel when numba imports (``use_numba`` None), else NumPy."""
-    if use_numba is not False:
-        try:
-            from ._mesh_jit import skin_kernel
-        except ImportError:
-            if use_numba:
-                raise
-        else:
-            out = np.empty_like(subject.rest_vertices_m)
-            skin_kernel(subject.rest_vertices_m, subject.weights, subject.bone_index, transforms, out)
-            return out
+    kernels = kernels_for(use_numba, "skin")
+    if kernels is not None:
+        out = np.empty_like(subject.rest_vertices_m)
+        kernels.skin(subject.rest_vertices_m, subject.weights, subject.bone_index, transforms, out)
+        return out
     blend = np.zeros((len(subject.weights), 12))
     for k in range(subject.weights.shape[1]):
         used = subject.weight_rows[k]  # vertices with a non-zero k-th weight

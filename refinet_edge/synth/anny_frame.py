@@ -56,7 +56,7 @@ from .clothing import Outfit, Shell, dress, outfit_shells, subject_outfit
 from .compose import pose_weights, stage_frame
 from .generator import SynthConfig, SynthFrame, finish_frame
 from .geometry import Surface
-from .pose_space import Posture
+from .pose_space import Posture, support_lift
 from .poses import BodyPoints, rot_x, rot_y, rot_z, sample_pose
 from .raster import rasterise_labels
 from .render import render
@@ -66,7 +66,7 @@ from .scene import FIRST_OBJECT, CameraPose, chair_under, place_camera, scene_su
 @lru_cache(maxsize=64)
 def _shells(seed: int, subject: int) -> list[Shell]:
     body = anny_subject(seed, subject)
-    return outfit_shells(body.faces, body.vertex_label, body.scalp, subject_outfit(seed, subject))
+    return outfit_shells(body.faces, body.vertex_label, body.scalp, subject_outfit(seed, subject), body.face_label)
 
 
 def nearest_vertex_m(joints_m: np.ndarray, vertices_m: np.ndarray) -> np.ndarray:
@@ -108,13 +108,7 @@ def place_anny(body: AnnySubject, posture: Posture, yaw_deg: float) -> PlacedAnn
     verts_z = (posed.vertices_m @ turn.T)[:, 2]
     joints = posed.joints_m @ turn.T
     feet_z = float(verts_z[body.vertex_label >= 13].min())
-    if posture.support == "feet":
-        lift = -feet_z
-    elif posture.support == "seat":
-        hips_z = 0.5 * (joints[9, 2] + joints[10, 2])
-        lift = max(posture.support_m + 0.95 * body.thigh_r_m - hips_z, -feet_z)
-    else:
-        lift = posture.support_m - float(verts_z.min())
+    lift = support_lift(posture, feet_z, joints, body.thigh_r_m, lambda: float(verts_z.min()))
     offset = np.array([0.0, 0.0, lift])
     heels = posed.heads_m[[body.bone[f"foot.{s}"] for s in SIDES]]
     toes = posed.heads_m[[body.bone[f"toe3-3.{s}"] for s in SIDES]]
@@ -177,7 +171,7 @@ def _render_anny(meta: dict, camera: Camera, cam_pose: CameraPose, scene: list[S
     depth_scene, labels = render(scene_c, camera)
     verts = np.concatenate([posed.vertices_m, g_verts])
     faces = np.concatenate([body.faces, g_faces + len(posed.vertices_m)])
-    face_labels = np.concatenate([body.vertex_label[body.faces[:, 0]], g_labels])
+    face_labels = np.concatenate([body.face_label, g_labels])
     verts_c = cam_pose.to_camera(verts @ turn.T + lift)
     depth_mesh, labels_mesh = rasterise_labels(verts_c, faces, face_labels, camera)
     nearer = depth_mesh < np.where(depth_scene > 0, depth_scene, np.inf)

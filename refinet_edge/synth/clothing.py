@@ -21,11 +21,12 @@ body drapes over the thighs as a tube (a proxy, not cloth simulation).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from .mesh_kernels import kernels_for
 
 HAIR_LABELS = (0,)
 TOP_LABELS = (2, 3, 4, 5, 8)
@@ -76,16 +77,11 @@ def subject_outfit(seed: int, subject: int) -> Outfit:
 def vertex_normals(vertices_m: np.ndarray, faces: np.ndarray, use_numba: bool | None = None) -> np.ndarray:
     """Area-weighted unit vertex normals, oriented away from the mesh centroid on average
     (summed by a Numba kernel when numba imports and ``use_numba`` is not False)."""
-    kernel: Callable[..., None] | None = None
-    if use_numba is not False:
-        try:
-            from ._mesh_jit import face_normal_sum_kernel as kernel
-        except ImportError:
-            if use_numba:
-                raise
-    if kernel is not None:
+    kernels = kernels_for(use_numba, "vertex_normals")
+    if kernels is not None:
         normals = np.empty_like(vertices_m, dtype=np.float64)
-        kernel(np.ascontiguousarray(vertices_m, np.float64), np.ascontiguousarray(faces, np.int64), normals)
+        kernels.face_normal_sum(np.ascontiguousarray(vertices_m, np.float64), np.ascontiguousarray(faces, np.int64),
+                                normals)
     else:
         p = vertices_m[faces]
         face_n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
@@ -108,9 +104,11 @@ class Shell:
     labels: np.ndarray
 
 
-def outfit_shells(faces: np.ndarray, vertex_label: np.ndarray, scalp: np.ndarray, outfit: Outfit) -> list[Shell]:
-    """The shells of ``outfit`` on a mesh (topology only: computed once per subject)."""
-    face_labels = vertex_label[faces[:, 0]]
+def outfit_shells(faces: np.ndarray, vertex_label: np.ndarray, scalp: np.ndarray, outfit: Outfit,
+                  face_label: np.ndarray | None = None) -> list[Shell]:
+    """The shells of ``outfit`` on a mesh (topology only: computed once per subject); ``face_label (F,)``,
+    the part of each face's first vertex, is computed from ``vertex_label`` when not given."""
+    face_labels = vertex_label[faces[:, 0]] if face_label is None else face_label
     shells = []
     for offset, chosen in ((outfit.hair_m, scalp), (outfit.top_m, np.isin(vertex_label, TOP_LABELS)),
                            (outfit.trousers_m, np.isin(vertex_label, BOTTOM_LABELS))):

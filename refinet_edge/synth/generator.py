@@ -28,6 +28,7 @@ import numpy as np
 from ..camera import Camera, camera_preset
 from ..errors import RefinetError, did_you_mean
 from ..skeleton import NUM_JOINTS
+from . import anny_body
 from .body import BodyShape, body_shape, body_surfaces
 from .compose import SCENES, pose_weights, stage_frame
 from .geometry import Surface
@@ -196,16 +197,18 @@ def posed_body(body: BodyShape, points: BodyPoints) -> list[Surface]:
 def generate_frame(index: int, *, seed: int, camera: Camera | str = "itop_side", view: str = "side",
                    config: SynthConfig = DEFAULT_CONFIG) -> SynthFrame:
     """Frame ``index`` of the synthetic set ``seed`` (deterministic from the two)."""
-    camera, view = resolve_camera(camera), check_view(view, config)
-    subject = index % config.num_subjects
     if config.body != "own":
-        from . import anny_body
+        anny_body.require_anny(config.body)
+    return _frame(index, seed=seed, camera=resolve_camera(camera), view=check_view(view, config), config=config)
 
-        if anny_body.picks_anny(config.body, seed, subject):
-            from .anny_frame import generate_anny_frame
 
-            anny_body.require_anny(config.body)
-            return generate_anny_frame(index, subject, seed=seed, camera=camera, view=view, config=config)
+def _frame(index: int, *, seed: int, camera: Camera, view: str, config: SynthConfig) -> SynthFrame:
+    """:func:`generate_frame` once its settings are checked (by it, or once by :func:`generate_frames`)."""
+    subject = index % config.num_subjects
+    if anny_body.picks_anny(config.body, seed, subject):
+        from .anny_frame import generate_anny_frame
+
+        return generate_anny_frame(index, subject, seed=seed, camera=camera, view=view, config=config)
     body = body_shape(seed, subject)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
     if not config.legacy:
@@ -241,22 +244,25 @@ def generate_frames(n: int, *, seed: int, camera: Camera | str = "itop_side", vi
     if n < 0 or start < 0 or workers < 1:
         raise RefinetError(f"generate_frames needs n >= 0, start >= 0 and workers >= 1; "
                            f"got n={n}, start={start}, workers={workers}")
-    make = partial(generate_frame, seed=seed, camera=resolve_camera(camera), view=check_view(view, config),
-                   config=config)
+    make = partial(_frame, seed=seed, camera=resolve_camera(camera), view=check_view(view, config), config=config)
+    context = mp.get_context()  # the platform's default start method, as the pool below uses
     if config.body != "own":
-        from . import anny_body
-
         anny_body.require_anny(config.body)
-        for subject in range(min(config.num_subjects, n)):  # built once here, inherited by forked workers
-            if anny_body.picks_anny(config.body, seed, (start + subject) % config.num_subjects):
-                anny_body.anny_subject(seed, (start + subject) % config.num_subjects)
-    return _frames(make, range(start, start + n), workers)
+        if workers > 1 and n > 1 and context.get_start_method() == "fork":
+            # built once here and inherited by the forked workers (spawned or forkserver workers
+            # would not inherit them: each builds the subjects it meets, cached per process)
+            for k in range(min(config.num_subjects, n)):
+                subject = (start + k) % config.num_subjects
+                if anny_body.picks_anny(config.body, seed, subject):
+                    anny_body.anny_subject(seed, subject)
+    return _frames(make, range(start, start + n), workers, context)
 
 
-def _frames(make: Callable[[int], SynthFrame], indices: range, workers: int) -> Iterator[SynthFrame]:
+def _frames(make: Callable[[int], SynthFrame], indices: range, workers: int,
+            context: mp.context.BaseContext) -> Iterator[SynthFrame]:
     if workers == 1 or len(indices) < 2:
         yield from map(make, indices)
         return
-    with mp.get_context().Pool(min(workers, len(indices))) as pool:
+    with context.Pool(min(workers, len(indices))) as pool:
         chunk = max(1, min(16, len(indices) // (4 * workers)))
         yield from pool.imap(make, indices, chunksize=chunk)

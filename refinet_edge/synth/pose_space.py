@@ -34,6 +34,7 @@ of those ranges intersected with the model's own :data:`~.poses.JOINT_LIMITS`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -226,15 +227,28 @@ def place_posture(body: BodyShape, posture: Posture, yaw_deg: float, floor_xy_m:
     turn = rot_z(yaw_deg) @ rot_y(roll) @ rot_x(-pitch)
     points = forward_kinematics(body, posture.pose).transformed(turn, np.array([*floor_xy_m, 0.0]))
     feet_z = min(points.heels[:, 2].min(), points.toes[:, 2].min()) - body.foot_r_m
-    if posture.support == "feet":
-        lift = -feet_z
-    elif posture.support == "seat":
-        hips_z = 0.5 * (points.joints[9, 2] + points.joints[10, 2])
-        lift = max(posture.support_m + 0.95 * body.thigh_r_m - hips_z, -feet_z)
-    else:
-        surfaces = body_surfaces(body, points.joints, points.heels, points.toes)
-        lift = posture.support_m - float(lowest_z(surfaces).min())
+    lift = support_lift(posture, feet_z, points.joints, body.thigh_r_m,
+                        lambda: float(lowest_z(body_surfaces(body, points.joints, points.heels, points.toes)).min()))
     return points.transformed(np.eye(3), np.array([0.0, 0.0, lift]))
+
+
+def support_lift(posture: Posture, feet_z_m: float, joints_m: np.ndarray, thigh_r_m: float,
+                 lowest_z_m: Callable[[], float]) -> float:
+    """How far to raise a turned body (world z up, floor z = 0) onto ``posture``'s support
+    (the rule of :func:`place_posture`, shared by the Anny bodies of :mod:`.anny_frame`).
+
+    Args:
+        feet_z_m: the lowest point of the feet's soles.
+        joints_m: ``(15, 3)`` ITOP joints (their hips set a seated body on the seat).
+        thigh_r_m: thigh radius: the thighs rest on the seat ``0.95 *`` this below the hip joints.
+        lowest_z_m: the lowest body surface, asked for only for the ``knees`` and ``bed`` supports.
+    """
+    if posture.support == "feet":
+        return -feet_z_m
+    if posture.support == "seat":
+        hips_z = 0.5 * (joints_m[9, 2] + joints_m[10, 2])
+        return max(posture.support_m + 0.95 * thigh_r_m - hips_z, -feet_z_m)
+    return posture.support_m - lowest_z_m()
 
 
 def _limb_samples(j: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..camera import Camera
 from .geometry import NEAR_M
+from .mesh_kernels import kernels_for
 
 _BIN_SIZES_PX = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
@@ -89,15 +90,6 @@ def _kernel_numpy(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, width: int, 
     index[pix[first][closer]] = tri[first][closer]
 
 
-def _numba_kernel():
-    """The compiled twin of :func:`_kernel_numpy` (one pass over triangles), or None without numba."""
-    try:
-        from ._mesh_jit import raster_kernel
-    except ImportError:
-        return None
-    return raster_kernel
-
-
 def rasterise(vertices_m: np.ndarray, faces: np.ndarray, camera: Camera,
               use_numba: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Z-buffer the camera-frame mesh.
@@ -116,12 +108,10 @@ def rasterise(vertices_m: np.ndarray, faces: np.ndarray, camera: Camera,
     uv, z = _project(np.asarray(vertices_m, np.float64), camera)
     depth = np.full(camera.height * camera.width, np.inf)
     index = np.full(camera.height * camera.width, -1, dtype=np.int64)
-    kernel = _numba_kernel() if use_numba is not False else None
-    if use_numba and kernel is None:
-        raise ImportError("rasterise(use_numba=True) needs numba (pip install 'refinet-edge[jit]')")
+    kernels = kernels_for(use_numba, "rasterise")
     faces = np.ascontiguousarray(faces, dtype=np.int64)
-    if kernel is not None:
-        kernel(uv, z, faces, camera.width, camera.height, NEAR_M, depth, index)
+    if kernels is not None:
+        kernels.raster(uv, z, faces, camera.width, camera.height, NEAR_M, depth, index)
     else:
         _kernel_numpy(uv, z, faces, camera.width, camera.height, depth, index)
     return depth.reshape(camera.shape), index.reshape(camera.shape)
