@@ -47,7 +47,7 @@ _OPT_STR = (str, _NONE)
 
 SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("", "name"): ((str,), "refinet"), ("", "dataset"): ((str,), "ITOP"), ("", "side"): ((str,), "side"),
-    ("", "task"): (_OPT_STR, None), ("", "project_dir"): ((str,), "."), ("", "train_dir"): ((str,), REQUIRED),
+    ("", "task"): (_OPT_STR, None), ("", "project_dir"): ((str,), "."), ("", "train_dir"): ((str, list), REQUIRED),
     ("", "save_img"): ((bool, _NONE), None), ("", "epochs"): ((int,), REQUIRED), ("", "offset"): ((bool,), False),
     ("", "phase"): ((str,), "train"),
     ("data", "type"): ((str,), REQUIRED), ("data", "from_gt"): ((bool,), True), ("data", "patch_dim"): ((int,), 40),
@@ -88,6 +88,9 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("train", "limb_scale"): (_NUM, 0.0),
     # per-joint training loss: "mse" (authors: squared error) or "distance" (its square root, MPJPE-like)
     ("train", "loss"): ((str,), "mse"),
+    # extra validation sets scored every extra_val_every epochs and logged side by side, never used to pick the best
+    # checkpoint: ITOP-layout directories whose "test" split is read (any camera), e.g. held-out combinations
+    ("train", "extra_val_dirs"): ((list,), []), ("train", "extra_val_every"): ((int,), 5),
 }
 # model.<field>: every field of the three stage configs (checked against the stage's own config at load)
 for _cls in CONFIG_CLASSES.values():
@@ -119,13 +122,17 @@ _NONNEG = (lambda v: v is None or v >= 0, "a number >= 0")
 _PROB = (lambda v: 0 <= v <= 1, "a probability in [0, 1]")
 CHECKS: dict[tuple[str, str], tuple[Any, str]] = {
     **{k: _POS_INT for k in [("", "epochs"), ("data", "batch_size"), ("data", "patch_dim"), ("data", "num_keypoints"),
-                             ("train", "val_every"), ("train", "log_every"), ("train", "train_frames")]},
+                             ("train", "val_every"), ("train", "log_every"), ("train", "train_frames"),
+                             ("train", "extra_val_every")]},
     **{k: _NONNEG for k in [("train", "num_workers"), ("train", "chain_cache"), ("solver", "weight_decay"),
                             ("noise", "sigma_px"),
                             ("noise", "sigma_mm"), ("data_aug", "sigma"), ("data", "pcloud_dim")]},
     ("noise", "swap_prob"): _PROB, ("noise", "outlier_prob"): _PROB, ("train", "flip_prob"): _PROB,
     ("solver", "base_lr"): (lambda v: v > 0, "> 0"),
     ("solver", "gamma"): (lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("", "train_dir"): (lambda v: isinstance(v, str) or (len(v) > 0 and all(isinstance(x, str) for x in v)),
+                        "a directory or a non-empty list of directories"),
+    ("train", "extra_val_dirs"): (lambda v: all(isinstance(x, str) for x in v), "a list of directories"),
     ("solver", "decay_steps"): (lambda v: all(type(x) is int and x >= 1 for x in v) and v == sorted(set(v)),
                                 "an increasing list of epochs >= 1"),
 }

@@ -232,3 +232,36 @@ def test_training_loss_falls(tiny_set, tmp_path, stage):
     losses = [json.loads(line)["loss"] for line in (tmp_path / f"{stage}.log.jsonl").read_text().splitlines()]
     assert len(losses) == 6 and all(np.isfinite(losses))
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.fixture(scope="module")
+def wide_camera_sets(tmp_path_factory) -> Path:
+    """Two tiny sets at another camera (640x480): a train split and a test split."""
+    out = tmp_path_factory.mktemp("wide_camera")
+    for split, frames in (("train", 32), ("test", 12)):
+        subprocess.run([sys.executable, "-m", "refinet_edge.cli", "synth", "--out", str(out), "--split", split,
+                        "--frames", str(frames), "--seed", "12", "--workers", "1", "--camera", "d435_640x480"],
+                       check=True, capture_output=True)
+    return out
+
+
+def test_train_dir_list_concatenates_and_extra_val_is_logged_not_selected(tiny_set, wide_camera_sets, tmp_path):
+    from refinet_edge.training.run import load_train_val
+
+    one, _ = load_train_val(_hypes("skeleton", tiny_set, tmp_path))
+    both, val = load_train_val(_hypes("skeleton", tiny_set, tmp_path, train_dir=[str(tiny_set), str(tiny_set)]))
+    assert len(both) == 2 * len(one) and np.array_equal(both.joints_m[len(one):], one.joints_m)
+    assert len(val) > 0
+    h = _hypes("skeleton", tiny_set, tmp_path, epochs=2, **{"train.extra_val_dirs": [str(wide_camera_sets)],
+                                                           "train.extra_val_every": 2})
+    best = run_training(h)
+    records = [json.loads(line) for line in (tmp_path / "skeleton.log.jsonl").read_text().splitlines()]
+    extra = f"extra_{wide_camera_sets.name}_skeleton_acc_10cm"
+    assert extra not in records[0] and 0.0 <= records[1][extra] <= 100.0  # every 2nd epoch only
+    assert best["acc_10cm"] == max(r["val_skeleton_acc_10cm"] for r in records)  # the best is chosen on val
+
+
+def test_train_dirs_with_different_cameras_are_a_user_error(tiny_set, wide_camera_sets, tmp_path):
+    h = _hypes("skeleton", tiny_set, tmp_path, train_dir=[str(tiny_set), str(wide_camera_sets)])
+    with pytest.raises(RefinetError, match="another camera"):
+        run_training(h)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..data.itop import open_split
+from ..errors import RefinetError
 
 ProgressFn = Callable[[int, int], None]
 
@@ -47,6 +48,21 @@ class FrameStore:
         idx = np.sort(np.random.default_rng(seed).choice(len(self), count, replace=False))
         return FrameStore(f"{self.name}[{count}]", self.camera, self.depth_f16[idx], self.joints_m[idx],
                           self.uv_px[idx], self.visible[idx])
+
+
+def concat_frames(stores: list[FrameStore]) -> FrameStore:
+    """One store of several splits taken with the same camera (a training mixture from several directories)."""
+    if len(stores) == 1:
+        return stores[0]
+    first = stores[0]
+    for other in stores[1:]:
+        if other.camera != first.camera:
+            raise RefinetError(f"train_dir: {other.name} was rendered with another camera than {first.name} "
+                               f"({other.camera.width}x{other.camera.height} vs {first.camera.width}x"
+                               f"{first.camera.height}); one training mixture needs one camera")
+    return FrameStore("+".join(s.name for s in stores), first.camera,
+                      *(np.concatenate([getattr(s, f) for s in stores])
+                        for f in ("depth_f16", "joints_m", "uv_px", "visible")))
 
 
 def load_frames(root: str | Path, view: str, split: str, limit: int | None = None,

@@ -71,13 +71,17 @@ class TrainSettings:
     chain_cache: int = 0  # chained stages: noise draws of the earlier stages' outputs made once (0: every batch)
     flip_prob: float = 0.0  # skeleton stage: share of samples trained as their mirror image
     limb_scale: float = 0.0  # skeleton stage: bone-length augmentation, U(1 - a, 1 + a) per bone (0 = off)
+    extra_val_every: int = 5  # extra validation sets (logged only) every this many epochs and at the last
     loss: str = "mse"  # per joint: "mse" squared error (authors), "distance" its Euclidean norm (MPJPE-like)
 
 
 def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameStore,
                 previous: RefinementPipeline | None = None, resume: bool = False,
-                on_event: EventFn | None = None, on_progress: ProgressFn | None = None) -> dict:
-    """Train ``model`` for ``settings.stage``; return the best validation summary."""
+                on_event: EventFn | None = None, on_progress: ProgressFn | None = None,
+                extra_val: dict[str, FrameStore] | None = None) -> dict:
+    """Train ``model`` for ``settings.stage``; return the best validation summary. ``extra_val`` splits are
+    scored every ``settings.extra_val_every`` epochs and logged as ``extra_{name}_{step}_acc_10cm``; they never
+    choose the best checkpoint."""
     import torch
 
     from ..checkpoint import load_training_state, save_stage, save_training_state
@@ -115,6 +119,10 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
                   "seconds": round(time.perf_counter() - t0, 1),
                   **{f"val_{step}_acc_10cm": m.acc_10cm for step, m in val_metrics.items()},
                   "val_mpjpe_mm": val_metrics[settings.stage].mpjpe_mm}
+        if extra_val and ((epoch + 1) % settings.extra_val_every == 0 or epoch + 1 == settings.epochs):
+            for name, split in extra_val.items():
+                for step, m in validate(settings.stage, model, split, previous, settings).items():
+                    record[f"extra_{name}_{step}_acc_10cm"] = m.acc_10cm
         current = val_metrics[settings.stage].acc_10cm
         if current > best["acc_10cm"]:
             best = {"acc_10cm": current, "epoch": epoch + 1, "mpjpe_mm": val_metrics[settings.stage].mpjpe_mm}

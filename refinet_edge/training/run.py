@@ -19,7 +19,7 @@ from ..pipeline import STAGES, PipelineConfig, RefinementPipeline
 from ..preprocess.patches import PatchConfig
 from ..preprocess.points import PointConfig
 from ..stage_io import SkeletonConfig
-from .frames import FrameStore, load_frames
+from .frames import FrameStore, concat_frames, load_frames
 from .loop import EventFn, TrainSettings, train_stage
 
 ProgressFn = Callable[[str, int, int], None]
@@ -27,9 +27,16 @@ VAL_FRAMES = 1000  # validation subset: enough for a stable acc_10cm, fast enoug
 
 
 def resolve(hypes: Hypes, key: str) -> Path:
-    """``train_dir`` or ``checkpoints.save_dir`` relative to ``project_dir``."""
-    value = Path(hypes.get(key))
-    return value if value.is_absolute() else Path(hypes.project_dir) / value
+    """``train_dir`` (the first, if a list) or ``checkpoints.save_dir`` relative to ``project_dir``."""
+    return resolve_all(hypes, key)[0]
+
+
+def resolve_all(hypes: Hypes, key: str) -> list[Path]:
+    """Every directory of ``key`` (``train_dir`` may list several; ``train.extra_val_dirs`` does), relative to
+    ``project_dir``."""
+    value = hypes.get(key)
+    values = [value] if isinstance(value, str) else list(value)
+    return [p if p.is_absolute() else Path(hypes.project_dir) / p for p in map(Path, values)]
 
 
 def previous_stages(hypes: Hypes) -> RefinementPipeline | None:
@@ -70,18 +77,26 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         chain_cache=hypes.train.chain_cache,
         flip_prob=float(hypes.train.flip_prob) if hypes.stage == "skeleton" else 0.0,
         limb_scale=float(hypes.train.limb_scale) if hypes.stage == "skeleton" else 0.0,
-        loss=hypes.train.loss,
+        loss=hypes.train.loss, extra_val_every=hypes.train.extra_val_every,
     )
 
 
 def load_train_val(hypes: Hypes, on_progress: ProgressFn | None = None) -> tuple[FrameStore, FrameStore]:
-    """The train and validation splits (authors' subjects 04 and 05) in memory."""
-    root = resolve(hypes, "train_dir")
+    """The train and validation splits (authors' subjects 04 and 05) in memory; with several ``train_dir``
+    directories (one camera), their concatenation, ``train.train_frames`` applying to each."""
     limit = hypes.train.train_frames
-    train = load_frames(root, hypes.side, "train", limit=limit,
-                        on_progress=(lambda d, t: on_progress("load train", d, t)) if on_progress else None)
-    val = load_frames(root, hypes.side, "val").subset(VAL_FRAMES)
-    return train, val
+    trains, vals = [], []
+    for root in resolve_all(hypes, "train_dir"):
+        trains.append(load_frames(root, hypes.side, "train", limit=limit,
+                                  on_progress=(lambda d, t: on_progress("load train", d, t)) if on_progress else None))
+        vals.append(load_frames(root, hypes.side, "val"))
+    return concat_frames(trains), concat_frames(vals).subset(VAL_FRAMES)
+
+
+def load_extra_val(hypes: Hypes) -> dict[str, FrameStore]:
+    """``train.extra_val_dirs``: their test splits (at most VAL_FRAMES frames each), keyed by directory name."""
+    return {root.name: load_frames(root, hypes.side, "test").subset(VAL_FRAMES)
+            for root in resolve_all(hypes, "train.extra_val_dirs")}
 
 
 def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = None,
@@ -92,6 +107,7 @@ def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = 
     previous = previous_stages(hypes)
     settings = settings_from_hypes(hypes, previous)
     train, val = load_train_val(hypes, on_progress)
+    extra_val = load_extra_val(hypes)
     model = build_model(hypes.stage, hypes.model_config)
     return train_stage(settings, model, train, val, previous=previous, resume=resume, on_event=on_event,
-                       on_progress=on_progress)
+                       on_progress=on_progress, extra_val=extra_val)
