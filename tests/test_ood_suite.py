@@ -27,7 +27,7 @@ from refinet_edge.ood_suite import (
     missing_fields,
     run_suite,
 )
-from refinet_edge.pipeline import RefinementPipeline
+from refinet_edge.pipeline import WEIGHTS_DIR, RefinementPipeline
 from refinet_edge.synth import SynthConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +124,17 @@ def test_tiny_suite_entries_have_the_evaluate_json_schema(tiny):
     text = format_suite(report)
     assert "in_distribution" in text and "top_view" in text and "future: not available in this build" in text
     assert json.loads(json.dumps(report)) == report
+
+
+def test_each_view_is_scored_with_its_own_weight_set(tiny):
+    cache, _ = tiny
+    shipped = RefinementPipeline.from_dir(WEIGHTS_DIR)
+    report = run_suite("ood", RefinementPipeline({}), frames=3, cache_dir=cache, splits=TINY[:2],
+                       view_pipelines={"top": (shipped, {"patch": {"checkpoint": "x"}})})
+    side, top = report["splits"]
+    assert list(side["steps"]) == ["input"] and side["weights_view"] == "side"
+    assert list(top["steps"]) == ["input", *shipped.runners] and top["weights_view"] == "top"
+    assert top["stages"] == {"patch": {"checkpoint": "x"}}
 
 
 def test_splits_are_built_once_and_rebuilt_when_their_definition_changes(tiny):
