@@ -51,6 +51,9 @@ COVERED = {
     "| source | command | backend | fps |": 3,  # live loop
     "| step | acc@10cm % | acc@5cm % |": 1,  # the demo's result (README, getting started)
     "| weights and code | bench report |": 2,  # measurement history: shipped weights over time
+    "| 2D input | lifted input |": 1,  # README: accuracy per step
+    "| split | what differs from training |": 2,  # README: out of distribution
+    "| device, weights | backend, precision |": 2,  # README: latency per backend and device
 }
 UNMARKED = re.compile(r"(?<![\w.])(?<!batch )\d+(?:\.\d+)?(?![\w.])")
 MARKER = re.compile(r"(?P<value>-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)<!--fig (?P<path>\S+) (?P<key>\S+)\s*-->")
