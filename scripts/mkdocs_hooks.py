@@ -2,6 +2,8 @@
 
 * ``cli.md``: the command-line reference, generated from the typer app by ``scripts/cli_reference.py`` at every
   build (never committed, so it cannot drift from the code).
+* the training page's hypes keys table, generated from the loader's schema by ``scripts/hypes_reference.py``
+  where the page has its marker line.
 * ``model-card.md``: ``refinet_edge/weights/MODEL_CARD.md`` as it is in the package, its repository-relative
   links (``../../benchmarks/...``) pointed at the site's copy of the reports.
 * ``benchmarks/reports/**``: the committed reports, as they are (the bench HTML reports stay self-contained
@@ -23,6 +25,7 @@ MODEL_CARD = ROOT / "refinet_edge" / "weights" / "MODEL_CARD.md"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cli_reference  # noqa: E402
+import hypes_reference  # noqa: E402
 
 
 def model_card_markdown() -> str:
@@ -38,3 +41,7 @@ def on_files(files: Files, config: Any) -> Files:
             src_uri = path.relative_to(ROOT).as_posix()
             files.append(File.generated(config, src_uri, abs_src_path=str(path)))
     return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    return hypes_reference.expand(markdown)
