@@ -57,3 +57,9 @@ def test_a_verb_with_its_own_parser_shows_that_parser_s_options() -> None:
     for verb in passing:  # today bench-kernels (argparse); its --help text goes into the page
         section = page.split(f"## `refinet-edge {verb}`", 1)[1].split("\n## ", 1)[0]
         assert "```text\nusage: refinet-edge " in section and "--" in section.split("usage:", 1)[1]
+
+
+def test_the_readme_verbs_table_names_every_verb() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    assert [v for v in registered_verbs() if f"`{v}`" not in table] == []
