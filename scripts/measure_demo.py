@@ -2,10 +2,11 @@
 
     python scripts/measure_demo.py benchmarks/reports/DIR
 
-Writes ``DIR/report.json`` (the demo's own ``runs/demo/report.json``, unchanged) and ``DIR/demo_run.json``: the
+Writes ``DIR/evaluate.json`` (the demo's own ``runs/demo/report.json``, unchanged; not named report.json, which
+under benchmarks/reports/ means a bench report) and ``DIR/demo_run.json``: the
 command, its wall-clock seconds (synthesising 300 frames + evaluating them, process start included), its exit
 code, the 1-minute load average before and after, the CPU model and core count, Python's version and the date.
-The README's demo table and its "under 30 s" are tied to these two files (tests/test_readme_figures.py).
+The README's demo table and its wall time are tied to these two files (tests/test_readme_figures.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main(out_dir: Path) -> None:
         if result.returncode != 0:
             raise SystemExit(f"error: refinet-edge demo exited {result.returncode}:\n{result.stderr}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(work) / "runs" / "demo" / "report.json", out_dir / "report.json")
+        shutil.copyfile(Path(work) / "runs" / "demo" / "report.json", out_dir / "evaluate.json")
     run = {
         "command": "refinet-edge demo",
         "wall_s": round(wall_s, 2),
