@@ -72,7 +72,9 @@ def seeds_used_for_training() -> set[int]:
     seeds = set()
     for path in (ROOT / "hypes").rglob("*.json"):
         seeds |= {int(v) for v in re.findall(r'"seed"\s*:\s*(\d+)', path.read_text())}
-    seeds |= {int(v) for v in re.findall(r"synth .*--seed (\d+)", (ROOT / "README.md").read_text())}
+    from fixtures.docs import documented_text
+
+    seeds |= {int(v) for v in re.findall(r"synth .*--seed (\d+)", documented_text())}  # README and docs pages
     return seeds
 
 
@@ -189,6 +191,8 @@ def test_bad_names_give_one_error_line(tmp_path, args, needles):
 
 def test_readme_table_is_the_committed_report():
     report = json.loads((ROOT / "benchmarks/reports/2026-12-05-cpu-2core-xeon-ood/ood_suite.json").read_text())
-    assert format_markdown(report) in (ROOT / "README.md").read_text()
+    from fixtures.docs import documented_text
+
+    assert format_markdown(report) in documented_text()  # the README or a docs page
     assert report["frames_per_split"] == 150 and all(e["frames"] == 150 for e in report["splits"])
     assert {e["name"] for e in report["splits"]} | {s["name"] for s in report["skipped"]} == set(BY_NAME)
