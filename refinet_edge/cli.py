@@ -161,7 +161,9 @@ def evaluate(
             raise RefinetError(f"--passes must be >= 1, got {passes}")
         pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
     if suite is not None:
-        _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path)
+        views = _suite_view_pipelines(checkpoints, stages, window, passes) if checkpoints is None and \
+            backend == "torch" and onnx_dir is None and precision == "fp32" else {}
+        _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path, views)
         return
     assert data is not None  # checked above
     other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
@@ -178,12 +180,33 @@ def evaluate(
         out.print(f"evaluate: wrote {json_path}")
 
 
-def _evaluate_suite(suite: str, pipeline, frames: int, cache: Path, info: dict, json_path: Path | None) -> None:
+def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None) -> dict:
+    """The shipped weight sets of the other views (top), each scoring its view's splits of the suite."""
+    from dataclasses import replace
+
+    from .pipeline import VIEWS, weights_dir
+
+    views = {}
+    for view in VIEWS[1:]:
+        try:
+            weights_dir(view)
+        except RefinetError:  # not shipped: the side-view weights score that view, as the report says
+            continue
+        chain, info = _load_pipeline(checkpoints, stages, view)
+        chain.config = replace(chain.config, lift_window=window)
+        if passes is not None:
+            chain.config = replace(chain.config, points=replace(chain.config.points, passes=passes))
+        views[view] = (chain, info)
+    return views
+
+
+def _evaluate_suite(suite: str, pipeline, frames: int, cache: Path, info: dict, json_path: Path | None,
+                    views: dict | None = None) -> None:
     from .atomic import write_json
     from .ood_suite import format_suite, run_suite
 
     report = run_suite(suite, pipeline, frames=frames, cache_dir=cache, stages_info=info,
-                       on_progress=lambda name: console.print(f"suite {suite}: {name}"))
+                       on_progress=lambda name: console.print(f"suite {suite}: {name}"), view_pipelines=views)
     out.print(format_suite(report), markup=False, highlight=False, soft_wrap=True)
     if json_path is not None:
         write_json(json_path, report)

@@ -37,4 +37,17 @@ for k in 1 2; do
   refinet-edge bench --backend torch,onnxruntime --precision fp32 --batch 1 --threads 1 --onnx runs/onnx-$prefix \
     --iterations 300 --out "$r/$prefix-bench/new_$k" > /dev/null
 done
+step demo
+python scripts/measure_demo.py "$r/$prefix-demo"
+
+step live: synthetic 320x240 and recordings 320x240 / 640x480, onnxruntime fp32
+mkdir -p "$r/$prefix-live"
+[ -f runs/walk320.db3 ] || refinet-edge record --camera synthetic --out runs/walk320.db3 --frames 300
+[ -f runs/walk640.db3 ] || refinet-edge record --camera synthetic --preset d435_640x480 --out runs/walk640.db3 --frames 150
+refinet-edge live --camera synthetic --headless --frames 300 --output runs/live-$prefix-1.jsonl \
+  --onnx-dir runs/onnx-$prefix --summary "$r/$prefix-live/synthetic320_onnxruntime.json" > /dev/null
+refinet-edge live --camera runs/walk320.db3 --headless --output runs/live-$prefix-2.jsonl \
+  --onnx-dir runs/onnx-$prefix --summary "$r/$prefix-live/walk320_onnxruntime.json" > /dev/null
+refinet-edge live --camera runs/walk640.db3 --headless --output runs/live-$prefix-3.jsonl \
+  --onnx-dir runs/onnx-$prefix --summary "$r/$prefix-live/walk640_onnxruntime.json" > /dev/null
 step done

@@ -69,6 +69,7 @@ def test_wheel_has_no_generic_top_level_names(tmp_path):
                    "refinet_edge/benchmarks/__init__.py", "refinet_edge/cli.py",
                    "refinet_edge/weights/patch.safetensors", "refinet_edge/weights/skeleton.safetensors",
                    "refinet_edge/weights/pointcloud.safetensors", "refinet_edge/weights/MODEL_CARD.md",
+                   "refinet_edge/weights/top/skeleton.safetensors", "refinet_edge/weights/top/pointcloud.safetensors",
                    "refinet_edge/kernels/points.cu", "refinet_edge/kernels/refinet_common.cuh"):
         assert module in names
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()

@@ -161,10 +161,14 @@ def test_old_checkpoint_loads_and_mismatch_is_one_line(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- top view
 
 
-def test_weight_set_per_view_and_pitch() -> None:
-    from refinet_edge.pipeline import WEIGHTS_DIR, view_from_pitch, weights_dir
+def test_weight_set_per_view_and_pitch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from refinet_edge import pipeline
+    from refinet_edge.pipeline import STAGES, WEIGHTS_DIR, view_from_pitch, weights_dir
 
     assert weights_dir("side") == WEIGHTS_DIR
+    assert weights_dir("top") == WEIGHTS_DIR / "top"  # the shipped top-view set
+    assert all((WEIGHTS_DIR / "top" / f"{s}.safetensors").is_file() for s in STAGES)
+    monkeypatch.setattr(pipeline, "WEIGHTS_DIR", tmp_path)  # an install without a top-view set
     with pytest.raises(RefinetError, match="no top-view weights are shipped yet"):
         weights_dir("top")
     with pytest.raises(RefinetError, match="unknown view 'front'"):
@@ -172,15 +176,15 @@ def test_weight_set_per_view_and_pitch() -> None:
     assert view_from_pitch(85.0) == "top" and view_from_pitch(20.0) == "side" and view_from_pitch(-10.0) == "side"
 
 
-def test_evaluate_view_top_without_top_weights_is_one_line(tmp_path: Path) -> None:
+def test_evaluate_view_top_loads_the_top_weights_and_names_bad_data_in_one_line(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     result = subprocess.run([sys.executable, "-m", "refinet_edge.cli", "evaluate", "--data", str(tmp_path), "--view",
                              "top"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-    assert len(lines) == 1 and "no top-view weights are shipped yet" in lines[0], lines
+    errors = [line for line in (result.stderr + result.stdout).splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(tmp_path) in errors[0] and "top-view weights" not in errors[0], errors
 
 
 @pytest.mark.parametrize("features", [7, 9])
