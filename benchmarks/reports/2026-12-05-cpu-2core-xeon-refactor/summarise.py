@@ -16,8 +16,8 @@ def main(folder: Path) -> dict:
     runs = sorted(folder.glob("run*-[AB]/report.json"))
     by_pair: dict[int, dict[str, dict]] = {}
     for path in runs:
-        pair, side = path.parent.name[3:].split("-")
-        by_pair.setdefault(int(pair), {})[side] = json.loads(path.read_text())
+        number, side = path.parent.name[3:].split("-")
+        by_pair.setdefault(int(number), {})[side] = json.loads(path.read_text())
     summary: dict = {"pairs": len(by_pair), "command": next(iter(by_pair.values()))["A"]["command"], "backends": {}}
     for pair, sides in sorted(by_pair.items()):
         for side, report in sides.items():
