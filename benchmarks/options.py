@@ -1,9 +1,13 @@
 """Comma-separated list options of the bench verbs (``--backend torch,onnxruntime``, ``--batch 1,2,4,8``),
-checked in one place."""
+checked in one place, and the choices of ``bench-kernels`` (light to import: its ``--help`` lists them)."""
 
 from __future__ import annotations
 
 from refinet_edge.errors import RefinetError, did_you_mean
+
+# bench-kernels (:mod:`.preprocess`): its camera presets (resolutions) and implementations
+KERNEL_CAMERAS = ("itop_side", "d435_640x480", "d435_848x480")
+KERNEL_IMPLS = ("reference", "naive", "fast", "numba", "cuda", "cuda-dev", "torch-cuda")
 
 
 def parse_list(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:

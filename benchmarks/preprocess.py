@@ -39,16 +39,16 @@ import numpy as np
 
 import refinet_edge
 from refinet_edge.camera import camera_preset
-from refinet_edge.errors import RefinetError, did_you_mean
+from refinet_edge.errors import RefinetError
 from refinet_edge.lifting import lift_joints_detailed, lift_joints_reference
 from refinet_edge.preprocess.patches import PatchConfig, extract_patches, extract_patches_reference
 from refinet_edge.preprocess.points import PointConfig, sample_points, sample_points_reference
 from refinet_edge.synth import generate_frame
 
+from .options import KERNEL_CAMERAS as CAMERAS
+from .options import KERNEL_IMPLS as IMPLS
+from .options import parse_list
 from .synth_rate import cpu_model
-
-CAMERAS = ("itop_side", "d435_640x480", "d435_848x480")
-IMPLS = ("reference", "naive", "fast", "numba", "cuda", "cuda-dev", "torch-cuda")
 
 
 def scene(camera: str, people: int, seed: int = 0) -> tuple:
@@ -230,8 +230,7 @@ def bench_kernels(cameras: tuple[str, ...] = CAMERAS, people: tuple[int, ...] = 
     for name in cameras:
         camera_preset(name)  # an unknown preset fails here, before any output
     for impl in impls:
-        if impl not in IMPLS:
-            raise RefinetError(f"--impl: unknown {impl!r}; choose from {', '.join(IMPLS)}{did_you_mean(impl, IMPLS)}")
+        parse_list(impl, IMPLS, "--impl")  # an unknown implementation fails here, with a did-you-mean hint
     if not people or min(people) < 1 or min(repeats, ref_repeats) < 1 or warmup < 0:
         raise RefinetError("--people and the repeats must be >= 1, --warmup >= 0")
     point_cfg = PointConfig(num_points=num_points)

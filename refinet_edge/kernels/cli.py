@@ -7,19 +7,20 @@ from typing import Annotated
 
 import typer
 
-_IMPLS = "reference, naive, fast, numba, cuda, cuda-dev, torch-cuda"
+from ..benchmarks.options import KERNEL_CAMERAS, KERNEL_IMPLS
 
 
 def bench_kernels(
-    cameras: Annotated[str, typer.Option(help="Camera presets (resolutions), comma-separated, or all: itop_side, "
-                                              "d435_640x480, d435_848x480.")] = "all",
+    cameras: Annotated[str, typer.Option(help="Camera presets (resolutions), comma-separated, or all: "
+                                              f"{', '.join(KERNEL_CAMERAS)}.")] = "all",
     people: Annotated[str, typer.Option(help="People per call (B frames of one person), comma-separated.")]
     = "1,2,4,8",
     repeats: Annotated[int, typer.Option(help="Timed runs of fast/numba/cuda.")] = 100,
     ref_repeats: Annotated[int, typer.Option(help="Timed runs of reference/naive (slow).")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed runs before timing.")] = 5,
     num_points: Annotated[int, typer.Option(help="Stage C N (the shipped edge preset: 128).")] = 128,
-    impl: Annotated[str, typer.Option(help=f"Implementations, comma-separated, or all: {_IMPLS}.")] = "all",
+    impl: Annotated[str, typer.Option(help="Implementations, comma-separated, or all: "
+                                           f"{', '.join(KERNEL_IMPLS)}.")] = "all",
     layer: Annotated[str, typer.Option(help="CUDA layer: auto, cuda-python or pycuda.")] = "auto",
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Also write the rows and the environment to this JSON file.")] = None,
@@ -30,12 +31,11 @@ def bench_kernels(
     and their total), in ms, with the speed-up of p50 over the reference.
     """
     from ..benchmarks.options import parse_ints, parse_list
-    from ..benchmarks.preprocess import CAMERAS, IMPLS
     from ..benchmarks.preprocess import bench_kernels as run
 
-    chosen_cameras = CAMERAS if cameras == "all" else tuple(c.strip() for c in cameras.split(",") if c.strip())
+    chosen_cameras = KERNEL_CAMERAS if cameras == "all" else tuple(c.strip() for c in cameras.split(",") if c.strip())
     run(chosen_cameras, parse_ints(people, "--people"), repeats, ref_repeats, warmup, num_points,
-        IMPLS if impl == "all" else parse_list(impl, IMPLS, "--impl"), layer, json_path)
+        KERNEL_IMPLS if impl == "all" else parse_list(impl, KERNEL_IMPLS, "--impl"), layer, json_path)
 
 
 def register(app: typer.Typer) -> None:
