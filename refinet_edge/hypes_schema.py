@@ -64,6 +64,9 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     # extra validation sets scored every extra_val_every epochs and logged side by side, never used to pick the best
     # checkpoint: ITOP-layout directories whose "test" split is read (any camera), e.g. held-out combinations
     ("train", "extra_val_dirs"): ((list,), []), ("train", "extra_val_every"): ((int,), 5),
+    # fine-tuning: start from this stage checkpoint's weights (training/init.py: the skeleton's input layer may
+    # widen for the evidence features, their new weights zero, so training starts from the checkpoint's outputs)
+    ("train", "init_from"): (_OPT_STR, None),
 }
 # model.<field>: every field of the three stage configs (checked against the stage's own config at load)
 for _cls in CONFIG_CLASSES.values():

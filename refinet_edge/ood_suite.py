@@ -195,8 +195,12 @@ def score_condition(data: CachedSplit, pipeline: RefinementPipeline, noise: Dete
 
 def run_suite(suite: str, pipeline: RefinementPipeline, frames: int = 150, cache_dir: Path = Path("runs/ood"),
               stages_info: dict | None = None, workers: int = 1, on_progress: ProgressFn | None = None,
-              splits: tuple[SuiteSplit, ...] = OOD_SPLITS) -> dict:
+              splits: tuple[SuiteSplit, ...] = OOD_SPLITS,
+              view_pipelines: dict[str, tuple[RefinementPipeline, dict | None]] | None = None) -> dict:
     """Build (or load) every split of ``suite`` and score it; the JSON-ready suite report.
+
+    ``view_pipelines`` maps a camera view to the (pipeline, stages_info) its splits are scored with instead of
+    ``pipeline`` (as the shipped top-view weights score the top-view split); each entry records ``weights_view``.
 
     ``splits[i]`` entry: the ``evaluate --json`` report with the default 2D
     noise, plus ``name``, ``seed``, ``overrides``, ``groups``, ``flagged`` and
@@ -222,9 +226,12 @@ def run_suite(suite: str, pipeline: RefinementPipeline, frames: int = 150, cache
         if on_progress:
             on_progress(split.name)
         data = build_split(split, frames, cache_dir, workers)
-        entry = score_condition(data, pipeline, NOISE_CONDITIONS["default"], stages_info)
-        entry["exact_2d"] = score_condition(data, pipeline, NOISE_CONDITIONS["exact"], stages_info)
-        entries.append({"name": split.name, "seed": split.seed, "overrides": repr(dict(split.overrides)), **entry})
+        own = (view_pipelines or {}).get(split.view)
+        chain, info = own if own is not None else (pipeline, stages_info)
+        entry = score_condition(data, chain, NOISE_CONDITIONS["default"], info)
+        entry["exact_2d"] = score_condition(data, chain, NOISE_CONDITIONS["exact"], info)
+        entries.append({"name": split.name, "seed": split.seed, "overrides": repr(dict(split.overrides)),
+                        "weights_view": split.view if own is not None else "side", **entry})
     return {"schema_version": 1, "suite": suite, "tool": f"refinet-edge {__version__}", "frames_per_split": frames,
             "joint_groups": {g: list(idx) for g, idx in JOINT_GROUPS.items()}, "splits": entries,
             "skipped": skipped}

@@ -253,7 +253,9 @@ def test_readme_tensorrt_rtx_figures_come_from_the_committed_report() -> None:
     """The README's engine sizes, gate intervals and calibrate time are the committed report's numbers."""
     root = Path(__file__).resolve().parents[1]
     report = json.loads((root / "benchmarks/reports/2026-12-05-cpu-2core-xeon-tensorrt-rtx/engines.json").read_text())
-    readme = " ".join((root / "README.md").read_text().split())
+    from fixtures.docs import documented_text
+
+    readme = " ".join(documented_text().split())  # the README and the docs pages
     sizes = {(e["stage"], e["precision"]): e["engine_bytes"] / 1e6 for e in report["engines"]}
     for stage in ("patch", "skeleton", "pointcloud"):
         row = " | ".join(f"{sizes[stage, p]:.2f} MB" for p in ("fp32", "fp16", "int8"))

@@ -27,7 +27,7 @@ from refinet_edge.ood_suite import (
     missing_fields,
     run_suite,
 )
-from refinet_edge.pipeline import RefinementPipeline
+from refinet_edge.pipeline import WEIGHTS_DIR, RefinementPipeline
 from refinet_edge.synth import SynthConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,9 @@ def seeds_used_for_training() -> set[int]:
     seeds = set()
     for path in (ROOT / "hypes").rglob("*.json"):
         seeds |= {int(v) for v in re.findall(r'"seed"\s*:\s*(\d+)', path.read_text())}
-    seeds |= {int(v) for v in re.findall(r"synth .*--seed (\d+)", (ROOT / "README.md").read_text())}
+    from fixtures.docs import documented_text
+
+    seeds |= {int(v) for v in re.findall(r"synth .*--seed (\d+)", documented_text())}  # README and docs pages
     return seeds
 
 
@@ -124,6 +126,17 @@ def test_tiny_suite_entries_have_the_evaluate_json_schema(tiny):
     text = format_suite(report)
     assert "in_distribution" in text and "top_view" in text and "future: not available in this build" in text
     assert json.loads(json.dumps(report)) == report
+
+
+def test_each_view_is_scored_with_its_own_weight_set(tiny):
+    cache, _ = tiny
+    shipped = RefinementPipeline.from_dir(WEIGHTS_DIR)
+    report = run_suite("ood", RefinementPipeline({}), frames=3, cache_dir=cache, splits=TINY[:2],
+                       view_pipelines={"top": (shipped, {"patch": {"checkpoint": "x"}})})
+    side, top = report["splits"]
+    assert list(side["steps"]) == ["input"] and side["weights_view"] == "side"
+    assert list(top["steps"]) == ["input", *shipped.runners] and top["weights_view"] == "top"
+    assert top["stages"] == {"patch": {"checkpoint": "x"}}
 
 
 def test_splits_are_built_once_and_rebuilt_when_their_definition_changes(tiny):
@@ -178,6 +191,8 @@ def test_bad_names_give_one_error_line(tmp_path, args, needles):
 
 def test_readme_table_is_the_committed_report():
     report = json.loads((ROOT / "benchmarks/reports/2026-12-05-cpu-2core-xeon-ood/ood_suite.json").read_text())
-    assert format_markdown(report) in (ROOT / "README.md").read_text()
+    from fixtures.docs import documented_text
+
+    assert format_markdown(report) in documented_text()  # the README or a docs page
     assert report["frames_per_split"] == 150 and all(e["frames"] == 150 for e in report["splits"])
     assert {e["name"] for e in report["splits"]} | {s["name"] for s in report["skipped"]} == set(BY_NAME)

@@ -340,7 +340,9 @@ def test_readme_sensor_rate_table_is_the_committed_report() -> None:
     import re
 
     report = json.loads(REPORT.read_text(encoding="utf-8"))
-    readme = (REPORT.parents[3] / "README.md").read_text(encoding="utf-8")
+    from fixtures.docs import documented_text
+
+    readme = documented_text()  # the README and the docs pages
     rows = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+) \|$", readme, re.MULTILINE))
     cameras = [report["cameras"][c]["presets"] for c in ("itop_side", "d435_640x480")]
     for name in SENSOR_NAMES:

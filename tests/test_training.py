@@ -265,3 +265,28 @@ def test_train_dirs_with_different_cameras_are_a_user_error(tiny_set, wide_camer
     h = _hypes("skeleton", tiny_set, tmp_path, train_dir=[str(tiny_set), str(wide_camera_sets)])
     with pytest.raises(RefinetError, match="another camera"):
         run_training(h)
+
+
+def test_init_from_widens_the_skeleton_input_so_outputs_start_unchanged(tmp_path):
+    import torch
+
+    from refinet_edge.checkpoint import load_stage
+    from refinet_edge.models import build_model
+    from refinet_edge.training.init import init_from_checkpoint
+
+    shipped = REPO / "refinet_edge/weights/skeleton.safetensors"
+    source, info = load_stage(shipped)
+    wide_config = replace(info.model_config, input_features=info.model_config.input_features + 4)
+    model = build_model("skeleton", wide_config)
+    message = init_from_checkpoint(model, shipped, "skeleton")
+    assert "widened" in message
+    model.eval()
+    x = torch.randn(6, 15, info.model_config.input_features)
+    evidence = torch.randn(6, 15, 4)  # any evidence: its weights start at zero
+    with torch.no_grad():
+        assert torch.allclose(model(torch.cat([x, evidence], -1)), source(x), atol=1e-5)
+        model.input[0].weight[0, 5] = 1.0  # an evidence column of joint 0: now it matters
+        assert not torch.allclose(model(torch.cat([x, evidence], -1)), source(x), atol=1e-5)
+    narrow = build_model("skeleton", replace(info.model_config, linear_size=512))
+    with pytest.raises(RefinetError, match="input layer"):
+        init_from_checkpoint(narrow, shipped, "skeleton")

@@ -109,5 +109,11 @@ def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = 
     train, val = load_train_val(hypes, on_progress)
     extra_val = load_extra_val(hypes)
     model = build_model(hypes.stage, hypes.model_config)
+    if hypes.train.init_from and not resume:  # a resumed run's state already holds the fine-tuned weights
+        from .init import init_from_checkpoint
+
+        message = init_from_checkpoint(model, resolve(hypes, "train.init_from"), hypes.stage)
+        if on_event:
+            on_event("info", {"message": message})
     return train_stage(settings, model, train, val, previous=previous, resume=resume, on_event=on_event,
                        on_progress=on_progress, extra_val=extra_val)

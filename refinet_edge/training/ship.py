@@ -4,6 +4,8 @@
 ``refinet_edge/weights/{patch,skeleton,pointcloud}.safetensors`` (fp16 storage,
 fp32 at load) with each stage's model config, pre-processing and training
 summary in the file's metadata, and prints their sizes.
+``python -m refinet_edge.training.ship checkpoints/synthetic_top refinet_edge/weights/top`` ships the
+top-view set (selected by ``--view top``).
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ def ship_weights(src_dir: str | Path, dst_dir: str | Path = WEIGHTS_DIR) -> list
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m refinet_edge.training.ship CHECKPOINT_DIR", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m refinet_edge.training.ship CHECKPOINT_DIR [WEIGHTS_DIR]", file=sys.stderr)
         sys.exit(2)
     try:
-        for path in ship_weights(args[0]):
+        if len(args) == 2:
+            Path(args[1]).mkdir(parents=True, exist_ok=True)
+        for path in ship_weights(*args):
             print(f"ship: {path} {path.stat().st_size / 1e6:.2f} MB")
     except RefinetError as exc:
         print(f"error: {exc}", file=sys.stderr)
