@@ -53,6 +53,8 @@ from .hypes_schema import (
 from .models.config import CONFIG_CLASSES, ModelConfig, preset_config
 from .stage_io import NUM_EVIDENCE
 
+_TYPE_NAMES = TYPE_NAMES  # scripts/hypes_reference.py reads the type names from here
+
 __all__ = ["CHECKS", "CHOICES", "NO_EFFECT", "PREPROCESS_KEYS", "PREPROCESS_MODES", "REQUIRED", "SCHEMA", "SECTIONS",
            "STAGE_ALIASES", "Hypes", "Section", "dump_hypes", "load_hypes", "parse_overrides"]
 
