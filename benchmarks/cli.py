@@ -17,16 +17,6 @@ out = Console()
 report_app = typer.Typer(help="Bench reports: compare several side by side, re-render one.", no_args_is_help=True)
 
 
-def _ints(text: str, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise RefinetError(f"{what} must be comma-separated positive integers like 1,2,4,8, got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise RefinetError(f"{what} must be comma-separated positive integers like 1,2,4,8, got {text!r}")
-    return values
-
-
 def bench(
     backend: Annotated[str, typer.Option(help="Backends, comma-separated: torch, torch-cuda, onnxruntime, "
                                               "tensorrt.")] = "torch,onnxruntime",
@@ -67,8 +57,9 @@ def bench(
     """
     from refinet_edge.preprocess.steps import PREPROCESS_CHOICES
 
+    from .options import parse_ints, parse_list
     from .run import BenchSettings, run_bench
-    from .variants import BACKENDS, PRECISIONS, Context, parse_list
+    from .variants import BACKENDS, PRECISIONS, Context
 
     if min(iterations, accuracy_frames, power_interval_ms, rounds) <= 0 or min(warmup, threads, live) < 0:
         raise RefinetError("--iterations, --accuracy-frames, --power-interval-ms and --rounds must be positive, "
@@ -90,7 +81,8 @@ def bench(
 
     check_output_dir(out_dir, "--out")  # before the work, not after it
     settings = BenchSettings(parse_list(backend, BACKENDS, "--backend"), parse_list(precision, PRECISIONS,
-                             "--precision"), _ints(batch, "--batch"), _ints(points, "--points") if points else (),
+                             "--precision"), parse_ints(batch, "--batch"),
+                             parse_ints(points, "--points") if points else (),
                              iterations, warmup, accuracy_frames, str(data) if data else None, power,
                              power_interval_ms, rounds, threads, live, live_source, preprocess)
     ctx = Context(onnx_dir=onnx, work=work, log=lambda line: console.print(line, highlight=False))

@@ -1,7 +1,7 @@
 """Time the pre-processing steps (lifting, stage A patches, stage C points) on every available implementation.
 
-    python -m refinet_edge.benchmarks.preprocess                     # 320x240, 640x480, 848x480; 1, 2, 4, 8 people
-    python -m refinet_edge.benchmarks.preprocess --cameras d435_640x480 --people 1 --repeats 200
+    refinet-edge bench-kernels                     # 320x240, 640x480, 848x480; 1, 2, 4, 8 people
+    refinet-edge bench-kernels --cameras d435_640x480 --people 1,8 --repeats 200
 
 Implementations: ``reference`` (the per-frame NumPy references: loops for
 lifting and patches, per-side window rescans for points), ``naive`` (points
@@ -28,26 +28,27 @@ runs (and kernel compilation) come first, outside the timer.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 import refinet_edge
 from refinet_edge.camera import camera_preset
+from refinet_edge.errors import RefinetError
 from refinet_edge.lifting import lift_joints_detailed, lift_joints_reference
 from refinet_edge.preprocess.patches import PatchConfig, extract_patches, extract_patches_reference
 from refinet_edge.preprocess.points import PointConfig, sample_points, sample_points_reference
 from refinet_edge.synth import generate_frame
 
+from .options import KERNEL_CAMERAS as CAMERAS
+from .options import KERNEL_IMPLS as IMPLS
+from .options import parse_list
 from .synth_rate import cpu_model
-
-CAMERAS = ("itop_side", "d435_640x480", "d435_848x480")
-IMPLS = ("reference", "naive", "fast", "numba", "cuda", "cuda-dev", "torch-cuda")
 
 
 def scene(camera: str, people: int, seed: int = 0) -> tuple:
@@ -220,34 +221,35 @@ def environment() -> dict:
     return info
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cameras", nargs="+", default=list(CAMERAS), help="camera presets (resolutions)")
-    parser.add_argument("--people", nargs="+", type=int, default=[1, 2, 4, 8])
-    parser.add_argument("--repeats", type=int, default=100, help="timed runs of fast/numba/cuda")
-    parser.add_argument("--ref-repeats", type=int, default=5, help="timed runs of reference/naive (slow)")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--num-points", type=int, default=128, help="stage C N (the shipped edge preset: 128)")
-    parser.add_argument("--impl", nargs="+", default=list(IMPLS), choices=IMPLS)
-    parser.add_argument("--layer", default="auto", help="CUDA layer: auto, cuda-python or pycuda")
-    parser.add_argument("--json", help="also write the rows and the environment to this JSON file")
-    args = parser.parse_args(argv)
-    for name in args.cameras:
+def bench_kernels(cameras: tuple[str, ...] = CAMERAS, people: tuple[int, ...] = (1, 2, 4, 8), repeats: int = 100,
+                  ref_repeats: int = 5, warmup: int = 5, num_points: int = 128, impls: tuple[str, ...] = IMPLS,
+                  layer: str = "auto", json_path: Path | None = None) -> list[dict]:
+    """``refinet-edge bench-kernels``: print the environment, the settings and a row per camera x people x
+    implementation x step (``reference`` and ``naive`` timed ``ref_repeats`` times, the others ``repeats`` times);
+    with ``json_path``, also write the rows and the environment there. Returns the rows."""
+    for name in cameras:
         camera_preset(name)  # an unknown preset fails here, before any output
-    if min(args.people) < 1 or min(args.repeats, args.ref_repeats) < 1 or args.warmup < 0:
-        parser.error("--people and the repeats must be >= 1, --warmup >= 0")
-    point_cfg = PointConfig(num_points=args.num_points)
+    for impl in impls:
+        parse_list(impl, IMPLS, "--impl")  # an unknown implementation fails here, with a did-you-mean hint
+    if not people or min(people) < 1 or min(repeats, ref_repeats) < 1 or warmup < 0:
+        raise RefinetError("--people and the repeats must be >= 1, --warmup >= 0")
+    point_cfg = PointConfig(num_points=num_points)
     env = environment()
     print("# " + ", ".join(f"{k}={v}" for k, v in env.items()))
-    print(f"# patches {PatchConfig()}; points {point_cfg}; lifting window 9 (grow 2); repeats {args.repeats} "
-          f"(reference/naive {args.ref_repeats}), warm-up {args.warmup}; times in ms")
+    print(f"# patches {PatchConfig()}; points {point_cfg}; lifting window 9 (grow 2); repeats {repeats} "
+          f"(reference/naive {ref_repeats}), warm-up {warmup}; times in ms")
     print(f"{'res':>8} {'B':>3} {'step':>8} {'impl':>9} {'min':>9} {'p50':>9} {'p90':>9} {'p99':>9} {'p50 vs ref':>8}")
-    rows = run(tuple(args.cameras), tuple(args.people), args.repeats, args.ref_repeats, args.warmup, point_cfg,
-               args.layer, tuple(args.impl))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+    rows = run(tuple(cameras), tuple(people), repeats, ref_repeats, warmup, point_cfg, layer, tuple(impls))
+    if json_path is not None:
+        with open(json_path, "w", encoding="utf-8") as f:
             json.dump({"environment": env, "rows": rows}, f, indent=1)
+    return rows
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m refinet_edge.benchmarks.preprocess [OPTIONS]: the bench-kernels verb
+    import sys
+
+    from refinet_edge.cli import main
+
+    sys.argv[1:1] = ["bench-kernels"]
     main()

@@ -82,20 +82,6 @@ class Context:
         return f"stage C passes {points}; skeleton test-time flip {flip} (from {source})"
 
 
-def parse_list(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """``"torch,onnxruntime"`` -> a tuple, each checked against ``allowed`` with a did-you-mean hint."""
-    from refinet_edge.errors import did_you_mean
-
-    items = tuple(x.strip() for x in text.split(",") if x.strip())
-    for item in items:
-        if item not in allowed:
-            raise RefinetError(f"{what}: unknown {item!r}; choose from {', '.join(allowed)}"
-                               f"{did_you_mean(item, allowed)}")
-    if not items:
-        raise RefinetError(f"{what}: empty list; choose from {', '.join(allowed)}")
-    return items
-
-
 def untrained_checkpoint(ctx: Context, points: int) -> Path:
     """A pointcloud checkpoint with N = ``points`` and seeded random weights (made once per N)."""
     import torch

@@ -1,12 +1,19 @@
-"""Backends by name: a runner per stage, and a whole pipeline on one backend and precision.
+"""Backends by name, in one table: which are installed, which to choose, and their runners and pipelines.
 
-=============  ==========================  =====================================
-backend        runs                        precisions
-=============  ==========================  =====================================
-torch          ``{stage}.safetensors``     fp32 (the reference)
-onnxruntime    ``{stage}[.fp16|.int8].onnx``  fp32, fp16, int8 (CPU)
-tensorrt       ``{stage}.{precision}.engine``  fp32, fp16, int8 (GPU; ``build`` first)
-=============  ==========================  =====================================
+=============  ==============================================  =====================================
+backend        runs                                            precisions
+=============  ==============================================  =====================================
+torch          ``{stage}.safetensors`` (``--checkpoints``)      fp32 (the reference)
+onnxruntime    ``{stage}[.fp16|.int8].onnx`` (``--onnx-dir``)   fp32, fp16, int8 (CPU; CUDA if present)
+tensorrt       ``{stage}.{precision}.engine`` (``--onnx-dir``)  fp32, fp16, int8 (GPU; ``build`` first)
+=============  ==============================================  =====================================
+
+:data:`BACKENDS` holds one :class:`Backend` per row: its availability check,
+device, install hint, precisions, the runner of one stage
+(:func:`make_runner`: ``compare``, ``calibrate``) and the loader of a whole
+pipeline (:func:`choose_backend` picks one for ``live`` and ``serve``, the
+fastest available by default; :func:`pipeline_from_onnx_dir` for the exported
+ones). :mod:`refinet_edge.live.backends` uses this table.
 
 Stages that failed calibrate's accuracy gate at the requested precision
 (``precision_plan`` in the manifest) run at the precision the plan gives them,
@@ -15,6 +22,9 @@ and a note says so.
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from refinet_edge.errors import RefinetError, did_you_mean
@@ -24,14 +34,134 @@ from .manifest import read_manifest, sha256_file, stage_file, stage_specs
 from .precision import Precision
 from .runners import OnnxrtRunner, StageRunner, TorchStageRunner
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+PREFERENCE = ("tensorrt", "onnxruntime", "torch")  # fastest first
+
+Loaded = tuple[RefinementPipeline, list[str]]  # the pipeline and notes for the user
+MakeRunner = Callable[[Path, dict, str, Precision, "Path | None"], StageRunner]  # (onnx_dir, manifest, stage, ...)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A way to run the stages: availability check, loaders, precisions, and whether it needs an export."""
+
+    name: str
+    is_available: Callable[[], bool]
+    load: Callable[[Path, str, int], Loaded]  # (directory, precision, CPU threads) -> pipeline, notes
+    precisions: tuple[str, ...]
+    device: Callable[[], str]
+    install_hint: str
+    exported: bool  # reads --onnx-dir (export / build output) rather than --checkpoints
+    runner: MakeRunner  # one stage: (onnx_dir, manifest, stage, precision, checkpoints) -> runner
+
+
+def _installed(module: str) -> Callable[[], bool]:
+    """Importable without importing it; a bare namespace folder (type stubs, placeholders) does not count."""
+    def check() -> bool:
+        spec = importlib.util.find_spec(module)
+        return spec is not None and spec.origin is not None
+    return check
+
+
+def _torch_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _torch_load(directory: Path, precision: str, threads: int) -> Loaded:
+    import torch
+
+    device = _torch_device()
+    if device == "cpu":
+        torch.set_num_threads(threads)
+    return RefinementPipeline.from_dir(directory, device=device), []
+
+
+def _exported_load(backend: str) -> Callable[[Path, str, int], Loaded]:
+    def load(directory: Path, precision: str, threads: int) -> Loaded:
+        pipeline, notes = pipeline_from_onnx_dir(directory, backend, precision)
+        for runner in pipeline.runners.values():  # ONNX Runtime sessions open on first use, with these threads
+            if hasattr(runner, "threads") and not getattr(runner, "is_active", True):
+                runner.threads = threads
+        return pipeline, notes
+    return load
+
+
+def _ort_device() -> str:
+    import onnxruntime as ort
+
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+
+
+def _torch_runner(onnx_dir: Path, manifest: dict, stage: str, precision: Precision,
+                  checkpoints: Path | None) -> StageRunner:
+    if precision is not Precision.FP32:
+        raise RefinetError(f"the torch backend is the fp32 reference; for {precision.value} use onnxruntime "
+                           f"or tensorrt")
+    return TorchStageRunner(torch_checkpoint(manifest, stage, checkpoints))
+
+
+def _onnxrt_runner(onnx_dir: Path, manifest: dict, stage: str, precision: Precision,
+                   checkpoints: Path | None) -> StageRunner:
+    return OnnxrtRunner(stage_file(onnx_dir, manifest, stage, precision), stage_specs(manifest)[stage])
+
+
+def _trt_runner(onnx_dir: Path, manifest: dict, stage: str, precision: Precision,
+                checkpoints: Path | None) -> StageRunner:
+    from .trt_runner import TrtRunner
+
+    return TrtRunner(Path(onnx_dir) / precision.engine_name(stage), stage_specs(manifest)[stage])
+
+
+BACKENDS: dict[str, Backend] = {
+    "torch": Backend("torch", _installed("torch"), _torch_load, ("fp32",), _torch_device,
+                     "pip install 'refinet-edge[cpu]' (or your own PyTorch build)", exported=False,
+                     runner=_torch_runner),
+    "onnxruntime": Backend("onnxruntime", _installed("onnxruntime"), _exported_load("onnxruntime"), PRECISIONS,
+                           _ort_device, "pip install 'refinet-edge[onnx]'", exported=True, runner=_onnxrt_runner),
+    "tensorrt": Backend("tensorrt", _installed("tensorrt"), _exported_load("tensorrt"), PRECISIONS,
+                        lambda: "cuda", "pip install 'refinet-edge[tensorrt]' (Jetson: JetPack's TensorRT)",
+                        exported=True, runner=_trt_runner),
+}
 
 
 def parse_backend(name: str) -> str:
     if name not in BACKENDS:
         raise RefinetError(f"unknown backend {name!r}; backends are {', '.join(BACKENDS)}"
-                           f"{did_you_mean(name, BACKENDS)}")
+                           f"{did_you_mean(name, list(BACKENDS))}")
     return name
+
+
+def choose_backend(name: str | None, precision: str, onnx_dir: Path | None) -> Backend:
+    """The backend asked for, or the fastest available one that can run what was given; errors say why not."""
+    if precision not in PRECISIONS:
+        raise RefinetError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}"
+                           f"{did_you_mean(precision, PRECISIONS)}")
+    if name is None:
+        candidates = [BACKENDS[b] for b in PREFERENCE if BACKENDS[b].exported == (onnx_dir is not None)]
+        available = [b for b in candidates if b.is_available()]
+        usable = [b for b in available if precision in b.precisions]
+        if usable:
+            return usable[0]
+        if not available:
+            raise RefinetError(f"no backend installed for {'--onnx-dir' if onnx_dir else 'checkpoints'}: "
+                               + "; ".join(f"{b.name}: {b.install_hint}" for b in candidates))
+        runs = "; ".join(f"{b.name} runs {', '.join(b.precisions)}" for b in available)
+        raise RefinetError(f"no installed backend runs {precision} on checkpoints ({runs}); choose --precision "
+                           f"fp32, or export the stages (refinet-edge export) and pass --onnx-dir")
+    if name not in BACKENDS:
+        raise RefinetError(f"--backend {name!r}: unknown{did_you_mean(name, list(BACKENDS))}; "
+                           f"backends: {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]
+    if not backend.is_available():
+        raise RefinetError(f"--backend {name}: not installed ({backend.install_hint})")
+    if backend.exported and onnx_dir is None:
+        raise RefinetError(f"--backend {name} runs exported stages: add --onnx-dir DIR (made by `refinet-edge export`)")
+    if precision not in backend.precisions:
+        raise RefinetError(f"--backend {name} runs {', '.join(backend.precisions)}, not {precision}; "
+                           f"for {precision} use --backend onnxruntime or tensorrt with --onnx-dir")
+    return backend
 
 
 def stage_precisions(manifest: dict, precision: Precision, stages: tuple[str, ...]) -> tuple[dict, list[str]]:
@@ -62,18 +192,7 @@ def torch_checkpoint(manifest: dict, stage: str, checkpoints: Path | None) -> Pa
 def make_runner(backend: str, onnx_dir: Path, manifest: dict, stage: str, precision: Precision,
                 checkpoints: Path | None = None) -> StageRunner:
     """The runner of ``stage`` on ``backend`` at ``precision``."""
-    backend = parse_backend(backend)
-    if backend == "torch":
-        if precision is not Precision.FP32:
-            raise RefinetError(f"the torch backend is the fp32 reference; for {precision.value} use onnxruntime "
-                               f"or tensorrt")
-        return TorchStageRunner(torch_checkpoint(manifest, stage, checkpoints))
-    spec = stage_specs(manifest)[stage]
-    if backend == "onnxruntime":
-        return OnnxrtRunner(stage_file(onnx_dir, manifest, stage, precision), spec)
-    from .trt_runner import TrtRunner
-
-    return TrtRunner(Path(onnx_dir) / precision.engine_name(stage), spec)
+    return BACKENDS[parse_backend(backend)].runner(onnx_dir, manifest, stage, precision, checkpoints)
 
 
 def pipeline_from_onnx_dir(onnx_dir: str | Path, backend: str = "onnxruntime", precision: str | Precision = "fp32",

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .atomic import read_json
-from .errors import RefinetError, did_you_mean
+from .errors import RefinetError, lookup
 
 
 @dataclass(frozen=True)
@@ -179,13 +179,7 @@ CAMERA_PRESETS: dict[str, Camera] = {
 
 def camera_preset(name: str) -> Camera:
     """Return a preset by name; unknown names list the valid ones."""
-    try:
-        return CAMERA_PRESETS[name]
-    except KeyError:
-        raise RefinetError(
-            f"unknown camera preset {name!r}{did_you_mean(name, list(CAMERA_PRESETS))}; "
-            f"valid presets: {', '.join(CAMERA_PRESETS)}"
-        ) from None
+    return lookup(CAMERA_PRESETS, name, "camera preset", "valid presets")
 
 
 def itop_to_camera(xyz_itop: np.ndarray) -> np.ndarray:

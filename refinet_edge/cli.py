@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import TaskID
 
 from . import __version__
+from .console import console, out, progress
 from .errors import RefinetError
+from .main_job import _load_pipeline, demo, evaluate, print_report, synth
+
+__all__ = ["_load_pipeline", "app", "main"]  # _load_pipeline: scripts/ood_anny_split.py imports it from here
+
 
 app = typer.Typer(
     name="refinet-edge",
@@ -26,223 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
 
-View = Annotated[str, typer.Option(help="Camera placement: side or top (as ITOP's two views).")]
-
-
-def _progress(description: str) -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=False, disable=not console.is_terminal,
-    )
-
-
-@app.command()
-def synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the set into (created).")],
-    split: Annotated[str, typer.Option(help="File split to write: train or test.")] = "train",
-    frames: Annotated[int, typer.Option(help="Number of frames.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same frames.")] = 0,
-    camera: Annotated[str, typer.Option(help="Camera preset (see `refinet-edge info`).")] = "itop_side",
-    view: View = "side",
-    workers: Annotated[int, typer.Option(help="Worker processes for rendering.")] = 2,
-    point_cloud: Annotated[bool, typer.Option(help="Also write ITOP_*_point_cloud.h5 (large).")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace this view and split's files if they exist.")] = False,
-    sensor: Annotated[str, typer.Option(help="Depth-sensor model: default, ideal, d435, d415, d455, tof or random "
-                                             "(README: Depth-sensor presets).")] = "default",
-    filters: Annotated[bool, typer.Option(help="Run the depth through librealsense's filters as `live --filters` "
-                                               "does (needs the camera extra).")] = False,
-    poses: Annotated[str, typer.Option(
-        help="Pose source: families (today's five), uniform (within joint limits) or mixed.")] = "families",
-    scene: Annotated[str, typer.Option(
-        help="default, or wide (side view: camera 0.5-2.5 m high, pitch +-30 deg, occluders, a bystander).")]
-    = "default",
-    body: Annotated[str, typer.Option(
-        help="Body model: own (capsule bodies), anny (Anny meshes, needs the synth extra) or mixed.")] = "own",
-) -> None:
-    """Generate synthetic RGB-D humans in the ITOP file layout.
-
-    Writes ITOP_{view}_{split}_depth_map.h5 and _labels.h5 (and _point_cloud.h5
-    with --point-cloud) plus camera.json into --out: 3D joints, 2D joints and
-    per-joint visibility for each rendered depth frame. Files appear only when
-    complete. The ITOP reader (`evaluate --data`) reads them like real ITOP.
-    """
-    from .camera import camera_preset
-    from .synth.generator import SynthConfig, check_view
-    from .synth.write import write_synthetic_split
-
-    cam = camera_preset(camera)
-    _check_view(view)
-    config = SynthConfig(sensor_preset=sensor, poses=poses, scene=scene, body=body)
-    check_view(view, config)
-    with _progress(f"synth {split}") as bar:
-        task = bar.add_task("synth", total=frames)
-        summary = write_synthetic_split(
-            out_dir, split=split, frames=frames, seed=seed, camera=cam, view=view,
-            workers=workers, with_point_cloud=point_cloud, overwrite=overwrite,
-            on_progress=lambda done, total: bar.update(task, completed=done),
-            config=config, filters=filters,
-        )
-    size_mb = sum(p.stat().st_size for p in summary.files) / 1e6
-    out.print(
-        f"synth: wrote {summary.frames} frames ({cam.name}, {view} view, seed {seed}) to {summary.out_dir} "
-        f"- {size_mb:.1f} MB in {summary.seconds:.1f} s ({summary.frames_per_second:.0f} frames/s, "
-        f"{workers} workers)"
-    )
-
-
-@app.command()
-def evaluate(
-    data: Annotated[Path | None, typer.Option(
-        help="Directory in the ITOP layout (real ITOP or `synth` output); not needed with --suite.")] = None,
-    split: Annotated[str, typer.Option(help="train, val (subjects 04 and 05 of train) or test.")] = "test",
-    view: View = "side",
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
-    noise_sigma: Annotated[float, typer.Option(help="2D detector noise: Gaussian sigma in px.")] = 5.0,
-    noise_mu: Annotated[float, typer.Option(help="2D detector noise: Gaussian mean in px.")] = 0.0,
-    swap_prob: Annotated[float, typer.Option(help="Probability of a left/right swap per joint pair.")] = 0.05,
-    outlier_prob: Annotated[float, typer.Option(
-        help="Probability per joint of a gross error (snap to a neighbour or to background).")] = 0.05,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated detector noise.")] = 0,
-    window: Annotated[int, typer.Option(help="Lifting window side in px (median of valid depth).")] = 9,
-    checkpoints: Annotated[Path | None, typer.Option(
-        help="Directory with {patch,skeleton,pointcloud}.safetensors (default: the shipped weights).")] = None,
-    stages: Annotated[str, typer.Option(
-        help="Stages to run: 'all' (those found), 'none' (lifted input only) or a list like patch,skeleton.")] = "all",
-    backend: Annotated[str, typer.Option(help="Where the stages run: torch, onnxruntime or tensorrt.")] = "torch",
-    onnx_dir: Annotated[Path | None, typer.Option(help="`refinet-edge export` output (onnxruntime, tensorrt).")]
-    = None,
-    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (onnxruntime, tensorrt).")] = "fp32",
-    passes: Annotated[int | None, typer.Option(
-        help="Stage C passes, each on the previous pass's joints (default: the pointcloud checkpoint's).")] = None,
-    suite: Annotated[str | None, typer.Option(
-        help="Score a fixed set of synthetic test splits instead of --data: ood (see README).")] = None,
-    suite_frames: Annotated[int, typer.Option(help="Frames per split of --suite.")] = 150,
-    cache: Annotated[Path, typer.Option(help="Where --suite keeps the splits it builds.")] = Path("runs/ood"),
-) -> None:
-    """Score every step of the refinement pipeline on a labelled split and print a table.
-
-    The input 2D pose is the ground truth plus simulated detector noise; step
-    `input` lifts it to 3D with the depth map (the baseline), then each stage
-    (patch, skeleton, pointcloud) refines it. Reports accuracy at 10 cm and
-    5 cm (percent of joints), upper/lower body, per joint, and MPJPE (mm).
-    With --json, also writes the report (one entry per step). With --suite ood,
-    scores a fixed set of out-of-distribution synthetic splits instead (README).
-    """
-    from dataclasses import replace
-
-    from .atomic import check_output_file, write_json
-    from .data.itop import open_split
-    from .evaluate import EvalSettings, evaluate_split
-    from .export.precision import Precision
-    from .noise import DetectorNoise
-
-    if data is None and suite is None:  # a usage error (exit 2), as when --data was required
-        raise typer.BadParameter("missing: give --data DIR (an ITOP-layout directory) or --suite ood",
-                                 param_hint="'--data'")
-    Precision.parse(precision)  # a bad value is named before any other hint
-    if json_path is not None:
-        check_output_file(json_path, "--json")  # before the work, not after it
-    noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
-    settings = EvalSettings(noise=noise, seed=seed, window=window)
-    if backend == "torch" and onnx_dir is None and precision == "fp32":
-        pipeline, info = _load_pipeline(checkpoints, stages, view if suite is None else "side")  # suite: shipped set
-    else:
-        from .export.backends import evaluate_pipeline
-
-        pipeline, info, notes = evaluate_pipeline(backend, onnx_dir, precision, stages, checkpoints)
-        for note in notes:
-            console.print(f"note: {note}")
-    pipeline.config = replace(pipeline.config, lift_window=window)
-    if passes is not None:
-        if passes < 1:
-            raise RefinetError(f"--passes must be >= 1, got {passes}")
-        pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
-    if suite is not None:
-        views = _suite_view_pipelines(checkpoints, stages, window, passes) if checkpoints is None and \
-            backend == "torch" and onnx_dir is None and precision == "fp32" else {}
-        _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path, views)
-        return
-    assert data is not None  # checked above
-    other = sorted(s for s, v in pipeline.trained_views().items() if v != view)
-    if other:
-        console.print(f"note: stage(s) {', '.join(other)} were trained on another view than --view {view}; "
-                      f"expect poor accuracy (train weights for this view)")
-    with open_split(data, view=view, split=split) as ds, _progress(f"evaluate {split}") as bar:
-        task = bar.add_task("evaluate", total=len(ds))
-        report = evaluate_split(ds, pipeline, settings, on_progress=lambda d, t: bar.update(task, completed=d),
-                                stages_info=info)
-    _print_report(report)
-    if json_path is not None:
-        write_json(json_path, report)
-        out.print(f"evaluate: wrote {json_path}")
-
-
-def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None) -> dict:
-    """The shipped weight sets of the other views (top), each scoring its view's splits of the suite."""
-    from dataclasses import replace
-
-    from .pipeline import VIEWS, weights_dir
-
-    views = {}
-    for view in VIEWS[1:]:
-        try:
-            weights_dir(view)
-        except RefinetError:  # not shipped: the side-view weights score that view, as the report says
-            continue
-        chain, info = _load_pipeline(checkpoints, stages, view)
-        chain.config = replace(chain.config, lift_window=window)
-        if passes is not None:
-            chain.config = replace(chain.config, points=replace(chain.config.points, passes=passes))
-        views[view] = (chain, info)
-    return views
-
-
-def _evaluate_suite(suite: str, pipeline, frames: int, cache: Path, info: dict, json_path: Path | None,
-                    views: dict | None = None) -> None:
-    from .atomic import write_json
-    from .ood_suite import format_suite, run_suite
-
-    report = run_suite(suite, pipeline, frames=frames, cache_dir=cache, stages_info=info,
-                       on_progress=lambda name: console.print(f"suite {suite}: {name}"), view_pipelines=views)
-    out.print(format_suite(report), markup=False, highlight=False, soft_wrap=True)
-    if json_path is not None:
-        write_json(json_path, report)
-        out.print(f"evaluate: wrote {json_path}")
-
-
-def _load_pipeline(checkpoints: Path | None, stages: str, view: str = "side"):
-    """The pipeline to evaluate and a description of its checkpoints for the report (default: the shipped weight
-    set of ``view``)."""
-    from .pipeline import STAGES, WEIGHTS_DIR, RefinementPipeline, weights_dir
-
-    if stages == "none":
-        return RefinementPipeline({}), {}
-    wanted = STAGES if stages == "all" else tuple(s.strip() for s in stages.split(","))
-    for stage in wanted:
-        if stage not in STAGES:
-            raise RefinetError(f"--stages: unknown stage {stage!r}; valid: all, none, or some of {', '.join(STAGES)}")
-    if checkpoints is None and view != "side":
-        checkpoints = weights_dir(view)  # that view's shipped set; a one-line error while none is shipped
-    directory = checkpoints or WEIGHTS_DIR
-    if checkpoints is None and not any((WEIGHTS_DIR / f"{s}.safetensors").exists() for s in wanted):
-        return RefinementPipeline({}), {}
-    missing = [s for s in wanted if not (directory / f"{s}.safetensors").exists()]
-    if stages != "all" and missing:
-        raise RefinetError(f"{directory}: no {', '.join(s + '.safetensors' for s in missing)}")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise RefinetError("the stages need PyTorch: pip install torch==2.13.0 (CPU build) or your own build; "
-                           "--stages none evaluates the lifted input only") from None
-    if checkpoints is not None and len(missing) == len(wanted):
-        names = ", ".join(s + ".safetensors" for s in wanted)
-        raise RefinetError(f"--checkpoints {directory}: no stage checkpoints ({names}); give the directory `train` "
-                           f"wrote, or --stages none for the lifted input only")
-    pipeline = RefinementPipeline.from_dir(directory, stages=wanted)
-    return pipeline, {s: {"checkpoint": str(directory / f"{s}.safetensors")} for s in pipeline.runners}
+# The verbs, in --help order: the main job (main_job.py), training, info, then each group's register().
+app.command()(synth)
+app.command()(evaluate)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -269,7 +60,7 @@ def train(
         return
     from .training.run import run_training
 
-    with _progress(f"train {h.stage}") as bar:
+    with progress(f"train {h.stage}") as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_progress(what: str, done: int, total: int) -> None:
@@ -309,26 +100,10 @@ def _test_chain(h) -> None:
     pipeline = RefinementPipeline.from_dir(save_dir, stages=stages)
     with open_split(resolve(h, "train_dir"), view=h.side, split="test") as ds:
         report = evaluate_split(ds, pipeline, EvalSettings())
-    _print_report(report)
+    print_report(report)
 
 
-@app.command()
-def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to keep the demo set.")] = Path("runs/demo"),
-    frames: Annotated[int, typer.Option(help="Frames in the synthetic test split.")] = 300,
-) -> None:
-    """Run the main job on an embedded default: no camera, GPU or download needed.
-
-    Generates a small synthetic test split (reused if already there) and
-    evaluates every pipeline step available on it, writing report.json.
-    """
-    from .data.itop import itop_path
-
-    if not itop_path(out_dir, "side", "test", "labels").exists():
-        synth(out_dir=out_dir, split="test", frames=frames, seed=1, camera="itop_side", view="side",
-              workers=2, point_cloud=False, overwrite=False)
-    evaluate(data=out_dir, split="test", view="side", json_path=out_dir / "report.json", noise_sigma=5.0,
-             noise_mu=0.0, swap_prob=0.05, outlier_prob=0.05, seed=0, window=9)
+app.command()(demo)
 
 
 @app.command()
@@ -372,39 +147,6 @@ _register_bench(app)
 from .serve.cli import register as _register_serve  # noqa: E402 - serve, serve-load
 
 _register_serve(app)
-
-
-def _check_view(view: str) -> None:
-    if view not in ("side", "top"):
-        raise RefinetError(f"--view must be 'side' or 'top', got {view!r}")
-
-
-def _print_report(report: dict) -> None:
-    from rich.table import Table
-
-    from .skeleton import JOINT_NAMES
-
-    noise = report["noise"]
-    title = (f"{report['data']} · {report['view']} {report['split']} · {report['frames']} frames · "
-             f"noise sigma {noise['sigma_px']} px mu {noise['mu_px']} swap {noise['swap_prob']} "
-             f"outlier {noise['outlier_prob']}")
-    table = Table(title=title)
-    for col in ("step", "acc@10cm %", "acc@5cm %", "upper %", "lower %", "MPJPE mm"):
-        table.add_column(col, justify="right")
-    passes = report.get("pointcloud_passes", 1)
-    for step, m in report["steps"].items():
-        label = f"{step} (x{passes})" if step == "pointcloud" and passes > 1 else step
-        table.add_row(label, f"{m['acc_10cm']:.2f}", f"{m['acc_5cm']:.2f}", f"{m['acc_10cm_upper']:.2f}",
-                      f"{m['acc_10cm_lower']:.2f}", f"{m['mpjpe_mm']:.1f}")
-    out.print(table)
-    joints = Table(title="per-joint accuracy at 10 cm (%)")
-    joints.add_column("joint")
-    steps = list(report["steps"])
-    for step in steps:
-        joints.add_column(step, justify="right")
-    for j, name in enumerate(JOINT_NAMES):
-        joints.add_row(name, *(f"{report['steps'][s]['per_joint_acc_10cm'][j]:.1f}" for s in steps))
-    out.print(joints)
 
 
 def main() -> None:

@@ -9,6 +9,11 @@ other exception is our bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class RefinetError(Exception):
     """A problem with the user's input, files or settings (not a bug)."""
@@ -20,3 +25,12 @@ def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def lookup(table: Mapping[str, T], name: str, what: str, valid: str = "valid") -> T:
+    """``table[name]``; an unknown name raises "unknown {what} 'x' (did you mean ...); {valid}: a, b, c"."""
+    try:
+        return table[name]
+    except KeyError:
+        raise RefinetError(f"unknown {what} {name!r}{did_you_mean(name, list(table))}; "
+                           f"{valid}: {', '.join(table)}") from None

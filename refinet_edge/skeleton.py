@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import RefinetError, did_you_mean
+from .errors import RefinetError, lookup
 
 NUM_JOINTS = 15
 
@@ -153,13 +153,7 @@ KEYPOINT_FORMATS: dict[str, KeypointFormat] = {
 
 def keypoint_format(name: str) -> KeypointFormat:
     """Look up a keypoint format by name, with a clear error for unknown ones."""
-    try:
-        return KEYPOINT_FORMATS[name]
-    except KeyError:
-        raise RefinetError(
-            f"unknown keypoint format {name!r}{did_you_mean(name, list(KEYPOINT_FORMATS))}; "
-            f"valid: {', '.join(KEYPOINT_FORMATS)}"
-        ) from None
+    return lookup(KEYPOINT_FORMATS, name, "keypoint format")
 
 
 def to_itop(

@@ -64,8 +64,8 @@ echo "== GPU tests"
 status=$?
 
 echo "== benchmark"
-timeout 240 "$PY" -m benchmarks.preprocess --people 1 8 --repeats 200 --ref-repeats 1 \
-  --impl fast numba cuda cuda-dev torch-cuda --json "$OUT_DIR/bench.json"
+timeout 240 "$PY" -m benchmarks.preprocess --people 1,8 --repeats 200 --ref-repeats 1 \
+  --impl fast,numba,cuda,cuda-dev,torch-cuda --json "$OUT_DIR/bench.json"
 echo "== TensorRT engines"
 "$PY" - <<'PYEOF'
 from refinet_edge.export.trt_api import RTX_TARGETS, installed_flavours, load

@@ -10,8 +10,8 @@ from refinet_edge.benchmarks import preprocess
 
 def test_benchmark_reports_every_step_and_implementation(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
-    preprocess.main(["--cameras", "itop_side", "--people", "1", "--repeats", "2", "--ref-repeats", "1",
-                     "--warmup", "0", "--impl", "reference", "naive", "fast", "numba", "cuda", "--json", str(out)])
+    preprocess.bench_kernels(cameras=("itop_side",), people=(1,), repeats=2, ref_repeats=1, warmup=0,
+                             impls=("reference", "naive", "fast", "numba", "cuda"), json_path=out)
     report = json.loads(out.read_text())
     got = {(r["impl"], r["step"]) for r in report["rows"]}
     for impl in ("reference", "fast", *(["numba"] if importlib.util.find_spec("numba") else [])):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from refinet_edge.camera import Camera, camera_preset  # noqa: E402
 from refinet_edge.errors import RefinetError  # noqa: E402
 from refinet_edge.lifting import lift_joints_detailed  # noqa: E402
 from refinet_edge.pipeline import RefinementPipeline  # noqa: E402
-from refinet_edge.preprocess import _jit, steps  # noqa: E402
+from refinet_edge.preprocess import _jit, _jit_codec, _jit_patches, steps  # noqa: E402
 from refinet_edge.preprocess.patches import PatchConfig, extract_patches  # noqa: E402
 from refinet_edge.preprocess.points import PointConfig, sample_points  # noqa: E402
 from refinet_edge.synth import generate_frame  # noqa: E402
@@ -190,16 +191,16 @@ def test_inputs_of_any_layout_and_dtype() -> None:
     check_lift(uv.tolist(), depth64.tolist(), camera)  # lists work as in NumPy
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Count the calls ``_jit`` makes to its NumPy fallback ``name`` (the real function still runs)."""
+def _spy(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[int]:
+    """Count the calls a compiled step ``module`` makes to its NumPy fallback ``name`` (the real function runs)."""
     calls: list[int] = []
-    real = getattr(_jit, name)
+    real = getattr(module, name)
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_jit, name, counted)
+    monkeypatch.setattr(module, name, counted)
     return calls
 
 
@@ -212,7 +213,7 @@ def test_baracca_authors_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) ->
     depth[0, 2:5, 3:6] = 0.0  # holes: replaced by the patch mean in this mode
     uv = np.array([[[5.0, 4.0], [np.nan, 1.0], [1.0, 1.0]]])
     cfg = PatchConfig(mode="baracca_authors", size=5)
-    calls = _spy(monkeypatch, "_patches_numpy")
+    calls = _spy(monkeypatch, _jit_patches, "_patches_numpy")
     patches, cell_px = _jit.extract_patches(depth, uv, None, TINY, cfg)
     assert calls == [1]
     ref_patches, ref_cell = extract_patches_reference(depth[0], uv[0], None, TINY, cfg)
@@ -274,7 +275,7 @@ def test_skeleton_encode_authors_mode_and_other_dtypes_run_numpy(monkeypatch: py
 
     joints = np.random.default_rng(0).normal(size=(2, 15, 3)) + np.array([0.0, 0.0, 3.0])
     joints[1, 4] = np.nan
-    calls = _spy(monkeypatch, "_skeleton_numpy")
+    calls = _spy(monkeypatch, _jit_codec, "_skeleton_numpy")
     x, centre = _jit.skeleton_encode(joints, SkeletonConfig(mode="authors"))
     assert calls == [1]
     expected = np.nan_to_num((joints * 1000.0 - ITOP_MEAN_MM) / ITOP_STD_MM, nan=0.0)

@@ -30,10 +30,16 @@ def error_name(err: object) -> str:
     """``CUDA_ERROR_...`` for a driver result code (works without a driver)."""
     from cuda.bindings import driver
 
+    return result_name(driver.CUresult, err)
+
+
+def result_name(codes: type, err: object) -> str:
+    """The name of result code ``err`` in the enum ``codes`` (``CUresult``, ``nvrtcResult``), else the enum's
+    name and the number."""
     try:
-        return driver.CUresult(err).name
+        return codes(err).name
     except ValueError:
-        return f"CUresult {int(err)}"  # type: ignore[call-overload]
+        return f"{codes.__name__} {int(err)}"  # type: ignore[call-overload]
 
 
 def _error_text(err: object) -> str:

@@ -136,10 +136,9 @@ def _nvrtc_check(result: tuple, what: str) -> tuple:
 def _nvrtc_name(err: object) -> str:
     from cuda.bindings import nvrtc
 
-    try:
-        return nvrtc.nvrtcResult(err).name
-    except ValueError:
-        return f"nvrtcResult {int(err)}"  # type: ignore[call-overload]
+    from ._cuda_python import result_name
+
+    return result_name(nvrtc.nvrtcResult, err)
 
 
 def _nvrtc_log(prog: object) -> str:

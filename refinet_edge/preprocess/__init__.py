@@ -4,8 +4,9 @@
   ``extract_patches``, ``extract_patches_torch``).
 * :mod:`.points`: stage C point clouds in a cube around 3D joints (``sample_points_reference``,
   ``sample_points``, ``points_to_offsets_scale``).
-* :mod:`._jit`: lifting, patches and points compiled with Numba, bit-identical to
-  the NumPy contracts (the ``jit`` extra; imported only when the CPU path first runs).
+* :mod:`._jit`: lifting, patches, points and the stages' codecs compiled with Numba, bit-identical to
+  the NumPy contracts (the ``jit`` extra; imported only when the CPU path first runs), one module per
+  step beside its contract (``_jit_lifting``, ``_jit_patches``, ``_jit_points``, ``_jit_codec``, ``_jit_evidence``).
 * :mod:`.steps`: where the pipeline runs them, the CPU path (Numba, else NumPy)
   or the CUDA kernels of :mod:`refinet_edge.kernels` (``select_steps``).
 

@@ -40,6 +40,11 @@ def clean_depth(depth_m: np.ndarray) -> np.ndarray:
     return depth
 
 
+def depth32(depth: np.ndarray) -> np.ndarray:
+    """Depth as C-ordered float32, the contract's first cast (no copy when it already is)."""
+    return np.ascontiguousarray(depth, dtype=np.float32)
+
+
 def check_frame(what: str, depth_m: np.ndarray, per_joint: np.ndarray, last: int | None,
                 camera: Camera, batched: bool) -> tuple[np.ndarray, np.ndarray]:
     """Check one frame ``depth (H, W)`` with ``per_joint (J, last)`` (or ``(J,)`` when ``last`` is None).
