@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import typer.main
-from typer.testing import CliRunner
 
 PROG = "refinet-edge"
 
@@ -58,12 +57,6 @@ def option_flags(param: Any) -> list[str]:
     return [(param.name or "").upper()]
 
 
-def passes_options_through(command: Command) -> bool:
-    """True for a verb whose options belong to a parser of its own (no declared parameters, extra args on)."""
-    declared = [p for p in command.params if p.name not in ("help",)]
-    return bool(command.context_settings.get("allow_extra_args")) and not declared
-
-
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -98,21 +91,11 @@ def _usage(path: tuple[str, ...], command: Command) -> str:
     return f"{ctx.command_path} {' '.join(command.collect_usage_pieces(ctx))}".rstrip()
 
 
-def _own_help(path: tuple[str, ...]) -> str:
-    from refinet_edge.cli import app
-
-    result = CliRunner().invoke(app, [*path, "--help"], prog_name=PROG, env={"COLUMNS": "100"})
-    return result.output.rstrip()
-
-
 def verb_section(path: tuple[str, ...], command: Command) -> str:
     """The Markdown section of one verb."""
     lines = [f"## `{PROG} {' '.join(path)}`", ""]
     if command.help:
         lines += [inspect.cleandoc(command.help), ""]
-    if passes_options_through(command):
-        lines += ["Its options go to a parser of its own; its `--help`:", "", "```text", _own_help(path), "```", ""]
-        return "\n".join(lines)
     lines += ["```text", _usage(path, command), "```", ""]
     params = [p for p in command.params if p.name != "help" and not getattr(p, "hidden", False)]
     ctx = _context(path, command)

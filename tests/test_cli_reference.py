@@ -50,15 +50,6 @@ def test_a_missing_verb_or_option_is_reported() -> None:
     assert cli_reference.missing_from(without_seed) == ["synth --seed"]
 
 
-def test_a_verb_with_its_own_parser_shows_that_parser_s_options() -> None:
-    commands = dict((" ".join(p), c) for p, c in cli_reference.verbs(cli_reference.root_command()))
-    passing = [v for v, c in commands.items() if cli_reference.passes_options_through(c)]
-    page = cli_reference.render()
-    for verb in passing:  # today bench-kernels (argparse); its --help text goes into the page
-        section = page.split(f"## `refinet-edge {verb}`", 1)[1].split("\n## ", 1)[0]
-        assert "```text\nusage: refinet-edge " in section and "--" in section.split("usage:", 1)[1]
-
-
 def test_the_readme_verbs_table_names_every_verb() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
