@@ -234,8 +234,10 @@ def test_mixture_hypes_turn_the_options_on() -> None:
     repo = Path(__file__).resolve().parents[1]
     skeleton = load_hypes(repo / "hypes/synthetic/skeleton/mixture.json")
     assert skeleton.model_config.input_features == 9  # type: ignore[union-attr]
-    assert SkeletonConfig(**skeleton.preprocess_settings("skeleton")) == SkeletonConfig(rays=True, evidence=True,
-                                                                                          ray_output=True)
+    # the v8 recipe: evidence features on; the ray-following output off (it cannot start from v7's output layer)
+    assert SkeletonConfig(**skeleton.preprocess_settings("skeleton")) == SkeletonConfig(rays=True, evidence=True)
+    assert skeleton.train.init_from == "checkpoints/v7/skeleton.safetensors"
+    assert skeleton.train_dir == ["data/mix_a", "data/mix_b", "data/mix_c"]
     points = load_hypes(repo / "hypes/synthetic/pointcloud/mixture.json")
     assert points.preprocess_settings("points")["ray_reach"] == 2.0
     with pytest.raises(RefinetError, match="evidence needs model.input_features 9, got 5"):
