@@ -270,23 +270,26 @@ def test_train_dirs_with_different_cameras_are_a_user_error(tiny_set, wide_camer
 def test_init_from_widens_the_skeleton_input_so_outputs_start_unchanged(tmp_path):
     import torch
 
-    from refinet_edge.checkpoint import load_stage
-    from refinet_edge.models import build_model
+    from refinet_edge.checkpoint import load_stage, save_stage
+    from refinet_edge.models import build_model, preset_config
     from refinet_edge.training.init import init_from_checkpoint
 
-    shipped = REPO / "refinet_edge/weights/skeleton.safetensors"
-    source, info = load_stage(shipped)
-    wide_config = replace(info.model_config, input_features=info.model_config.input_features + 4)
+    config = replace(preset_config("skeleton", "edge"), input_features=5)  # the v7 inputs: x, y, z and two rays
+    v7_like = tmp_path / "skeleton.safetensors"
+    save_stage(v7_like, "skeleton", build_model("skeleton", config), config,
+               preprocess={"mode": "metric", "rays": True}, extra={}, dtype="fp32")
+    source, info = load_stage(v7_like)
+    wide_config = replace(info.model_config, input_features=9)  # + the four evidence features
     model = build_model("skeleton", wide_config)
-    message = init_from_checkpoint(model, shipped, "skeleton")
+    message = init_from_checkpoint(model, v7_like, "skeleton")
     assert "widened" in message
     model.eval()
-    x = torch.randn(6, 15, info.model_config.input_features)
+    x = torch.randn(6, 15, 5)
     evidence = torch.randn(6, 15, 4)  # any evidence: its weights start at zero
     with torch.no_grad():
         assert torch.allclose(model(torch.cat([x, evidence], -1)), source(x), atol=1e-5)
         model.input[0].weight[0, 5] = 1.0  # an evidence column of joint 0: now it matters
         assert not torch.allclose(model(torch.cat([x, evidence], -1)), source(x), atol=1e-5)
-    narrow = build_model("skeleton", replace(info.model_config, linear_size=512))
+    narrow = build_model("skeleton", replace(info.model_config, linear_size=info.model_config.linear_size // 2))
     with pytest.raises(RefinetError, match="input layer"):
-        init_from_checkpoint(narrow, shipped, "skeleton")
+        init_from_checkpoint(narrow, v7_like, "skeleton")
