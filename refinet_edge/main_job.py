@@ -104,7 +104,6 @@ def evaluate(
     With --json, also writes the report (one entry per step). With --suite ood,
     scores a fixed set of out-of-distribution synthetic splits instead (README).
     """
-    from dataclasses import replace
 
     from .atomic import check_output_file, write_json
     from .data.itop import open_split
@@ -120,7 +119,8 @@ def evaluate(
         check_output_file(json_path, "--json")  # before the work, not after it
     noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
-    if backend == "torch" and onnx_dir is None and precision == "fp32":
+    torch_fp32 = backend == "torch" and onnx_dir is None and precision == "fp32"
+    if torch_fp32:
         pipeline, info = _load_pipeline(checkpoints, stages, view if suite is None else "side")  # suite: shipped set
     else:
         from .export.backends import evaluate_pipeline
@@ -128,14 +128,12 @@ def evaluate(
         pipeline, info, notes = evaluate_pipeline(backend, onnx_dir, precision, stages, checkpoints)
         for note in notes:
             console.print(f"note: {note}")
-    pipeline.config = replace(pipeline.config, lift_window=window)
-    if passes is not None:
-        if passes < 1:
-            raise RefinetError(f"--passes must be >= 1, got {passes}")
-        pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
+    if passes is not None and passes < 1:
+        raise RefinetError(f"--passes must be >= 1, got {passes}")
+    _apply_options(pipeline, window, passes)
     if suite is not None:
-        views = _suite_view_pipelines(checkpoints, stages, window, passes) if checkpoints is None and \
-            backend == "torch" and onnx_dir is None and precision == "fp32" else {}
+        views = _suite_view_pipelines(checkpoints, stages, window, passes) if checkpoints is None and torch_fp32 \
+            else {}
         _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path, views)
         return
     assert data is not None  # checked above
@@ -153,10 +151,17 @@ def evaluate(
         out.print(f"evaluate: wrote {json_path}")
 
 
-def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None) -> dict:
-    """The shipped weight sets of the other views (top), each scoring its view's splits of the suite."""
+def _apply_options(pipeline, window: int, passes: int | None) -> None:
+    """``--window`` and ``--passes`` on a loaded pipeline's configuration."""
     from dataclasses import replace
 
+    pipeline.config = replace(pipeline.config, lift_window=window)
+    if passes is not None:
+        pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
+
+
+def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None) -> dict:
+    """The shipped weight sets of the other views (top), each scoring its view's splits of the suite."""
     from .pipeline import VIEWS, weights_dir
 
     views = {}
@@ -166,9 +171,7 @@ def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, pa
         except RefinetError:  # not shipped: the side-view weights score that view, as the report says
             continue
         chain, info = _load_pipeline(checkpoints, stages, view)
-        chain.config = replace(chain.config, lift_window=window)
-        if passes is not None:
-            chain.config = replace(chain.config, points=replace(chain.config.points, passes=passes))
+        _apply_options(chain, window, passes)
         views[view] = (chain, info)
     return views
 
