@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .errors import RefinetError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)  # piped output: lines are not cut at 80 columns
 
 View = Annotated[str, typer.Option(help="Camera placement: side or top (as ITOP's two views).")]
 

@@ -50,6 +50,8 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     ("noise", "outlier_prob"): (_NUM, 0.0), ("noise", "sigma_mm"): (_NUM, 42.0), ("noise", "mu_mm"): (_NUM, 0.0),
     # 2D noise: weight of the COCO per-joint sigma profile (noise.DetectorNoise.oks_profile; 0 = one sigma for all)
     ("noise", "oks_profile"): (_NUM, 0.0),
+    # 2D noise: share of person-frames given exact 2D, no swap, noise or outlier (noise.DetectorNoise.clean_prob)
+    ("noise", "clean_prob"): (_NUM, 0.0),
     ("train", "num_workers"): ((int,), 0), ("train", "seed"): ((int,), 0), ("train", "val_every"): ((int,), 1),
     ("train", "train_frames"): ((int, _NONE), None), ("train", "log_every"): ((int,), 50),
     ("train", "feature_reg_weight"): (_NUM, 0.001),  # PointNet's weight of the feature-transform regulariser

@@ -26,6 +26,10 @@ default so that the defaults reproduce the authors' model exactly:
   OKS sigmas mapped to the ITOP joints (:data:`OKS_SIGMAS`): ``w = 1`` gives the
   COCO profile scaled to a mean of ``sigma_px`` (head 0.39x, hips 1.40x), ``w = 0``
   the authors' one sigma for all.
+* **clean frames** (``clean_prob``, off by default): a good detector is often exactly right. Each person-frame
+  independently, with probability ``clean_prob``, keeps its ground-truth 2D (no swap, noise or outlier), so a
+  stage trained with it sees exact input and learns to keep it (issue 18: a good 2D detector must never be made
+  worse). Its uniform draw comes last and only when ``clean_prob > 0``, so it leaves the other draws unchanged.
 
 Order: swaps, then Gaussian noise on every joint, then outliers. Outliers are
 placed relative to the *clean* (swapped, noise-free) positions and replace the
@@ -72,6 +76,9 @@ OKS_SIGMAS = np.array([0.035, 0.079, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0
                        0.089, 0.089])
 
 
+_OPTIONAL = ("oks_profile", "clean_prob")  # left out of to_dict() at their default 0
+
+
 @dataclass(frozen=True)
 class DetectorNoise:
     """Noise a 2D detector adds to ``uv_px`` joints (see the module docstring).
@@ -96,9 +103,10 @@ class DetectorNoise:
     jump_min_px: float = 20.0
     jump_max_px: float = 60.0
     oks_profile: float = 0.0  # weight of the COCO per-joint sigma profile (0: one sigma for every joint)
+    clean_prob: float = 0.0  # probability per person-frame of exact 2D (no swap, noise or outlier)
 
     def __post_init__(self) -> None:
-        for name in ("swap_prob", "outlier_prob", "snap_fraction", "oks_profile"):
+        for name in ("swap_prob", "outlier_prob", "snap_fraction", "oks_profile", "clean_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise RefinetError(f"DetectorNoise.{name} must be a probability in [0, 1], got {value}")
@@ -114,9 +122,9 @@ class DetectorNoise:
             )
 
     def to_dict(self) -> dict:
-        """All settings as plain floats, for reports and configs (``oks_profile`` only when set, so reports
-        written before the option existed read the same)."""
-        return {k: float(v) for k, v in asdict(self).items() if k != "oks_profile" or v != 0.0}
+        """All settings as plain floats, for reports and configs (``oks_profile`` and ``clean_prob`` only when
+        set, so reports written before the options existed read the same)."""
+        return {k: float(v) for k, v in asdict(self).items() if k not in _OPTIONAL or v != 0.0}
 
     def sigma_per_joint_px(self) -> np.ndarray:
         """``(15,)`` the Gaussian sigma of each joint, px (see ``oks_profile`` in the module docstring)."""
@@ -168,7 +176,11 @@ class DetectorNoise:
         is_outlier = (outlier_u < self.outlier_prob) & np.all(np.isfinite(clean), axis=-1)
         snap = (kind_u < self.snap_fraction) & np.all(np.isfinite(target), axis=-1)
         out = np.where((is_outlier & snap)[..., None], snapped, noisy)
-        return np.where((is_outlier & ~snap)[..., None], jumped, out)
+        out = np.where((is_outlier & ~snap)[..., None], jumped, out)
+        if self.clean_prob > 0.0:  # drawn last: the draws above do not depend on it
+            clean = rng.random(lead) < self.clean_prob
+            out = np.where(clean[..., None, None], uv_px, out)
+        return out
 
 
 def swap_pairs(joints: np.ndarray, swap: np.ndarray) -> np.ndarray:

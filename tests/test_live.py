@@ -23,7 +23,7 @@ from refinet_edge.live.realtime import LiveLoop, Slot
 from refinet_edge.live.refiner import Refiner
 from refinet_edge.live.synthetic import SyntheticSettings, SyntheticSource
 from refinet_edge.noise import DetectorNoise
-from refinet_edge.pipeline import RefinementPipeline
+from refinet_edge.pipeline import WEIGHTS_DIR, RefinementPipeline
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +154,20 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     assert (tmp_path / "v.mp4").stat().st_size > 0
 
 
+def test_live_view_top_runs_the_top_weight_set(tmp_path):
+    """--view top loads weights/top/ (the side set scores ~20 % on the top view); the top set beats it."""
+    accuracy = {}
+    for name, extra in (("top", ()), ("side", ("--checkpoints", str(WEIGHTS_DIR)))):
+        summary = tmp_path / f"{name}.json"
+        result = run_cli("live", "--camera", "synthetic", "--view", "top", "--headless", "--frames", "6",
+                         "--backend", "torch", "--summary", str(summary), *extra)
+        assert result.returncode == 0, result.stderr
+        accuracy[name] = json.loads(summary.read_text())["accuracy"]["pointcloud"]["acc_10cm"]
+        if name == "top":
+            assert str(WEIGHTS_DIR / "top") in " ".join(result.stderr.split())
+    assert accuracy["top"] > accuracy["side"] + 20.0, accuracy
+
+
 @pytest.mark.parametrize("args, needle", [
     (("--camera", "webcam"), "expected realsense, synthetic, or a recording"),
     (("--camera", "synthetic", "--detector", "mediapipe2"), "unknown detector"),
@@ -162,6 +176,7 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     (("--camera", "synthetic", "--precision", "int8"), "backend runs int8 on checkpoints (torch runs fp32)"),
     (("--camera", "synthetic", "--backend", "torch", "--precision", "fp16"), "runs fp32, not fp16"),
     (("--camera", "missing.db3"), "missing.db3: recording not found"),
+    (("--camera", "synthetic", "--view", "diagonal"), "unknown view 'diagonal'; valid: side, top"),
     (("--camera", "synthetic", "--detector", "keypoints:nope.jsonl"), "nope.jsonl: keypoints file not found"),
 ])
 def test_live_bad_input_is_one_line(args, needle):

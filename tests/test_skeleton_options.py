@@ -93,6 +93,22 @@ def test_oks_profile_sets_per_joint_sigma_and_default_is_unchanged() -> None:
     assert "oks_profile" not in DetectorNoise().to_dict() and noise.to_dict()["oks_profile"] == 1.0
 
 
+
+def test_clean_prob_keeps_exact_frames_and_leaves_other_draws_unchanged() -> None:
+    uv = np.random.default_rng(3).uniform(0, 300, size=(4000, 15, 2))
+    uv[7, 4] = np.nan  # a missing joint stays missing in a clean frame
+    base = DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05)
+    mixed = DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05, clean_prob=0.3)
+    a, b = base.apply_2d(uv, np.random.default_rng(1)), mixed.apply_2d(uv, np.random.default_rng(1))
+    exact = np.all((b == uv) | np.isnan(uv), axis=(1, 2))
+    assert 0.27 < exact.mean() < 0.33  # ~30 % of person-frames exact
+    assert not np.all((a == uv) | np.isnan(uv), axis=(1, 2)).any()  # without it no frame is exact
+    np.testing.assert_array_equal(a[~exact], b[~exact])  # the other frames get the same noise as before
+    assert np.isnan(b[7, 4]).all()
+    assert "clean_prob" not in base.to_dict() and mixed.to_dict()["clean_prob"] == 0.3
+    with pytest.raises(RefinetError, match="clean_prob"):
+        DetectorNoise(clean_prob=1.5)
+
 # ---------------------------------------------------------------- checkpoints
 
 torch = pytest.importorskip("torch")

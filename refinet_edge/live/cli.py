@@ -11,12 +11,15 @@ from rich.console import Console
 
 from ..errors import RefinetError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)  # piped output: lines are not cut at 80 columns
 
 CameraOpt = Annotated[str, typer.Option(help="realsense, synthetic, or a recording PATH.db3 / PATH.bag.")]
 Preset = Annotated[str, typer.Option(help="Synthetic source: camera preset (see `refinet-edge info`).")]
 View = Annotated[str, typer.Option(help="Synthetic source: side or top.")]
+LiveView = Annotated[str, typer.Option(
+    "--view", help="Camera placement, side or top: picks the shipped weight set (weights/ or weights/top/; "
+                   "--checkpoints and --onnx-dir replace it) and places the synthetic source's camera.")]
 Seed = Annotated[int, typer.Option(help="Synthetic source: scene seed (room, camera, walker).")]
 Sensor = Annotated[str, typer.Option(help="Synthetic source: depth-sensor model (default, ideal, d435, d415, d455, "
                                           "tof, random).")]
@@ -51,7 +54,7 @@ def live(
                                                        "for --backend onnxruntime or tensorrt.")] = None,
     realtime: Annotated[bool | None, typer.Option(
         help="Drop frames the pipeline cannot keep up with (camera: always; recordings, synthetic: off).")] = None,
-    preset: Preset = "itop_side", view: View = "side", seed: Seed = 0,
+    preset: Preset = "itop_side", view: LiveView = "side", seed: Seed = 0,
     width: Width = 640, height: Height = 480, fps: Fps = 30, serial: Serial = None, image: Image = "auto",
     align: Annotated[str, typer.Option(help="RealSense: align depth to color, or color to depth.")] = "color",
     filters: Annotated[bool, typer.Option(help="RealSense, synthetic: spatial, temporal and hole-filling depth "
@@ -68,7 +71,7 @@ def live(
     joints (metres, camera frame, ITOP order) with per-joint validity. Prints a
     status line (or shows a window), and a summary at the end or on Ctrl-C.
     """
-    from ..pipeline import WEIGHTS_DIR
+    from ..pipeline import weights_dir
     from .backends import choose_backend, cpu_threads
     from .detectors import make_detector
     from .draw import can_show_window
@@ -79,6 +82,7 @@ def live(
 
     if frames is not None and frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
+    shipped = weights_dir(view)  # before the camera opens: an unknown view is a one-line error
     if server is not None:
         local = [o for o, v in (("--backend", backend), ("--onnx-dir", onnx_dir), ("--checkpoints", checkpoints),
                                 ("--threads", threads), ("--precision", None if precision == "fp32" else precision))
@@ -103,7 +107,7 @@ def live(
             _finish(summary, output, summary_json)
             return
         chosen = choose_backend(backend, precision, onnx_dir)
-        directory = (onnx_dir if chosen.exported else checkpoints) or WEIGHTS_DIR
+        directory = (onnx_dir if chosen.exported else checkpoints) or shipped
         pipeline, notes = chosen.load(directory, precision, cpu_threads(threads))
         if not pipeline.runners:
             raise RefinetError(f"{directory}: no stage checkpoints ({{patch,skeleton,pointcloud}}.safetensors)")

@@ -13,8 +13,8 @@ from rich.console import Console
 
 from ..errors import RefinetError
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)  # piped output: lines are not cut at 80 columns
 
 
 def parse_sizes(text: str, option: str) -> tuple[int, ...]:

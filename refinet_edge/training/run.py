@@ -63,7 +63,8 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
     check_flip_test(hypes.model_config, pipeline.skeleton.mode, str(hypes.source))
     noise = hypes.noise
     two_d = DetectorNoise(sigma_px=noise.sigma_px, mu_px=noise.mu_px, swap_prob=noise.swap_prob,
-                          outlier_prob=noise.outlier_prob, oks_profile=noise.oks_profile)
+                          outlier_prob=noise.outlier_prob, oks_profile=noise.oks_profile,
+                          clean_prob=noise.clean_prob)
     return TrainSettings(
         stage=hypes.stage, out_dir=resolve(hypes, "checkpoints.save_dir"), epochs=hypes.epochs,
         batch_size=hypes.data.batch_size, base_lr=hypes.solver.base_lr, weight_decay=hypes.solver.weight_decay,
