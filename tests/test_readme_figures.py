@@ -182,3 +182,19 @@ def test_every_marked_figure_is_in_its_report(doc: str) -> None:
         if not matches(written, value):
             wrong.append(f"{doc}:{line}: {written} but {name} {key} = {value!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_refresh_figures_rewrites_a_stale_figure_at_its_precision() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("refresh_figures", ROOT / "scripts/refresh_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = "benchmarks/reports/2026-12-05-cpu-2core-xeon-v8-ood/ood_suite.json"
+    value = lookup(ROOT / report, "splits.0.steps.input.acc_10cm")
+    text = f"input 12.3<!--fig {report} splits.0.steps.input.acc_10cm--> % and 7<!--fig {report} frames_per_split-->"
+    new, changes = module.refresh(text, "doc.md")
+    assert f"{value:.1f}<!--fig" in new and len(changes) == 2 - (lookup(ROOT / report, "frames_per_split") == 7)
+    assert figures(new) and all(matches(w, lookup(ROOT / p, k)) for w, p, k, _ in figures(new))
+    with pytest.raises(SystemExit, match="doc.md:1: .* has no nope"):
+        module.refresh(f"1.0<!--fig {report} nope-->", "doc.md")
