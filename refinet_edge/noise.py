@@ -37,8 +37,9 @@ Gaussian-noised value, so a jump moves a joint by exactly its drawn length.
 Missing joints (NaN) stay NaN and are never outliers.
 
 Every call draws the same random numbers in the same order whatever the
-settings, so the result is a deterministic function of the generator's state,
-and changing ``swap_prob`` does not change the Gaussian draws.
+settings (``clean_prob > 0`` adds one draw per person-frame, after all the others),
+so the result is a deterministic function of the generator's state, and changing
+``swap_prob`` does not change the Gaussian draws.
 """
 
 from __future__ import annotations
