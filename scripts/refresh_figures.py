@@ -26,7 +26,7 @@ from test_readme_figures import MARKER, lookup  # noqa: E402  (the test's own pa
 def formatted(written: str, value: float) -> str:
     """``value`` written with the precision of ``written``."""
     if "e" in written:
-        mantissa, exponent = written.split("e")
+        mantissa = written.split("e")[0]
         digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
         text = f"{value:.{digits}e}"
         m, e = text.split("e")

@@ -7,12 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from ..console import console, out  # the CLI's stderr and stdout consoles (lines not cut at 80 columns)
 from ..errors import RefinetError
-
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)  # piped output: lines are not cut at 80 columns
 
 CameraOpt = Annotated[str, typer.Option(help="realsense, synthetic, or a recording PATH.db3 / PATH.bag.")]
 Preset = Annotated[str, typer.Option(help="Synthetic source: camera preset (see `refinet-edge info`).")]
