@@ -62,8 +62,15 @@ def train(
 
     with progress(f"train {h.stage}") as bar:
         tasks: dict[str, TaskID] = {}
+        tenths: dict[str, int] = {}
 
         def on_progress(what: str, done: int, total: int) -> None:
+            if not console.is_terminal:  # logging to a file: a plain line at every tenth, not a bar
+                tenth = done * 10 // max(total, 1)
+                if tenth > tenths.get(what, -1):
+                    tenths[what] = tenth
+                    console.print(f"{what}: {done}/{total}")
+                return
             task = tasks.setdefault(what, bar.add_task(what, total=total))
             bar.update(task, completed=done)
 

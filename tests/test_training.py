@@ -49,6 +49,19 @@ def test_each_stage_trains_saves_logs_and_resumes(tiny_set, tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
 
 
+def test_train_cli_logging_to_a_file_prints_plain_progress_lines(tiny_set, tmp_path):
+    # Piped (no terminal): no bar, but loading and every epoch still show, as plain lines.
+    result = subprocess.run([sys.executable, "-m", "refinet_edge.cli", "train", "--hypes",
+                             str(REPO / "hypes/synthetic/patch/train.json"), f"--train_dir={tiny_set}",
+                             f"--save_dir={tmp_path}", "--epochs=1", "--data.batch_size=8"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    loads = [line for line in lines if line.startswith("load train: ")]
+    assert loads and loads[-1].split(": ")[1].split("/")[0] == loads[-1].split("/")[1]  # ends at N/N
+    assert len(loads) <= 11 and any(line.startswith("epoch 1/1: loss") for line in lines)
+
+
 def test_chained_inputs_use_the_previous_stages(tiny_set, tmp_path):
     run_training(_hypes("patch", tiny_set, tmp_path))
     best = run_training(_hypes("skeleton", tiny_set, tmp_path, **{"data.from_gt": False}))
@@ -259,6 +272,22 @@ def test_train_dir_list_concatenates_and_extra_val_is_logged_not_selected(tiny_s
     extra = f"extra_{wide_camera_sets.name}_skeleton_acc_10cm"
     assert extra not in records[0] and 0.0 <= records[1][extra] <= 100.0  # every 2nd epoch only
     assert best["acc_10cm"] == max(r["val_skeleton_acc_10cm"] for r in records)  # the best is chosen on val
+
+
+def test_load_mixture_reads_each_directory_in_order_into_one_array(tiny_set, tmp_path):
+    from refinet_edge.training.frames import load_frames, load_mixture
+
+    one = load_frames(tiny_set, "side", "train")
+    seen: list[tuple[int, int]] = []
+    both = load_mixture([tiny_set, tiny_set], "side", "train", on_progress=lambda d, t: seen.append((d, t)))
+    n = len(one)
+    assert both.name == f"{one.name}+{one.name}" and len(both) == 2 * n
+    for f in ("depth_f16", "joints_m", "uv_px", "visible"):
+        assert np.array_equal(getattr(both, f)[:n], getattr(one, f), equal_nan=True)
+        assert np.array_equal(getattr(both, f)[n:], getattr(one, f), equal_nan=True)
+    assert seen[-1] == (2 * n, 2 * n) and all(t == 2 * n for _, t in seen)  # progress over the whole mixture
+    limited = load_mixture([tiny_set, tiny_set], "side", "train", limit=5)
+    assert len(limited) == 10 and np.array_equal(limited.joints_m[5:], one.joints_m[:5])
 
 
 def test_train_dirs_with_different_cameras_are_a_user_error(tiny_set, wide_camera_sets, tmp_path):

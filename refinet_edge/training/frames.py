@@ -50,27 +50,46 @@ class FrameStore:
                           self.uv_px[idx], self.visible[idx])
 
 
-def concat_frames(stores: list[FrameStore]) -> FrameStore:
-    """One store of several splits taken with the same camera (a training mixture from several directories)."""
-    if len(stores) == 1:
-        return stores[0]
-    first = stores[0]
-    for other in stores[1:]:
-        if other.camera != first.camera:
-            raise RefinetError(f"train_dir: {other.name} was rendered with another camera than {first.name} "
-                               f"({other.camera.width}x{other.camera.height} vs {first.camera.width}x"
-                               f"{first.camera.height}); one training mixture needs one camera")
-    return FrameStore("+".join(s.name for s in stores), first.camera,
-                      *(np.concatenate([getattr(s, f) for s in stores])
-                        for f in ("depth_f16", "joints_m", "uv_px", "visible")))
+def load_mixture(roots: list[str | Path], view: str, split: str, limit: int | None = None,
+                 on_progress: ProgressFn | None = None) -> FrameStore:
+    """The split of several ITOP-layout directories (one camera) as one store: each directory's
+    :func:`load_frames` in order, read straight into one depth array so that the mixture is never held twice
+    (56,000 frames at 320x240: 8.6 GB, where joining loaded parts peaked at 17 GB). ``limit`` applies to each
+    directory."""
+    heads: list[tuple[str, Camera, int]] = []
+    for root in roots:
+        with open_split(root, view=view, split=split) as ds:
+            heads.append((f"{Path(root).name}/{view}/{split}", ds.camera,
+                          len(ds) if limit is None else min(limit, len(ds))))
+    if len(heads) == 1:
+        return load_frames(roots[0], view, split, limit=limit, on_progress=on_progress)
+    first_name, first, _ = heads[0]
+    for name, camera, _ in heads[1:]:
+        if camera != first:
+            raise RefinetError(f"train_dir: {name} was rendered with another camera than {first_name} "
+                               f"({camera.width}x{camera.height} vs {first.width}x{first.height}); "
+                               "one training mixture needs one camera")
+    total = sum(n for _, _, n in heads)
+    depth = np.empty((total, *heads[0][1].shape), dtype=np.float16)
+    parts, start = [], 0
+    for root, (_, _, n) in zip(roots, heads, strict=True):
+        progress = (lambda d, t, s=start: on_progress(s + d, total)) if on_progress else None
+        parts.append(load_frames(root, view, split, limit=n, on_progress=progress, out=depth[start:start + n]))
+        start += n
+    return FrameStore("+".join(s.name for s in parts), heads[0][1], depth,
+                      *(np.concatenate([getattr(s, f) for s in parts]) for f in ("joints_m", "uv_px", "visible")))
 
 
 def load_frames(root: str | Path, view: str, split: str, limit: int | None = None,
-                on_progress: ProgressFn | None = None, batch: int = 512) -> FrameStore:
-    """Read a split (``train``, ``val`` or ``test``) of an ITOP-layout directory into memory."""
+                on_progress: ProgressFn | None = None, batch: int = 512, out: np.ndarray | None = None) -> FrameStore:
+    """Read a split (``train``, ``val`` or ``test``) of an ITOP-layout directory into memory (its depth maps
+    into ``out``, a float16 ``(n, H, W)`` array, when given)."""
     with open_split(root, view=view, split=split) as ds:
         n = len(ds) if limit is None else min(limit, len(ds))
-        depth = np.empty((n, *ds.camera.shape), dtype=np.float16)
+        shape = (n, *ds.camera.shape)
+        if out is not None and (out.shape != shape or out.dtype != np.float16):
+            raise ValueError(f"load_frames: out is {out.dtype} {out.shape}, expected float16 {shape}")
+        depth = np.empty(shape, dtype=np.float16) if out is None else out
         for start in range(0, n, batch):
             stop = min(start + batch, n)
             depth[start:stop] = ds.depth_batch(start, stop)

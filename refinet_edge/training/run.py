@@ -19,7 +19,7 @@ from ..pipeline import STAGES, PipelineConfig, RefinementPipeline
 from ..preprocess.patches import PatchConfig
 from ..preprocess.points import PointConfig
 from ..stage_io import SkeletonConfig
-from .frames import FrameStore, concat_frames, load_frames
+from .frames import FrameStore, load_frames, load_mixture
 from .loop import EventFn, TrainSettings, train_stage
 
 ProgressFn = Callable[[str, int, int], None]
@@ -85,13 +85,10 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
 def load_train_val(hypes: Hypes, on_progress: ProgressFn | None = None) -> tuple[FrameStore, FrameStore]:
     """The train and validation splits (authors' subjects 04 and 05) in memory; with several ``train_dir``
     directories (one camera), their concatenation, ``train.train_frames`` applying to each."""
-    limit = hypes.train.train_frames
-    trains, vals = [], []
-    for root in resolve_all(hypes, "train_dir"):
-        trains.append(load_frames(root, hypes.side, "train", limit=limit,
-                                  on_progress=(lambda d, t: on_progress("load train", d, t)) if on_progress else None))
-        vals.append(load_frames(root, hypes.side, "val"))
-    return concat_frames(trains), concat_frames(vals).subset(VAL_FRAMES)
+    roots = resolve_all(hypes, "train_dir")
+    train = load_mixture(roots, hypes.side, "train", limit=hypes.train.train_frames,
+                         on_progress=(lambda d, t: on_progress("load train", d, t)) if on_progress else None)
+    return train, load_mixture(roots, hypes.side, "val").subset(VAL_FRAMES)
 
 
 def load_extra_val(hypes: Hypes) -> dict[str, FrameStore]:
