@@ -27,6 +27,14 @@ def test_nine_files_are_shipped() -> None:
     ]
 
 
+@pytest.mark.parametrize("path", sorted(set(HYPES_DIR.glob("*/*/*.json")) - set(SHIPPED)),
+                         ids=lambda p: "/".join(p.parts[-2:]))
+def test_every_recipe_loads_and_names_its_stage(path: Path) -> None:
+    # The training recipes beside train.json (the shipped weights' runs, the model card's commands).
+    hypes = load_hypes(path)
+    assert hypes.stage == path.parent.name and hypes.model_config is not None
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: "/".join(p.parts[-3:-1]))
 def test_every_shipped_file_loads_and_round_trips(path: Path, tmp_path: Path) -> None:
     hypes = load_hypes(path)
