@@ -200,6 +200,29 @@ def test_flips_in_few_frames_widen_the_interval() -> None:
     assert together.high_points - together.drop_points > 2 * (spread.high_points - spread.drop_points)
 
 
+def test_t95_matches_students_table() -> None:
+    # Student's t, two-sided 95 %: the published table values.
+    for df, exact in ((1, 12.706), (2, 4.303), (3, 3.182), (5, 2.571), (7, 2.365), (10, 2.228), (30, 2.042),
+                      (599, 1.964)):
+        assert gate.t95(df) == pytest.approx(exact, abs=2e-3), df
+    assert gate.t95(0) == float("inf") and gate.t95(10**9) == pytest.approx(gate.Z95)
+
+
+def test_a_lucky_few_frames_do_not_pass_the_gate() -> None:
+    """5 joints gained and none lost in 8 frames (3 frames with flips): with the normal quantile the interval's
+    top end fell under the int8 limit (a pass on 120 joints); with Student's t for 8 frames it stays undecided."""
+    base = np.zeros((8, 15), bool)
+    base[:, :13] = True
+    cand = base.copy()
+    cand[0, 13:15] = cand[1, 13:15] = cand[2, 13] = True
+    drop = gate.paired_drop(base, cand)
+    assert (drop.lost, drop.gained) == (0, 5)
+    sd = np.array([-2, -2, -1, 0, 0, 0, 0, 0]).std(ddof=1)
+    assert drop.high_points == pytest.approx(drop.drop_points + 100 * gate.t95(7) * sd * np.sqrt(8) / 120)
+    assert drop.drop_points + 100 * gate.Z95 * sd * np.sqrt(8) / 120 <= 0.5  # what the normal quantile gave
+    assert drop.verdict(0.5) == "undecided"
+
+
 def test_paired_drop_sees_what_unpaired_accuracy_hides() -> None:
     """Equal accuracies, every joint flips: the drop is 0 but the interval is wide, so the gate stays undecided."""
     base = np.zeros((100, 15), bool)
