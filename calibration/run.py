@@ -23,6 +23,7 @@ from refinet_edge.export.backends import pipeline_from_onnx_dir
 from refinet_edge.export.inputs import frames_from, record_stage_inputs
 from refinet_edge.export.manifest import (
     artifact_line,
+    manifest_view,
     read_manifest,
     record_file,
     stage_file,
@@ -99,9 +100,9 @@ def calibrate(onnx_dir: Path, precision: str, data: Path | None = None, frames: 
     if chosen is Precision.FP32:
         raise RefinetError("--precision fp32 is what `refinet-edge export` writes; calibrate makes fp16 or int8")
     check_method(method)
-    read_manifest(onnx_dir)  # fail before loading frames when the directory is wrong
-    gate_store = frames_from(data, "test", gate_frames, GATE_SEED)
+    view = manifest_view(read_manifest(onnx_dir))  # fails before loading frames when the directory is wrong
+    gate_store = frames_from(data, "test", gate_frames, GATE_SEED, view=view)
     if chosen is Precision.FP16:
         return calibrate_fp16(onnx_dir, gate_store, log)
-    calib_store = frames_from(data, "train", frames, CALIBRATION_SEED)
+    calib_store = frames_from(data, "train", frames, CALIBRATION_SEED, view=view)
     return calibrate_int8(onnx_dir, calib_store, gate_store, method, log, on_progress)

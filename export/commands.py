@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from refinet_edge.console import View, check_view
 from refinet_edge.errors import RefinetError
 
 console = Console(stderr=True)
@@ -36,7 +37,9 @@ def progress_bar(description: str) -> Progress:
 def export(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the ONNX files and manifest.json.")],
     checkpoints: Annotated[Path | None, typer.Option(
-        help="Directory with {patch,skeleton,pointcloud}.safetensors (default: the shipped weights).")] = None,
+        help="Directory with {patch,skeleton,pointcloud}.safetensors (default: the shipped weights of --view).")]
+    = None,
+    view: View = "side",
     opset: Annotated[int, typer.Option(help="ONNX opset (13..20; TensorRT 10 and 11 parse 17).")] = 17,
     data: Data = None,
     frames: Annotated[int, typer.Option(help="Frames for the parity gate (test split of --data).")] = 32,
@@ -48,15 +51,21 @@ def export(
 
     Writes {stage}.onnx with provenance in metadata_props and manifest.json; the
     parity gate compares ONNX Runtime (CPU) with PyTorch on real stage inputs and
-    fails the export beyond 1e-4 max abs error.
+    fails the export beyond 1e-4 max abs error. --view top exports the top-view weight
+    set (on top-view frames); the manifest records the view for calibrate and compare.
     """
+    from refinet_edge.pipeline import weights_dir
+
     from .inputs import frames_from
     from .run_export import export_all
 
-    store = frames_from(data, "test", frames, seed=1)
+    check_view(view)
+    if checkpoints is None:
+        checkpoints = weights_dir(view)
+    store = frames_from(data, "test", frames, seed=1, view=view)
     if triton_repo is not None and triton_repo.exists() and any(triton_repo.iterdir()):
         raise RefinetError(f"--triton-repo {triton_repo}: exists and is not empty; choose a new folder")
-    export_all(checkpoints, out_dir, store, opset, log=say)
+    export_all(checkpoints, out_dir, store, opset, log=say, view=view)
     say(f"export: wrote {out_dir / 'manifest.json'}")
     if triton_repo is not None:
         from refinet_edge.serve.repository import write_triton_repo
@@ -127,16 +136,18 @@ def compare(
     from .backends import parse_backend
     from .compare import compare_backends, compare_plan
     from .inputs import frames_from
-    from .manifest import read_manifest
+    from .manifest import manifest_view, read_manifest
     from .precision import Precision
 
     names = [parse_backend(b.strip()) for b in backends.split(",") if b.strip()]
     chosen = Precision.parse(precision)
-    notes = compare_plan(read_manifest(onnx_dir), chosen, plan)[1]
+    manifest = read_manifest(onnx_dir)
+    notes = compare_plan(manifest, chosen, plan)[1]
     for note in notes:
         say(f"note: {note} (--no-plan compares the {chosen.value} file)")
     what = f"the {chosen.value} plan's tolerances" if notes else f"the {chosen.value} tolerance"
-    results = compare_backends(onnx_dir, names, chosen, frames_from(data, "test", frames, seed=1), checkpoints,
+    store = frames_from(data, "test", frames, seed=1, view=manifest_view(manifest))
+    results = compare_backends(onnx_dir, names, chosen, store, checkpoints,
                                follow_plan=plan)
     for result in results:
         say(result.line())

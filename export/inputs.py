@@ -40,9 +40,10 @@ def synthetic_frames(frames: int, seed: int, camera: str = DEFAULT_CAMERA, view:
 
 
 def frames_from(data: Path | None, split: str, frames: int, seed: int, view: str = "side") -> FrameStore:
-    """The first ``frames`` frames of ``split`` in ``data``, or synthetic frames with ``seed`` when no ``data``."""
+    """The first ``frames`` frames of ``split`` of ``view`` in ``data``, or synthetic frames with ``seed`` when no
+    ``data`` (the top view from ITOP's top camera, as the suite's top-view split)."""
     if data is None:
-        return synthetic_frames(frames, seed, view=view)
+        return synthetic_frames(frames, seed, camera="itop_top" if view == "top" else DEFAULT_CAMERA, view=view)
     return load_frames(data, view=view, split=split, limit=frames)
 
 

@@ -40,6 +40,11 @@ def new_manifest(opset: int, checkpoints: str) -> dict:
             "checkpoints": checkpoints, "stages": {}, "parity": {}}
 
 
+def manifest_view(manifest: dict) -> str:
+    """The camera view (side/top) an export's weights are for; exports made before it was recorded: side."""
+    return manifest.get("view", "side")
+
+
 def read_manifest(onnx_dir: str | Path) -> dict:
     """The manifest of ``onnx_dir``; a one-line error when it is not an export directory."""
     path = Path(onnx_dir) / MANIFEST

@@ -71,8 +71,9 @@ def parity_check(exported: dict[str, ExportedStage], pipeline: RefinementPipelin
 
 
 def export_all(checkpoints: Path | None, out_dir: Path, store, opset: int = DEFAULT_OPSET,
-               log: LogFn = print) -> dict:
-    """Export every stage found, check it, gate on parity and write the manifest; returns the manifest."""
+               log: LogFn = print, view: str = "side") -> dict:
+    """Export every stage found, check it, gate on parity and write the manifest (``view``: the camera view the
+    weights are for, which ``calibrate`` and ``compare`` take their frames from); returns the manifest."""
     paths = checkpoint_paths(checkpoints)
     out_dir.mkdir(parents=True, exist_ok=True)
     exported: dict[str, ExportedStage] = {}
@@ -92,6 +93,7 @@ def export_all(checkpoints: Path | None, out_dir: Path, store, opset: int = DEFA
                            f"written, ONNX files left in {out_dir} for inspection")
     manifest = new_manifest(opset, str(paths[next(iter(paths))].parent.resolve()))
     manifest["parity_data"] = store.name
+    manifest["view"] = view
     for stage, item in exported.items():
         manifest["stages"][stage] = {"spec": spec_to_dict(item.spec), "preprocess": item.preprocess,
                                      "checkpoint_sha256": item.checkpoint_sha256}

@@ -37,6 +37,38 @@ def test_export_then_compare(tmp_path: Path) -> None:
     assert "compare: all 3 outputs within the fp32 tolerance" in result.stdout
 
 
+def test_export_view_top_exports_the_top_set_and_calibrate_follows_it(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from refinet_edge.export.manifest import sha256_file
+    from refinet_edge.pipeline import weights_dir
+
+    out = tmp_path / "onnx-top"
+    result = run_cli("export", "--out", str(out), "--view", "top", "--frames", "2")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["view"] == "top" and Path(manifest["checkpoints"]) == weights_dir("top").resolve()
+    for stage in ("patch", "skeleton", "pointcloud"):
+        shipped = weights_dir("top") / f"{stage}.safetensors"
+        assert manifest["stages"][stage]["checkpoint_sha256"] == sha256_file(shipped)
+    assert weights_dir("top") != weights_dir("side")
+    # calibrate takes its gate frames from the view the export recorded: top-view frames from the top camera
+    from calibration import run as calibration_run
+    from refinet_edge.export.inputs import frames_from
+
+    seen: list[tuple[str, str]] = []
+
+    def recording(*args, **kwargs):
+        store = frames_from(*args, **kwargs)
+        seen.append((kwargs.get("view", "side"), store.camera.name))
+        return store
+
+    monkeypatch.setattr(calibration_run, "frames_from", recording)
+    summary = calibration_run.calibrate(out, "fp16", gate_frames=2, log=lambda line: None)
+    assert seen == [("top", "itop_top")] and summary["gate"]["joints"] == 2 * 15
+    assert_one_line_error(run_cli("export", "--out", str(tmp_path / "x"), "--view", "up"), "--view", "side", "top")
+
+
 def test_errors_are_one_line(onnx_dir: Path, tmp_path: Path) -> None:
     if not tensorrt_available():
         assert_one_line_error(run_cli("build", "--onnx-dir", str(onnx_dir), "--precision", "fp32"),
