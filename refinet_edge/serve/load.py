@@ -122,7 +122,7 @@ def run_level(address: ServerAddress, settings: LoadSettings, cameras: int) -> d
     feeds = [camera_feeds(settings, k) for k in range(cameras)]
     for feed, _ in feeds[0][:3]:  # warm-up outside the counts: sessions open on first use
         client.infer(feed, steps=False)
-    before = _batch_counts(client.statistics())
+    before = _settled_counts(client)
     ctx = mp.get_context("spawn")  # a fresh interpreter per camera: no inherited threads or sockets
     results: mp.Queue = ctx.Queue()
     seconds = min(settings.seconds, MAX_SECONDS)
@@ -139,15 +139,15 @@ def run_level(address: ServerAddress, settings: LoadSettings, cameras: int) -> d
             proc.join(timeout=10.0)
             if proc.is_alive():
                 proc.kill()
-    after = _batch_counts(client.statistics())
-    client.close()
     per_camera.sort(key=lambda r: r["camera"])
+    after = _settled_counts(client, expect=_executed(before) + sum(r["people"] for r in per_camera))
+    client.close()
     wall = max(r["seconds"] for r in per_camera)
     trips = [t for r in per_camera for t in r["round_trip_ms"]]
     batches = {size: after.get(size, 0) - before.get(size, 0) for size in sorted(after)}
     people = sum(r["people"] for r in per_camera)
     # a restarted server starts its counts over: then they no longer add up to the people answered
-    restarted = sum(size * count for size, count in batches.items()) != people
+    restarted = _executed(batches) != people
     return {"cameras": cameras, "fps_per_camera": settings.fps, "seconds": round(wall, 3),
             "requests": len(trips), "people": people,
             "people_per_s": round(people / wall, 2),
@@ -204,6 +204,28 @@ def markdown_table(report: dict) -> str:
 
 def _batch_counts(stats: dict) -> dict[int, int]:
     return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats.get("batch_stats", [])}
+
+
+def _executed(counts: dict[int, int]) -> int:
+    """People Triton ran: the sum of batch size times executions."""
+    return sum(size * count for size, count in counts.items())
+
+
+def _settled_counts(client, expect: int | None = None, timeout_s: float = 3.0) -> dict[int, int]:
+    """Triton's batch counts once they have caught up: a response can reach the client before the server counts
+    its execution, so read until the total is ``expect`` or, without one, until two reads 0.1 s apart agree
+    (at most ``timeout_s``; then the last read, and a restarted server shows as counts that do not add up)."""
+    deadline = time.monotonic() + timeout_s
+    counts = _batch_counts(client.statistics())
+    while time.monotonic() < deadline:
+        if expect is not None and _executed(counts) == expect:
+            return counts
+        time.sleep(0.1)
+        again = _batch_counts(client.statistics())
+        if expect is None and again == counts:
+            return counts
+        counts = again
+    return counts
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
