@@ -56,13 +56,13 @@ def load_mixture(roots: list[str | Path], view: str, split: str, limit: int | No
     :func:`load_frames` in order, read straight into one depth array so that the mixture is never held twice
     (56,000 frames at 320x240: 8.6 GB, where joining loaded parts peaked at 17 GB). ``limit`` applies to each
     directory."""
+    if len(roots) == 1:
+        return load_frames(roots[0], view, split, limit=limit, on_progress=on_progress)
     heads: list[tuple[str, Camera, int]] = []
     for root in roots:
         with open_split(root, view=view, split=split) as ds:
             heads.append((f"{Path(root).name}/{view}/{split}", ds.camera,
                           len(ds) if limit is None else min(limit, len(ds))))
-    if len(heads) == 1:
-        return load_frames(roots[0], view, split, limit=limit, on_progress=on_progress)
     first_name, first, _ = heads[0]
     for name, camera, _ in heads[1:]:
         if camera != first:
