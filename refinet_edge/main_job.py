@@ -218,7 +218,27 @@ def _load_pipeline(checkpoints: Path | None, stages: str, view: str = "side"):
         raise RefinetError(f"--checkpoints {directory}: no stage checkpoints ({names}); give the directory `train` "
                            f"wrote, or --stages none for the lifted input only")
     pipeline = RefinementPipeline.from_dir(directory, stages=wanted)
-    return pipeline, {s: {"checkpoint": str(directory / f"{s}.safetensors")} for s in pipeline.runners}
+    return pipeline, {s: stage_record(directory / f"{s}.safetensors") for s in pipeline.runners}
+
+
+def stage_record(path: Path) -> dict[str, str]:
+    """A report's record of one stage checkpoint: a path that means the same on another machine, and its sha256.
+
+    Shipped weights are named from the package (``refinet_edge/weights/skeleton.safetensors``), a checkpoint under
+    the working directory relative to it, anything else absolute; the hash says which weights they were either way.
+    """
+    from .atomic import sha256_file
+    from .pipeline import WEIGHTS_DIR
+
+    resolved = path.resolve()
+    package_root = WEIGHTS_DIR.resolve().parent.parent
+    for root in (package_root, Path.cwd().resolve()):
+        if resolved.is_relative_to(root):
+            shown = resolved.relative_to(root).as_posix()
+            break
+    else:
+        shown = str(resolved)
+    return {"checkpoint": shown, "sha256": sha256_file(resolved)}
 
 
 def demo(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from refinet_edge.atomic import sha256_file
+from refinet_edge.pipeline import WEIGHTS_DIR
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -61,6 +65,19 @@ def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
     assert step["mpjpe_mm"] > 0
     assert report["pointcloud_passes"] == 2  # the shipped pointcloud checkpoint's setting
     assert "pointcloud (x2)" in result.stdout
+    for stage, record in report["stages"].items():  # portable: named from the package, with the file's hash
+        assert record["checkpoint"] == f"refinet_edge/weights/{stage}.safetensors"
+        assert record["sha256"] == sha256_file(WEIGHTS_DIR / f"{stage}.safetensors")
+
+
+def test_evaluate_names_a_checkpoint_under_the_working_directory_relative_to_it(synth_dir, tmp_path):
+    local = tmp_path / "ck"
+    shutil.copytree(WEIGHTS_DIR, local, ignore=shutil.ignore_patterns("top"))
+    result = run_cli("evaluate", "--data", str(synth_dir), "--checkpoints", "ck", "--stages", "patch",
+                     "--json", "r.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "r.json").read_text())["stages"]["patch"]
+    assert record == {"checkpoint": "ck/patch.safetensors", "sha256": sha256_file(local / "patch.safetensors")}
 
 
 def test_evaluate_passes_override(synth_dir, tmp_path):
