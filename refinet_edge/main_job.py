@@ -231,11 +231,11 @@ def stage_record(path: Path) -> dict[str, str]:
     from .pipeline import WEIGHTS_DIR
 
     resolved = path.resolve()
-    package_root = WEIGHTS_DIR.resolve().parent.parent
-    for root in (package_root, Path.cwd().resolve()):
-        if resolved.is_relative_to(root):
-            shown = resolved.relative_to(root).as_posix()
-            break
+    package = WEIGHTS_DIR.resolve().parent
+    if resolved.is_relative_to(package):
+        shown = (Path(package.name) / resolved.relative_to(package)).as_posix()
+    elif resolved.is_relative_to(Path.cwd().resolve()):
+        shown = resolved.relative_to(Path.cwd().resolve()).as_posix()
     else:
         shown = str(resolved)
     return {"checkpoint": shown, "sha256": sha256_file(resolved)}

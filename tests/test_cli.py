@@ -171,3 +171,17 @@ def test_info_prints_the_install_extras_literally() -> None:
     spec = importlib.util.find_spec("tensorrt")
     if spec is not None and spec.origin is None:  # tensorrt-stubs without TensorRT (CI)
         assert any(line.split()[:3] == ["tensorrt", "not", "installed"] for line in result.stdout.splitlines())
+
+
+def test_a_checkpoint_outside_the_working_directory_is_named_absolutely(tmp_path, monkeypatch):
+    from refinet_edge.main_job import stage_record
+
+    outside = tmp_path / "elsewhere" / "skeleton.safetensors"
+    outside.parent.mkdir()
+    outside.write_bytes(b"not read as weights here")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert stage_record(outside) == {"checkpoint": str(outside.resolve()), "sha256": sha256_file(outside)}
+    monkeypatch.chdir(tmp_path)
+    assert stage_record(outside)["checkpoint"] == "elsewhere/skeleton.safetensors"
