@@ -117,7 +117,9 @@ def test_chain_cache_precomputes_the_earlier_stages_outputs(tiny_set, tmp_path):
     previous = RefinementPipeline.from_dir(tmp_path, stages=("patch",))
     store = load_frames(tiny_set, "side", "train")
     recipe = BatchRecipe("skeleton", DetectorNoise(swap_prob=0.05, outlier_prob=0.05), 42.0, False, previous.config)
-    draws = chain_draws(recipe, store, previous, 2, seed=3, batch=16)
+    made = chain_draws(recipe, store, previous, 2, seed=3, batch=16)
+    assert made.evidence is None  # this config reads no evidence
+    draws = made.joints
     assert draws.shape == (2, len(store), 15, 3) and draws.dtype == np.float32
     assert not np.array_equal(draws[0], draws[1])  # two noise draws
     rng = np.random.default_rng([3, 104729, 1])  # slot 1, as chain_draws seeds it
@@ -133,6 +135,81 @@ def test_chain_cache_precomputes_the_earlier_stages_outputs(tiny_set, tmp_path):
     np.testing.assert_array_equal(cached.inputs[0], x)
     np.testing.assert_allclose(cached.target, skeleton_target(x, store.joints_m[idx], centre,
                                                               previous.config.skeleton), atol=1e-6)
+
+
+def test_chain_cache_evidence_equals_the_features_made_from_the_depth_maps(tiny_set, tmp_path):
+    from dataclasses import replace
+
+    from refinet_edge.noise import DetectorNoise
+    from refinet_edge.pipeline import RefinementPipeline
+    from refinet_edge.stage_io import SkeletonConfig
+    from refinet_edge.training.batches import BatchRecipe, chain_draws, make_batch
+    from refinet_edge.training.frames import load_frames, load_mixture
+
+    run_training(_hypes("patch", tiny_set, tmp_path))
+    previous = RefinementPipeline.from_dir(tmp_path, stages=("patch",))
+    config = replace(previous.config, skeleton=SkeletonConfig(rays=True, evidence=True))
+    recipe = BatchRecipe("skeleton", DetectorNoise(swap_prob=0.1, outlier_prob=0.1), 42.0, False, config,
+                         flip_prob=0.5, limb_scale=0.2)
+    store = load_frames(tiny_set, "side", "train")
+    streamed = load_mixture([tiny_set], "side", "train", stream=True)
+    assert streamed.streamed and not store.streamed
+    made = chain_draws(recipe, store, previous, 2, seed=3, batch=16)
+    again = chain_draws(recipe, streamed, previous, 2, seed=3, batch=16)  # the same draws, from disk
+    assert made.evidence.shape == (2, len(store), 15, 4) and made.evidence.dtype == np.float32
+    np.testing.assert_array_equal(made.joints, again.joints)
+    np.testing.assert_array_equal(made.evidence, again.evidence)
+    # Every batch from the cache, evidence included, is the batch made from the depth maps on the fly; the
+    # streamed store is never asked for a depth map.
+    idx = np.array([0, 3, 4, 17, 41])
+    joints, evidence = made.slot(1)
+    from_depth = make_batch(recipe, store, idx, np.random.default_rng(5), previous, chained=joints[idx])
+    cached = make_batch(recipe, streamed.__class__(streamed.name, streamed.camera, None, streamed.joints_m,
+                                                   streamed.uv_px, streamed.visible),
+                        idx, np.random.default_rng(5), previous, chained=joints[idx], chained_evidence=evidence[idx])
+    for got, want in zip(cached.inputs + (cached.target, cached.weight),
+                         from_depth.inputs + (from_depth.target, from_depth.weight), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_streamed_training_matches_training_in_memory(tiny_set, tmp_path):
+    from refinet_edge.training.run import load_train_val, streams_frames
+
+    base = {"data.from_gt": False, "train.chain_cache": 2, "preprocess.skeleton.evidence": True,
+            "preprocess.skeleton.rays": True, "epochs": 2}
+    import shutil
+
+    logs = {}
+    run_training(_hypes("patch", tiny_set, tmp_path / "patch"))
+    for name, stream in (("memory", False), ("streamed", True)):
+        out = tmp_path / name
+        shutil.copytree(tmp_path / "patch", out)
+        hypes = _hypes("skeleton", tiny_set, out, **base)
+        if stream:  # chosen by itself for this run
+            from refinet_edge.training.run import previous_stages, settings_from_hypes
+
+            previous = previous_stages(hypes)
+            assert streams_frames(settings_from_hypes(hypes, previous), previous)
+            assert load_train_val(hypes, stream=True)[0].streamed
+        run_training(hypes, stream=None if stream else False)
+        logs[name] = [json.loads(line) for line in (out / "skeleton.log.jsonl").read_text().splitlines()]
+    for a, b in zip(logs["memory"], logs["streamed"], strict=True):
+        assert a["loss"] == b["loss"] and a["val_skeleton_acc_10cm"] == b["val_skeleton_acc_10cm"]
+    with np.load(tmp_path / "streamed" / "skeleton.chain-cache.npz") as cached:
+        assert cached["evidence"].shape == (2, 42, 15, 4)
+
+
+def test_streamed_frames_are_refused_where_every_batch_reads_depth(tiny_set, tmp_path):
+    from refinet_edge.models import build_model
+    from refinet_edge.training.frames import load_mixture
+    from refinet_edge.training.loop import train_stage
+    from refinet_edge.training.run import settings_from_hypes
+
+    hypes = _hypes("patch", tiny_set, tmp_path)
+    streamed = load_mixture([tiny_set], "side", "train", stream=True)
+    with pytest.raises(RefinetError, match="streamed from disk"):
+        train_stage(settings_from_hypes(hypes, None), build_model("patch", hypes.model_config), streamed,
+                    streamed.subset(6))
 
 
 def test_training_with_a_chain_cache(tiny_set, tmp_path):

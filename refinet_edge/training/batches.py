@@ -54,10 +54,14 @@ class BatchRecipe:
 
 
 def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
-               previous: RefinementPipeline | None = None, chained: np.ndarray | None = None) -> Batch:
+               previous: RefinementPipeline | None = None, chained: np.ndarray | None = None,
+               chained_evidence: np.ndarray | None = None) -> Batch:
     """One batch of frames ``idx`` for ``recipe.stage``; ``chained`` (B, J, 3) m: the earlier stages' outputs
-    for these frames, precomputed (:func:`chain_draws`), instead of running ``previous`` now."""
-    depth = store.depth(idx)
+    for these frames, precomputed (:func:`chain_draws`), instead of running ``previous`` now, and
+    ``chained_evidence`` (B, J, E): the skeleton stage's evidence features of those outputs, precomputed with
+    them. With both (or ``chained`` and no evidence in the config) the depth maps are not read."""
+    depth = None if recipe.stage == "skeleton" and chained is not None and (
+        chained_evidence is not None or not recipe.config.skeleton.evidence) else store.depth(idx)
     uv_gt, gt_m = store.uv_px[idx], store.joints_m[idx]
     uv_in = recipe.noise.apply_2d(uv_gt, rng)
     cam, cfg = store.camera, recipe.config
@@ -74,7 +78,9 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
         else:
             joints_in = _last_step(previous.run(depth, uv_in, cam))
         evidence = None
-        if cfg.skeleton.evidence:  # from the depth map and the joints as lifted (chained: their projection)
+        if cfg.skeleton.evidence and chained_evidence is not None:
+            evidence = chained_evidence
+        elif cfg.skeleton.evidence:  # from the depth map and the joints as lifted (chained: their projection)
             uv_ev = uv_in if chained is None and (recipe.from_gt or previous is None) else cam.project(joints_in)
             evidence = _CPU.evidence(uv_ev, depth, joints_in, None, cam, cfg.lift_window)
         if recipe.limb_scale > 0:
@@ -102,22 +108,51 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
     return Batch(batch.inputs, batch.target, batch.weight * (counts > 0))
 
 
+@dataclass(frozen=True)
+class ChainDraws:
+    """The earlier stages' outputs for every training frame, ``joints`` (K, N, J, 3) float32 m (one 2D noise
+    draw per slot), and for a skeleton stage that reads evidence, its features of those outputs, ``evidence``
+    (K, N, J, E) float32 (else None): epoch ``e`` reads slot ``e % K``."""
+
+    joints: np.ndarray
+    evidence: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.joints)
+
+    def slot(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.joints[k], None if self.evidence is None else self.evidence[k]
+
+
 def chain_draws(recipe: BatchRecipe, store: FrameStore, previous: RefinementPipeline, draws: int, seed: int,
-                on_progress=None, batch: int = 256) -> np.ndarray:
-    """``(draws, N, J, 3)`` float32 m: the earlier stages' outputs for every frame of ``store``, one 2D noise
-    draw of ``recipe.noise`` per slot (seeded by ``seed`` and the slot). Training epoch ``e`` reads slot
-    ``e % draws``: the chained inputs cost ``draws`` passes of ``previous`` instead of one per epoch."""
+                on_progress=None, batch: int = 256) -> ChainDraws:
+    """The earlier stages' outputs for every frame of ``store``, one 2D noise draw of ``recipe.noise`` per slot
+    (seeded by ``seed`` and the slot), and the skeleton stage's evidence features of them when its config reads
+    evidence (the same values :func:`make_batch` computes from the depth map). Training epoch ``e`` reads slot
+    ``e % draws``: the chained inputs cost ``draws`` passes of ``previous`` instead of one per epoch, over one
+    sequential read of the depth maps (so a streamed store is read once)."""
     n = len(store)
+    cam = store.camera
     out = np.empty((draws, n, *store.joints_m.shape[1:]), dtype=np.float32)
-    for k in range(draws):
-        rng = np.random.default_rng([seed, 104729, k])
-        for start in range(0, n, batch):
-            stop = min(start + batch, n)
+    with_evidence = recipe.stage == "skeleton" and recipe.config.skeleton.evidence
+    evidence = None
+    rngs = [np.random.default_rng([seed, 104729, k]) for k in range(draws)]
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        depth = store.depth_batch(start, stop)
+        for k, rng in enumerate(rngs):
             uv_in = recipe.noise.apply_2d(store.uv_px[start:stop], rng)
-            out[k, start:stop] = _last_step(previous.run(store.depth_batch(start, stop), uv_in, store.camera))
-            if on_progress:
-                on_progress(k * n + stop, draws * n)
-    return out
+            joints = _last_step(previous.run(depth, uv_in, cam))
+            out[k, start:stop] = joints
+            if with_evidence:
+                joints = out[k, start:stop]  # the float32 values make_batch would read back
+                feats = _CPU.evidence(cam.project(joints), depth, joints, None, cam, recipe.config.lift_window)
+                if evidence is None:
+                    evidence = np.empty((draws, n, *feats.shape[1:]), dtype=np.float32)
+                evidence[k, start:stop] = feats
+        if on_progress:
+            on_progress(draws * stop, draws * n)
+    return ChainDraws(out, evidence)
 
 
 def _last_step(result) -> np.ndarray:

@@ -1,7 +1,11 @@
-"""A labelled split held in memory for training: depth maps, 2D/3D ground truth, camera.
+"""A labelled split for training: depth maps, 2D/3D ground truth, camera.
 
 ITOP-layout files are read once (depth as float16, as stored: 20,000 frames at
 320x240 take 3 GB) so that every epoch samples batches without touching disk.
+A stage that never reads depth during its epochs (the skeleton stage behind a
+chain cache: its inputs and evidence are made in one sequential pass) can
+instead keep the depth maps on disk (:class:`StreamedDepth`, ``stream=True``):
+the labels stay in memory and the mixture's size is no longer bounded by RAM.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class FrameStore:
 
     name: str
     camera: Camera
-    depth_f16: np.ndarray
+    depth_f16: np.ndarray | StreamedDepth  # (N, H, W) float16 m, in memory or read from disk on demand
     joints_m: np.ndarray
     uv_px: np.ndarray
     visible: np.ndarray
@@ -41,22 +45,63 @@ class FrameStore:
         """Depth maps ``(B, H, W)`` float32 m of frames ``start:stop`` (same call as ItopSplit)."""
         return self.depth_f16[start:stop].astype(np.float32)
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the depth maps are read from disk on demand (:class:`StreamedDepth`)."""
+        return isinstance(self.depth_f16, StreamedDepth)
+
     def subset(self, count: int, seed: int = 0) -> FrameStore:
-        """A fixed random subset of at most ``count`` frames (in index order)."""
+        """A fixed random subset of at most ``count`` frames (in index order), its depth maps in memory."""
         if count >= len(self):
-            return self
+            return self if not self.streamed else FrameStore(self.name, self.camera, self.depth_f16[:],
+                                                             self.joints_m, self.uv_px, self.visible)
         idx = np.sort(np.random.default_rng(seed).choice(len(self), count, replace=False))
         return FrameStore(f"{self.name}[{count}]", self.camera, self.depth_f16[idx], self.joints_m[idx],
                           self.uv_px[idx], self.visible[idx])
 
 
+class StreamedDepth:
+    """The depth maps of one or more ITOP splits, read from their HDF5 files when indexed: ``store[a:b]`` or
+    ``store[idx]`` (any integer array) gives ``(B, H, W)`` float16 m, the values :func:`load_frames` would hold.
+    Sequential slices are cheap; scattered indices cost one read per contiguous run of rows."""
+
+    def __init__(self, parts: list[tuple[str | Path, int]], view: str, split: str) -> None:
+        self._splits = [open_split(root, view=view, split=split) for root, _ in parts]
+        self._counts = np.array([n for _, n in parts], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(self._counts)])
+        self.shape = (int(self._starts[-1]), *self._splits[0].camera.shape)
+        self.dtype = np.dtype(np.float16)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        n = len(self)
+        if isinstance(key, slice):
+            idx = np.arange(*key.indices(n))
+        else:
+            idx = np.asarray(key).reshape(-1)
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise IndexError(f"frame index out of range for {n} streamed depth maps")
+        out = np.empty((idx.size, *self.shape[1:]), dtype=np.float16)
+        part = np.searchsorted(self._starts, idx, side="right") - 1
+        for p in np.unique(part):
+            sel = np.flatnonzero(part == p)
+            split = self._splits[p]
+            out[sel] = split.depths(idx[sel] - self._starts[p])
+        return out
+
+
 def load_mixture(roots: list[str | Path], view: str, split: str, limit: int | None = None,
-                 on_progress: ProgressFn | None = None) -> FrameStore:
+                 on_progress: ProgressFn | None = None, stream: bool = False) -> FrameStore:
     """The split of several ITOP-layout directories (one camera) as one store: each directory's
     :func:`load_frames` in order, read straight into one depth array so that the mixture is never held twice
     (56,000 frames at 320x240: 8.6 GB, where joining loaded parts peaked at 17 GB). ``limit`` applies to each
-    directory."""
-    if len(roots) == 1:
+    directory. ``stream``: keep the depth maps on disk (:class:`StreamedDepth`) and load only the labels."""
+    if len(roots) == 1 and not stream:
         return load_frames(roots[0], view, split, limit=limit, on_progress=on_progress)
     heads: list[tuple[str, Camera, int]] = []
     for root in roots:
@@ -70,6 +115,14 @@ def load_mixture(roots: list[str | Path], view: str, split: str, limit: int | No
                                f"({camera.width}x{camera.height} vs {first.width}x{first.height}); "
                                "one training mixture needs one camera")
     total = sum(n for _, _, n in heads)
+    if stream:  # labels only; the depth maps stay in their files
+        depth = StreamedDepth([(root, n) for root, (_, _, n) in zip(roots, heads, strict=True)], view, split)
+        labels = [(s.joints_m[:n], s.uv_px[:n], s.visible[:n])
+                  for s, (_, _, n) in zip(depth._splits, heads, strict=True)]
+        if on_progress:
+            on_progress(total, total)
+        return FrameStore("+".join(name for name, _, _ in heads), first, depth,
+                          *(np.concatenate(column) for column in zip(*labels, strict=True)))
     depth = np.empty((total, *heads[0][1].shape), dtype=np.float16)
     parts, start = [], 0
     for root, (_, _, n) in zip(roots, heads, strict=True):

@@ -14,12 +14,15 @@ chain share it, so a later stage finds the earlier ones)::
     OUT/{stage}.state.pt    model + optimiser + scheduler + epoch (for --resume)
     OUT/{stage}.log.jsonl   one line per epoch: loss, accuracies, seconds
     OUT/{stage}.chain-cache.npz  the chained inputs' noise draws (``chain_cache`` > 0), reused when still valid
+                                (the skeleton stage's evidence features of them too, when it reads evidence)
 
 Chained stages (not ``from_gt``) run the earlier stages on every batch. With
 ``chain_cache`` = K > 0 they run them K times over the training frames before
 the first epoch instead (K noise draws, :func:`.batches.chain_draws`), and
 epoch ``e`` reads draw ``e % K``: the same inputs as deployed, at a fraction of
-the time per epoch, with K distinct noise draws instead of one per epoch.
+the time per epoch, with K distinct noise draws instead of one per epoch. A
+skeleton stage behind a chain cache then never reads a depth map during its
+epochs, so its training frames may be streamed from disk (``training.run``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from ..errors import RefinetError
 from ..evaluate import EvalSettings, score_steps
 from ..noise import DetectorNoise
 from ..pipeline import PipelineConfig, RefinementPipeline, TorchRunner
-from .batches import BatchRecipe, chain_draws, make_batch
+from .batches import BatchRecipe, ChainDraws, chain_draws, make_batch
 from .frames import FrameStore
 from .losses import forcing_loss, refined_joints_m, symmetry_loss
 
@@ -108,10 +111,13 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
     draws = None
     if settings.chain_cache and previous is not None and not settings.from_gt and settings.stage != "patch":
         draws = _chain_cache(settings, recipe, train, previous, emit, on_progress)
+    if train.streamed and (draws is None or settings.stage != "skeleton"):
+        raise RefinetError(f"{settings.stage}: training frames streamed from disk need the skeleton stage behind a "
+                           "chain cache (other stages read depth maps in every batch); load them into memory")
     for epoch in range(start_epoch, settings.epochs):
         rng = np.random.default_rng([settings.seed, epoch])
         t0 = time.perf_counter()
-        chained = draws[epoch % len(draws)] if draws is not None else None
+        chained = draws.slot(epoch % len(draws)) if draws is not None else None
         loss = _train_epoch(model, opt, recipe, train, rng, settings, previous, epoch, emit, chained)
         sched.step()
         val_metrics = validate(settings.stage, model, val, previous, settings)
@@ -139,7 +145,7 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
 
 
 def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore, previous: RefinementPipeline,
-                 emit: EventFn, on_progress: ProgressFn | None) -> np.ndarray:
+                 emit: EventFn, on_progress: ProgressFn | None) -> ChainDraws:
     """The chained inputs' noise draws: read from ``OUT/{stage}.chain-cache.npz`` when it was made from the same
     earlier checkpoints, frames, noise and seed (``--resume``, a rerun with other epochs or solver settings),
     else made now (progress on ``on_progress``) and written there atomically."""
@@ -150,18 +156,26 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
         try:
             with np.load(path) as cached:
                 if str(cached["key"]) == key:
-                    emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws read from {path}"})
-                    return cached["draws"]
+                    found = ChainDraws(cached["draws"], cached["evidence"] if "evidence" in cached else None)
+                    if found.evidence is not None or not _needs_evidence(settings):
+                        emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws read from {path}"})
+                        return found
+                    emit("info", {"message": f"chain cache: {path} has no evidence features; making it again"})
         except (OSError, ValueError, KeyError) as exc:
             emit("info", {"message": f"chain cache: {path} unreadable ({exc}); making it again"})
     t0 = time.perf_counter()
     progress = (lambda d, t: on_progress("earlier stages' outputs", d, t)) if on_progress else None
     draws = chain_draws(recipe, train, previous, settings.chain_cache, settings.seed, on_progress=progress)
+    arrays = {"draws": draws.joints} if draws.evidence is None else {"draws": draws.joints, "evidence": draws.evidence}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, draws=draws, key=np.array(key))
+        np.savez(f, key=np.array(key), **arrays)
     emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws of the earlier stages' outputs "
                              f"for {len(train)} frames in {time.perf_counter() - t0:.0f} s, saved to {path}"})
     return draws
+
+
+def _needs_evidence(settings: TrainSettings) -> bool:
+    return settings.stage == "skeleton" and settings.pipeline.skeleton.evidence
 
 
 def chain_cache_key(settings: TrainSettings, train: FrameStore, previous: RefinementPipeline) -> str:
@@ -178,7 +192,7 @@ def chain_cache_key(settings: TrainSettings, train: FrameStore, previous: Refine
 
 
 def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSettings, previous, epoch: int,
-                 emit: EventFn, chained: np.ndarray | None = None) -> float:
+                 emit: EventFn, chained: tuple[np.ndarray, np.ndarray | None] | None = None) -> float:
     import torch
 
     model.train()
@@ -187,7 +201,9 @@ def _train_epoch(model, opt, recipe, train: FrameStore, rng, settings: TrainSett
     total = 0.0
     for step in range(steps):
         idx = np.sort(order[step * settings.batch_size:(step + 1) * settings.batch_size])
-        batch = make_batch(recipe, train, idx, rng, previous, None if chained is None else chained[idx])
+        joints, evidence = (None, None) if chained is None else chained
+        batch = make_batch(recipe, train, idx, rng, previous, None if joints is None else joints[idx],
+                           None if evidence is None else evidence[idx])
         inputs = [torch.from_numpy(x) for x in batch.inputs]
         target, weight = torch.from_numpy(batch.target), torch.from_numpy(batch.weight)
         pred = model(*inputs)

@@ -82,13 +82,23 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
     )
 
 
-def load_train_val(hypes: Hypes, on_progress: ProgressFn | None = None) -> tuple[FrameStore, FrameStore]:
-    """The train and validation splits (authors' subjects 04 and 05) in memory; with several ``train_dir``
-    directories (one camera), their concatenation, ``train.train_frames`` applying to each."""
+def load_train_val(hypes: Hypes, on_progress: ProgressFn | None = None,
+                   stream: bool = False) -> tuple[FrameStore, FrameStore]:
+    """The train and validation splits (authors' subjects 04 and 05); with several ``train_dir`` directories
+    (one camera), their concatenation, ``train.train_frames`` applying to each. The training depth maps are
+    read into memory, or with ``stream`` left on disk (:func:`streams_frames`); the validation subset is read
+    into memory either way."""
     roots = resolve_all(hypes, "train_dir")
-    train = load_mixture(roots, hypes.side, "train", limit=hypes.train.train_frames,
+    train = load_mixture(roots, hypes.side, "train", limit=hypes.train.train_frames, stream=stream,
                          on_progress=(lambda d, t: on_progress("load train", d, t)) if on_progress else None)
-    return train, load_mixture(roots, hypes.side, "val").subset(VAL_FRAMES)
+    return train, load_mixture(roots, hypes.side, "val", stream=True).subset(VAL_FRAMES)
+
+
+def streams_frames(settings: TrainSettings, previous: RefinementPipeline | None) -> bool:
+    """Whether the training depth maps can stay on disk: a skeleton stage behind earlier stages with a chain
+    cache reads them only in the cache's one sequential pass (its evidence features are made there too)."""
+    return (settings.stage == "skeleton" and settings.chain_cache > 0 and not settings.from_gt
+            and previous is not None)
 
 
 def load_extra_val(hypes: Hypes) -> dict[str, FrameStore]:
@@ -98,14 +108,20 @@ def load_extra_val(hypes: Hypes) -> dict[str, FrameStore]:
 
 
 def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = None,
-                 on_progress: ProgressFn | None = None) -> dict:
-    """Train the stage the hypes describe; returns the best validation summary."""
+                 on_progress: ProgressFn | None = None, stream: bool | None = None) -> dict:
+    """Train the stage the hypes describe; returns the best validation summary. ``stream``: keep the training
+    depth maps on disk (None: whenever :func:`streams_frames` allows it; the result is the same either way)."""
     from ..models import build_model
 
     previous = previous_stages(hypes)
     settings = settings_from_hypes(hypes, previous)
-    train, val = load_train_val(hypes, on_progress)
+    if stream is None:
+        stream = streams_frames(settings, previous)
+    train, val = load_train_val(hypes, on_progress, stream=stream)
     extra_val = load_extra_val(hypes)
+    import torch
+
+    torch.manual_seed(settings.seed)  # the initial weights too are the seed's, whatever ran before in this process
     model = build_model(hypes.stage, hypes.model_config)
     if hypes.train.init_from and not resume:  # a resumed run's state already holds the fine-tuned weights
         from .init import init_from_checkpoint
