@@ -66,10 +66,10 @@ class StreamedDepth:
     Sequential slices are cheap; scattered indices cost one read per contiguous run of rows."""
 
     def __init__(self, parts: list[tuple[str | Path, int]], view: str, split: str) -> None:
-        self._splits = [open_split(root, view=view, split=split) for root, _ in parts]
+        self.splits = [open_split(root, view=view, split=split) for root, _ in parts]  # labels in memory
         self._counts = np.array([n for _, n in parts], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(self._counts)])
-        self.shape = (int(self._starts[-1]), *self._splits[0].camera.shape)
+        self.shape = (int(self._starts[-1]), *self.splits[0].camera.shape)
         self.dtype = np.dtype(np.float16)
 
     def __len__(self) -> int:
@@ -90,7 +90,7 @@ class StreamedDepth:
         part = np.searchsorted(self._starts, idx, side="right") - 1
         for p in np.unique(part):
             sel = np.flatnonzero(part == p)
-            split = self._splits[p]
+            split = self.splits[p]
             out[sel] = split.depths(idx[sel] - self._starts[p])
         return out
 
@@ -118,7 +118,7 @@ def load_mixture(roots: list[str | Path], view: str, split: str, limit: int | No
     if stream:  # labels only; the depth maps stay in their files
         depth = StreamedDepth([(root, n) for root, (_, _, n) in zip(roots, heads, strict=True)], view, split)
         labels = [(s.joints_m[:n], s.uv_px[:n], s.visible[:n])
-                  for s, (_, _, n) in zip(depth._splits, heads, strict=True)]
+                  for s, (_, _, n) in zip(depth.splits, heads, strict=True)]
         if on_progress:
             on_progress(total, total)
         return FrameStore("+".join(name for name, _, _ in heads), first, depth,
