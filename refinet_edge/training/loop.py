@@ -109,7 +109,7 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
     recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline,
                          flip_prob=settings.flip_prob, limb_scale=settings.limb_scale)
     draws = None
-    if settings.chain_cache and previous is not None and not settings.from_gt and settings.stage != "patch":
+    if uses_chain_cache(settings, previous is not None):
         draws = _chain_cache(settings, recipe, train, previous, emit, on_progress)
     if train.streamed and (draws is None or settings.stage != "skeleton"):
         raise RefinetError(f"{settings.stage}: training frames streamed from disk need the skeleton stage behind a "
@@ -172,6 +172,12 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
     emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws of the earlier stages' outputs "
                              f"for {len(train)} frames in {time.perf_counter() - t0:.0f} s, saved to {path}"})
     return draws
+
+
+def uses_chain_cache(settings: TrainSettings, chained: bool) -> bool:
+    """Whether this stage's inputs come from a chain cache: a chained stage (earlier stages trained, not
+    ``from_gt``, not the patch stage) with ``chain_cache`` > 0."""
+    return bool(settings.chain_cache) and chained and not settings.from_gt and settings.stage != "patch"
 
 
 def _needs_evidence(settings: TrainSettings) -> bool:

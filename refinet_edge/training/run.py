@@ -20,7 +20,7 @@ from ..preprocess.patches import PatchConfig
 from ..preprocess.points import PointConfig
 from ..stage_io import SkeletonConfig
 from .frames import FrameStore, load_frames, load_mixture
-from .loop import EventFn, TrainSettings, train_stage
+from .loop import EventFn, TrainSettings, train_stage, uses_chain_cache
 
 ProgressFn = Callable[[str, int, int], None]
 VAL_FRAMES = 1000  # validation subset: enough for a stable acc_10cm, fast enough for every epoch
@@ -97,8 +97,7 @@ def load_train_val(hypes: Hypes, on_progress: ProgressFn | None = None,
 def streams_frames(settings: TrainSettings, previous: RefinementPipeline | None) -> bool:
     """Whether the training depth maps can stay on disk: a skeleton stage behind earlier stages with a chain
     cache reads them only in the cache's one sequential pass (its evidence features are made there too)."""
-    return (settings.stage == "skeleton" and settings.chain_cache > 0 and not settings.from_gt
-            and previous is not None)
+    return settings.stage == "skeleton" and uses_chain_cache(settings, previous is not None)
 
 
 def load_extra_val(hypes: Hypes) -> dict[str, FrameStore]:
