@@ -15,7 +15,13 @@ Report layout (JSON, ``schema_version`` 1)::
      "stages": {"patch": {"checkpoint": ..., "sha256": ...}, ...},
      "steps": {"input": {"acc_10cm": ..., "acc_5cm": ..., "mpjpe_mm": ...,
                          "per_joint_acc_10cm": [15 numbers], ...},
-               "patch": {...}, "skeleton": {...}, "pointcloud": {...}}}
+               "patch": {...}, "skeleton": {...}, "pointcloud": {...}},
+     "by_distance": {"input": [{"from_m": 2.0, "to_m": 3.0, "frames": ..., "acc_10cm": ...,
+                                "mpjpe_mm": ...}, ...], "patch": [...], ...}}
+
+``by_distance`` bins the frames by the subject's distance (the ground-truth
+torso's depth, 1 m bins, :func:`~refinet_edge.metrics.accuracy_by_distance`):
+how accuracy falls off with range, where a depth sensor's noise grows.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from .camera import Camera
-from .metrics import PoseMetrics, compute_metrics
+from .metrics import PoseMetrics, accuracy_by_distance, compute_metrics
 from .noise import DetectorNoise
 from .pipeline import PipelineConfig, RefinementPipeline
 
@@ -92,9 +98,9 @@ def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: 
 
 
 def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, metrics: dict[str, PoseMetrics],
-                 stages_info: dict | None = None) -> dict:
+                 stages_info: dict | None = None, by_distance: dict[str, list[dict]] | None = None) -> dict:
     """The JSON-ready report (layout in the module docstring) of ``metrics`` scored on ``split``."""
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "tool": f"refinet-edge {__version__}",
         "data": str(split.root),
@@ -108,6 +114,14 @@ def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, me
         "pointcloud_passes": pipeline.config.points.passes if "pointcloud" in pipeline.runners else 0,
         "steps": {step: m.to_dict() for step, m in metrics.items()},
     }
+    if by_distance is not None:
+        report["by_distance"] = by_distance
+    return report
+
+
+def distance_rows(outputs: dict[str, np.ndarray], gt_m: np.ndarray) -> dict[str, list[dict]]:
+    """Each step's :func:`~refinet_edge.metrics.accuracy_by_distance` rows (the report's ``by_distance``)."""
+    return {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()}
 
 
 def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: EvalSettings = EvalSettings(),
@@ -115,5 +129,6 @@ def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: 
     """Score every step of ``pipeline`` (default: lifting only) on ``split``; the JSON-ready report."""
     if pipeline is None:
         pipeline = RefinementPipeline({}, PipelineConfig(lift_window=settings.window))
-    metrics = score_steps(split, pipeline, settings, on_progress)
-    return split_report(split, pipeline, settings, metrics, stages_info)
+    outputs = predict_steps(split, pipeline, settings, on_progress)
+    metrics = {step: compute_metrics(pred, split.joints_m) for step, pred in outputs.items()}
+    return split_report(split, pipeline, settings, metrics, stages_info, distance_rows(outputs, split.joints_m))

@@ -285,3 +285,25 @@ def print_report(report: dict) -> None:
     for j, name in enumerate(JOINT_NAMES):
         joints.add_row(name, *(f"{report['steps'][s]['per_joint_acc_10cm'][j]:.1f}" for s in steps))
     out.print(joints)
+    by_distance = report.get("by_distance")
+    if by_distance:
+        out.print(distance_table(by_distance))
+
+
+def distance_table(by_distance: dict[str, list[dict]]):
+    """The report's ``by_distance`` as a table: one row per 1 m bin of the subject's distance, acc@10cm per step."""
+    from rich.table import Table
+
+    table = Table(title="accuracy at 10 cm (%) by subject distance (torso depth)")
+    table.add_column("distance")
+    table.add_column("frames", justify="right")
+    steps = list(by_distance)
+    for step in steps:
+        table.add_column(step, justify="right")
+    table.add_column(f"{steps[-1]} MPJPE mm", justify="right")
+    for i, row in enumerate(by_distance[steps[0]]):
+        span = f"{row['from_m']:g}-{row['to_m']:g} m" if row["to_m"] is not None else f">= {row['from_m']:g} m"
+        last = by_distance[steps[-1]][i]
+        mpjpe = "-" if last["mpjpe_mm"] is None else f"{last['mpjpe_mm']:.0f}"
+        table.add_row(span, str(row["frames"]), *(f"{by_distance[s][i]['acc_10cm']:.1f}" for s in steps), mpjpe)
+    return table

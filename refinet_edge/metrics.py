@@ -17,12 +17,15 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import RefinetError
-from .skeleton import LOWER_BODY, NUM_JOINTS, UPPER_BODY
+from .skeleton import JOINT_INDEX, LOWER_BODY, NUM_JOINTS, UPPER_BODY
+
+TORSO = JOINT_INDEX["torso"]
 
 
 def joint_errors_mm(pred_m: np.ndarray, gt_m: np.ndarray) -> np.ndarray:
@@ -146,18 +149,13 @@ def metrics_from_errors(errors_mm: np.ndarray, thresh_mm: float = 100.0,
     )
 
 
-def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray, thresh_mm: float = 100.0,
-                    fine_thresh_mm: float = 50.0) -> PoseMetrics:
-    """Score predictions ``pred_m (N, 15, 3)`` against ``gt_m (N, 15, 3)``, both metres.
-
-    Predictions may contain NaN (missing joints, counted as misses); the
-    ground truth must be finite.
-    """
+def _checked_poses(pred_m: np.ndarray, gt_m: np.ndarray, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """``pred_m, gt_m`` as float64 ``(N, 15, 3)`` metres, or a RefinetError naming ``who`` and what is wrong."""
     pred_m = np.asarray(pred_m, dtype=np.float64)
     gt_m = np.asarray(gt_m, dtype=np.float64)
     if pred_m.shape != gt_m.shape or pred_m.shape[1:] != (NUM_JOINTS, 3) or pred_m.ndim != 3:
         raise RefinetError(
-            f"compute_metrics expects pred_m and gt_m of shape (N, {NUM_JOINTS}, 3) metres, "
+            f"{who} expects pred_m and gt_m of shape (N, {NUM_JOINTS}, 3) metres, "
             f"got {pred_m.shape} and {gt_m.shape}"
         )
     bad = ~np.all(np.isfinite(gt_m), axis=(1, 2))
@@ -167,4 +165,42 @@ def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray, thresh_mm: float = 100
             f"(first: {int(np.argmax(bad))}); "
             f"drop invalid frames before scoring"
         )
+    return pred_m, gt_m
+
+
+def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray, thresh_mm: float = 100.0,
+                    fine_thresh_mm: float = 50.0) -> PoseMetrics:
+    """Score predictions ``pred_m (N, 15, 3)`` against ``gt_m (N, 15, 3)``, both metres.
+
+    Predictions may contain NaN (missing joints, counted as misses); the
+    ground truth must be finite.
+    """
+    pred_m, gt_m = _checked_poses(pred_m, gt_m, "compute_metrics")
     return metrics_from_errors(joint_errors_mm(pred_m, gt_m), thresh_mm, fine_thresh_mm)
+
+
+# Bin edges (m) of the subject's distance for :func:`accuracy_by_distance`: 1 m bins, the last one open.
+DISTANCE_EDGES_M: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, float("inf"))
+
+
+def accuracy_by_distance(pred_m: np.ndarray, gt_m: np.ndarray, edges_m: tuple[float, ...] = DISTANCE_EDGES_M,
+                         thresh_mm: float = 100.0) -> list[dict]:
+    """Accuracy and MPJPE per bin of the subject's distance: the ground-truth torso's depth (camera z, m), the
+    value a depth sensor's noise grows with. One row per non-empty bin ``[from_m, to_m)``: ``frames``,
+    ``acc_10cm`` (percent of its frames' joints within ``thresh_mm``) and ``mpjpe_mm``; ``to_m`` is None for
+    the open last bin. Same shapes and rules as :func:`compute_metrics`."""
+    pred_m, gt_m = _checked_poses(pred_m, gt_m, "accuracy_by_distance")
+    if len(edges_m) < 2 or any(b <= a for a, b in itertools.pairwise(edges_m)):
+        raise RefinetError(f"distance bin edges must rise, got {edges_m}")
+    depth = gt_m[:, TORSO, 2]
+    errors = joint_errors_mm(pred_m, gt_m)
+    rows = []
+    for lo, hi in itertools.pairwise(edges_m):
+        inside = (depth >= lo) & (depth < hi)
+        if not inside.any():
+            continue
+        m = metrics_from_errors(errors[inside], thresh_mm)
+        rows.append({"from_m": float(lo), "to_m": float(hi) if np.isfinite(hi) else None,
+                     "frames": int(inside.sum()), "acc_10cm": m.acc_10cm,
+                     "mpjpe_mm": float(m.mpjpe_mm) if np.isfinite(m.mpjpe_mm) else None})
+    return rows

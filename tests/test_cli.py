@@ -68,6 +68,15 @@ def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
     for stage, record in report["stages"].items():  # portable: named from the package, with the file's hash
         assert record["checkpoint"] == f"refinet_edge/weights/{stage}.safetensors"
         assert record["sha256"] == sha256_file(WEIGHTS_DIR / f"{stage}.safetensors")
+    # by distance: every step binned the same way, the bins holding every frame once, the table printed
+    assert list(report["by_distance"]) == list(report["steps"])
+    bins = report["by_distance"]["pointcloud"]
+    assert sum(row["frames"] for row in bins) == 48
+    spans = {step: [(r["from_m"], r["frames"]) for r in rows] for step, rows in report["by_distance"].items()}
+    assert all(rows == spans["input"] for rows in spans.values())
+    assert "by subject distance" in result.stdout
+    pooled = sum(row["frames"] * row["acc_10cm"] for row in bins) / 48  # the bins pool back to the whole split
+    assert pooled == pytest.approx(report["steps"]["pointcloud"]["acc_10cm"])
 
 
 def test_evaluate_names_a_checkpoint_under_the_working_directory_relative_to_it(synth_dir, tmp_path):

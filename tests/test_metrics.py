@@ -9,6 +9,8 @@ import pytest
 
 from refinet_edge.errors import RefinetError
 from refinet_edge.metrics import (
+    TORSO,
+    accuracy_by_distance,
     accuracy_percent,
     compute_metrics,
     joint_errors_mm,
@@ -117,3 +119,32 @@ def test_input_errors() -> None:
     gt[1, 3, 0] = np.nan
     with pytest.raises(RefinetError, match="ground truth.*1 frame.*first: 1"):
         compute_metrics(pred, gt)
+
+
+def test_accuracy_by_distance_bins_frames_by_torso_depth() -> None:
+    """Four frames with their torsos at 0.5, 2.2, 2.9 and 6 m; each frame's joints miss by a set amount."""
+    gt = np.zeros((4, 15, 3))
+    gt[..., 2] = np.array([0.5, 2.2, 2.9, 6.0])[:, None]
+    gt[:, :, 0] = np.linspace(-0.5, 0.5, 15)  # other joints off the torso: only the torso's depth bins a frame
+    gt[1, :, 2] += np.linspace(-0.9, 0.9, 15)  # limbs far from the torso's depth do not move the frame's bin
+    gt[1, TORSO, 2] = 2.2
+    pred = gt.copy()
+    pred[0, :, 1] += 0.2  # every joint misses
+    pred[1, :5, 1] += 0.15  # 10 of 15 hit
+    pred[2, :, 1] += 0.05  # all hit
+    pred[3, 0] = np.nan  # one joint missing, the rest exact
+    rows = accuracy_by_distance(pred, gt)
+    assert [(r["from_m"], r["to_m"], r["frames"]) for r in rows] == [(0.0, 1.0, 1), (2.0, 3.0, 2), (5.0, None, 1)]
+    assert rows[0]["acc_10cm"] == 0.0 and rows[0]["mpjpe_mm"] == pytest.approx(200.0)
+    assert rows[1]["acc_10cm"] == pytest.approx(100.0 * 25 / 30)
+    assert rows[1]["mpjpe_mm"] == pytest.approx((5 * 150.0 + 10 * 0.0 + 15 * 50.0) / 30)
+    assert rows[2]["acc_10cm"] == pytest.approx(100.0 * 14 / 15) and rows[2]["mpjpe_mm"] == pytest.approx(0.0)
+    json.dumps(rows)  # JSON-ready as it is
+
+
+def test_accuracy_by_distance_rejects_bad_input() -> None:
+    gt = np.zeros((2, 15, 3))
+    with pytest.raises(RefinetError, match="accuracy_by_distance expects"):
+        accuracy_by_distance(np.zeros((2, 14, 3)), gt)
+    with pytest.raises(RefinetError, match="must rise"):
+        accuracy_by_distance(gt, gt, edges_m=(0.0, 2.0, 1.0))
