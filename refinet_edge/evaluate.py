@@ -97,10 +97,12 @@ def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: 
     return {step: compute_metrics(pred, frames.joints_m) for step, pred in outputs.items()}
 
 
-def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, metrics: dict[str, PoseMetrics],
-                 stages_info: dict | None = None, by_distance: dict[str, list[dict]] | None = None) -> dict:
-    """The JSON-ready report (layout in the module docstring) of ``metrics`` scored on ``split``."""
-    report = {
+def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, outputs: dict[str, np.ndarray],
+                 stages_info: dict | None = None) -> dict:
+    """The JSON-ready report (layout in the module docstring) of each step's predictions ``outputs`` (as
+    :func:`predict_steps` returns them) scored on ``split``: metrics per step and per distance bin."""
+    gt_m = split.joints_m
+    return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"refinet-edge {__version__}",
         "data": str(split.root),
@@ -112,16 +114,9 @@ def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, me
         "lifting": {"window": pipeline.config.lift_window},
         "stages": stages_info or {},
         "pointcloud_passes": pipeline.config.points.passes if "pointcloud" in pipeline.runners else 0,
-        "steps": {step: m.to_dict() for step, m in metrics.items()},
+        "steps": {step: compute_metrics(pred, gt_m).to_dict() for step, pred in outputs.items()},
+        "by_distance": {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()},
     }
-    if by_distance is not None:
-        report["by_distance"] = by_distance
-    return report
-
-
-def distance_rows(outputs: dict[str, np.ndarray], gt_m: np.ndarray) -> dict[str, list[dict]]:
-    """Each step's :func:`~refinet_edge.metrics.accuracy_by_distance` rows (the report's ``by_distance``)."""
-    return {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()}
 
 
 def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: EvalSettings = EvalSettings(),
@@ -129,6 +124,4 @@ def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: 
     """Score every step of ``pipeline`` (default: lifting only) on ``split``; the JSON-ready report."""
     if pipeline is None:
         pipeline = RefinementPipeline({}, PipelineConfig(lift_window=settings.window))
-    outputs = predict_steps(split, pipeline, settings, on_progress)
-    metrics = {step: compute_metrics(pred, split.joints_m) for step, pred in outputs.items()}
-    return split_report(split, pipeline, settings, metrics, stages_info, distance_rows(outputs, split.joints_m))
+    return split_report(split, pipeline, settings, predict_steps(split, pipeline, settings, on_progress), stages_info)

@@ -44,8 +44,8 @@ from . import __version__
 from .atomic import atomic_path
 from .camera import Camera, camera_preset
 from .errors import RefinetError, did_you_mean
-from .evaluate import EvalSettings, distance_rows, predict_steps, split_report
-from .metrics import compute_metrics, joint_errors_mm
+from .evaluate import EvalSettings, predict_steps, split_report
+from .metrics import joint_errors_mm
 from .noise import DetectorNoise
 from .pipeline import RefinementPipeline
 from .synth import SynthConfig, generate_frames
@@ -181,8 +181,7 @@ def score_condition(data: CachedSplit, pipeline: RefinementPipeline, noise: Dete
     """An ``evaluate --json`` report of one split and 2D input, plus SEs, groups and flags."""
     settings = EvalSettings(noise=noise, seed=0, window=pipeline.config.lift_window)
     outputs = predict_steps(data, pipeline, settings)
-    report = split_report(data, pipeline, settings, {s: compute_metrics(p, data.joints_m) for s, p in outputs.items()},
-                          stages_info, distance_rows(outputs, data.joints_m))
+    report = split_report(data, pipeline, settings, outputs, stages_info)
     hits = {step: joint_errors_mm(pred, data.joints_m) < report["steps"][step]["thresh_mm"]
             for step, pred in outputs.items()}
     for step, step_hits in hits.items():
