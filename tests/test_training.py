@@ -399,3 +399,87 @@ def test_init_from_widens_the_skeleton_input_so_outputs_start_unchanged(tmp_path
     narrow = build_model("skeleton", replace(info.model_config, linear_size=info.model_config.linear_size // 2))
     with pytest.raises(RefinetError, match="input layer"):
         init_from_checkpoint(narrow, v7_like, "skeleton")
+
+
+def _heatmap_patch_checkpoint(tmp_path, widths=(8, 16, 32)):
+    """A heatmap patch net with every weight and batch-norm statistic random (a fresh net's head is zero, whose
+    flat maps would hide a wrong widening), saved in fp32."""
+    import torch
+
+    from refinet_edge.checkpoint import save_stage
+    from refinet_edge.models import build_model, preset_config
+
+    config = preset_config("patch", "edge", heatmap_channels=widths)
+    net = build_model("patch", config)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if name.endswith("running_var") or name.endswith("bn.weight"):
+                tensor.copy_(0.5 + torch.rand(tensor.shape, generator=gen))
+            elif tensor.is_floating_point():  # the head small, as trained ones are: peaked maps flip on any noise
+                scale = 0.05 if name.startswith("head") else 0.3
+                tensor.copy_(scale * torch.randn(tensor.shape, generator=gen))
+    path = tmp_path / "patch.safetensors"
+    save_stage(path, "patch", net, config, preprocess={"mode": "metric"}, extra={}, dtype="fp32")
+    return path, net
+
+
+@pytest.mark.parametrize("wide", [(16, 32, 64), (12, 20, 40)])  # every channel copied twice; some once, some twice
+def test_widened_heatmap_patch_net_computes_what_the_narrow_one_did(tmp_path, wide):
+    import torch
+
+    from refinet_edge.models import build_model, preset_config
+    from refinet_edge.training.init import init_from_checkpoint, widen_heatmap_patch
+
+    path, narrow = _heatmap_patch_checkpoint(tmp_path)
+    model = build_model("patch", preset_config("patch", "edge", heatmap_channels=wide))
+    patches = torch.rand(5, 15, 40, 40, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    exact = widen_heatmap_patch(narrow.state_dict(), model.state_dict(), noise=0.0)
+    model.load_state_dict(exact)
+    for mode in ("eval", "train"):  # train: batch statistics, which copies of a channel share too
+        getattr(narrow, mode)(), getattr(model, mode)()
+        with torch.no_grad():
+            assert torch.allclose(model(patches), narrow(patches), atol=1e-4)
+
+    message = init_from_checkpoint(model, path, "patch", seed=1)  # with the symmetry-breaking noise
+    assert f"widened [8, 16, 32] -> {list(wide)}" in message
+    narrow.eval(), model.eval()
+    with torch.no_grad():
+        diff = (model(patches) - narrow(patches)).abs().max().item()
+    assert 0.0 < diff < 0.05 * narrow(patches).abs().max().item()  # cells
+    first = model.trunk[0].weight
+    assert not torch.equal(first[8], first[0])  # a copy's filter is no longer its original's
+
+
+def test_a_patch_net_can_only_be_widened_from_a_heatmap_net(tmp_path):
+    from refinet_edge.models import build_model, preset_config
+    from refinet_edge.training.init import init_from_checkpoint
+
+    path, _ = _heatmap_patch_checkpoint(tmp_path, widths=(16, 32, 64))
+    narrower = build_model("patch", preset_config("patch", "edge", heatmap_channels=(16, 16, 64)))
+    with pytest.raises(RefinetError, match=r"cannot shrink to \[16, 16, 64\]"):
+        init_from_checkpoint(narrower, path, "patch")
+    from refinet_edge.checkpoint import save_stage
+
+    stacked = tmp_path / "stacked"
+    stacked.mkdir()
+    config = preset_config("patch", "published")
+    save_stage(stacked / "patch.safetensors", "patch", build_model("patch", config), config,
+               preprocess={"mode": "metric"}, extra={}, dtype="fp32")
+    with pytest.raises(RefinetError, match="another architecture"):
+        init_from_checkpoint(narrower, stacked / "patch.safetensors", "patch")
+
+
+def test_training_a_wider_patch_net_from_a_narrow_checkpoint_round_trips(tiny_set, tmp_path):
+    from refinet_edge.checkpoint import load_stage
+
+    (tmp_path / "narrow").mkdir()
+    path, _ = _heatmap_patch_checkpoint(tmp_path / "narrow")
+    events = []
+    run_training(_hypes("patch", tiny_set, tmp_path / "run", **{"model.heatmap_channels": [12, 24, 48],
+                                                                 "train.init_from": str(path)}),
+                 on_event=lambda kind, payload: events.append(payload))
+    assert any("widened [8, 16, 32] -> [12, 24, 48]" in e.get("message", "") for e in events)
+    model, info = load_stage(tmp_path / "run" / "patch.safetensors", expect_stage="patch")
+    assert tuple(info.model_config.heatmap_channels) == (12, 24, 48)
+    assert model.trunk[0].weight.shape[0] == 12

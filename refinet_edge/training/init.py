@@ -1,11 +1,20 @@
 """Start a training run from a trained checkpoint (``train.init_from``): fine-tuning on new data.
 
-Every tensor is copied from the checkpoint and must have the new model's shape, with one exception: the
-skeleton stage's first layer may read more numbers per joint than the checkpoint's did (the four evidence
-features appended to x, y, z and the two ray features, :mod:`refinet_edge.stage_io`). Its weight matrix is
-then widened joint by joint: the checkpoint's columns for each joint's old features are kept and the new
-features' columns are zero, so the widened network computes exactly what the checkpoint computed until
-training teaches it to use the new inputs.
+Every tensor is copied from the checkpoint and must have the new model's shape, with two exceptions, each
+starting from exactly (or, for the second, to within the symmetry-breaking noise) what the checkpoint computed:
+
+* The skeleton stage's first layer may read more numbers per joint than the checkpoint's did (the four evidence
+  features appended to x, y, z and the two ray features, :mod:`refinet_edge.stage_io`). Its weight matrix is
+  then widened joint by joint: the checkpoint's columns for each joint's old features are kept and the new
+  features' columns are zero.
+* A heatmap patch net (:class:`~refinet_edge.models.patch.PatchHeatmapNet`) may be wider than the checkpoint's
+  (``heatmap_channels`` each at least the checkpoint's). It is widened as in Net2Net's "Net2WiderNet" (Chen,
+  Goodfellow and Shlens, ICLR 2016): new channel ``k`` of a conv copies old channel ``k mod c`` (its filter and
+  its batch norm's scale, shift and running statistics), and the next conv divides each input channel's
+  weights by the number of copies of it, so every layer passes on the same sums. Copies then get identical
+  gradients for ever, so the copies' incoming filters get Gaussian noise of ``WIDEN_NOISE`` times the layer's
+  weight standard deviation (seeded): the widened net's offsets differ from the checkpoint's by hundredths of
+  a cell (``tests/test_training.py``).
 """
 
 from __future__ import annotations
@@ -15,14 +24,30 @@ from pathlib import Path
 from ..errors import RefinetError
 
 INPUT_WEIGHT = "input.0.weight"  # SkeletonNet's first Linear (models/skeleton.py: _layer)
+WIDEN_NOISE = 1e-3  # noise on a widened patch net's copied filters, times the layer's weight std
+TRUNK_CONVS = (0, 3, 6, 9, 12, 15)  # PatchHeatmapNet.trunk: the conv of each conv + BN + ReLU triple
 
 
-def init_from_checkpoint(model, path: str | Path, stage: str) -> str:
-    """Load ``path``'s weights into ``model`` (in place); returns a one-line description of what was done."""
+def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> str:
+    """Load ``path``'s weights into ``model`` (in place); returns a one-line description of what was done.
+    ``seed`` seeds the symmetry-breaking noise of a widened patch net."""
     from ..checkpoint import load_stage
 
     source, info = load_stage(path, expect_stage=stage)
     old, new = source.state_dict(), model.state_dict()
+    old_widths = getattr(source.config, "heatmap_channels", None)
+    new_widths = getattr(model.config, "heatmap_channels", None)
+    if stage == "patch" and getattr(model.config, "arch", None) == "heatmap" and old_widths != new_widths:
+        if getattr(source.config, "arch", None) != "heatmap":
+            raise RefinetError(f"train.init_from {path}: a {source.config.arch!r} patch net cannot start a "
+                               f"heatmap patch net (another architecture)")
+        if any(n < o for n, o in zip(new_widths, old_widths, strict=True)):
+            raise RefinetError(f"train.init_from {path}: heatmap_channels {list(old_widths)} cannot shrink to "
+                               f"{list(new_widths)} (a patch net can only be widened)")
+        old = widen_heatmap_patch(old, new, seed)
+        model.load_state_dict(old, strict=True)
+        return (f"initialised from {path} ({info.stage}, {info.sha256[:12]}); heatmap channels widened "
+                f"{list(old_widths)} -> {list(new_widths)} (Net2WiderNet, noise {WIDEN_NOISE})")
     widened = []
     state = {}
     for key, target in new.items():
@@ -53,3 +78,36 @@ def _widen_input(weight, shape, joints: int, where: str):
     out = torch.zeros(shape, dtype=weight.dtype)
     out.view(rows, joints, f_new)[:, :, :f_old] = weight.view(rows, joints, f_old)
     return out
+
+
+def widen_heatmap_patch(old: dict, new: dict, seed: int = 0, noise: float = WIDEN_NOISE) -> dict:
+    """A heatmap patch net's state dict ``old`` widened to the shapes of ``new`` (see the module docstring):
+    the returned state computes the same offsets as ``old`` up to ``noise`` (exactly with ``noise=0``)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    copies_in = None  # per input channel of the current conv: (old channel, number of its copies)
+    for i in TRUNK_CONVS:
+        w_old, w_shape = old[f"trunk.{i}.weight"], new[f"trunk.{i}.weight"].shape
+        c_old, c_new = w_old.shape[0], w_shape[0]
+        src = torch.arange(c_new) % c_old  # new channel -> the old one it copies
+        w = w_old[src]
+        if copies_in is not None:
+            w = w[:, copies_in[0]] / copies_in[1].view(1, -1, 1, 1).to(w.dtype)
+        if c_new > c_old and noise:
+            fresh = w[c_old:]
+            w[c_old:] = fresh + noise * w_old.std() * torch.randn(fresh.shape, generator=gen, dtype=w.dtype)
+        out[f"trunk.{i}.weight"] = w
+        bn = f"trunk.{i + 1}."
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            out[bn + name] = old[bn + name][src].clone()
+        out[bn + "num_batches_tracked"] = old[bn + "num_batches_tracked"].clone()
+        copies_in = (src, torch.bincount(src, minlength=c_old)[src])
+    assert copies_in is not None
+    out["head.weight"] = old["head.weight"][:, copies_in[0]] / copies_in[1].view(1, -1, 1, 1).to(old["head.weight"].dtype)
+    out["head.bias"] = old["head.bias"].clone()
+    missing = set(new) - set(out)
+    if missing:
+        raise RefinetError(f"widening a heatmap patch net: no rule for {sorted(missing)}")
+    return {k: out[k].to(new[k].dtype).reshape(new[k].shape) for k in new}

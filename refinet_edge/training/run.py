@@ -125,7 +125,7 @@ def run_training(hypes: Hypes, resume: bool = False, on_event: EventFn | None = 
     if hypes.train.init_from and not resume:  # a resumed run's state already holds the fine-tuned weights
         from .init import init_from_checkpoint
 
-        message = init_from_checkpoint(model, resolve(hypes, "train.init_from"), hypes.stage)
+        message = init_from_checkpoint(model, resolve(hypes, "train.init_from"), hypes.stage, settings.seed)
         if on_event:
             on_event("info", {"message": message})
     return train_stage(settings, model, train, val, previous=previous, resume=resume, on_event=on_event,
