@@ -105,7 +105,8 @@ def widen_heatmap_patch(old: dict, new: dict, seed: int = 0, noise: float = WIDE
         out[bn + "num_batches_tracked"] = old[bn + "num_batches_tracked"].clone()
         copies_in = (src, torch.bincount(src, minlength=c_old)[src])
     assert copies_in is not None
-    out["head.weight"] = old["head.weight"][:, copies_in[0]] / copies_in[1].view(1, -1, 1, 1).to(old["head.weight"].dtype)
+    head = old["head.weight"]
+    out["head.weight"] = head[:, copies_in[0]] / copies_in[1].view(1, -1, 1, 1).to(head.dtype)
     out["head.bias"] = old["head.bias"].clone()
     missing = set(new) - set(out)
     if missing:
