@@ -13,6 +13,7 @@ Report layout (JSON, ``schema_version`` 1)::
      "noise": {"sigma_px": 5.0, "mu_px": 0.0, "swap_prob": 0.0, "outlier_prob": 0.0, "seed": 0},
      "lifting": {"window": 9},
      "stages": {"patch": {"checkpoint": ..., "sha256": ...}, ...},
+     "pointcloud_passes": 2, "second_pass_m": 0.15,
      "steps": {"input": {"acc_10cm": ..., "acc_5cm": ..., "mpjpe_mm": ...,
                          "per_joint_acc_10cm": [15 numbers], ...},
                "patch": {...}, "skeleton": {...}, "pointcloud": {...}},
@@ -22,6 +23,9 @@ Report layout (JSON, ``schema_version`` 1)::
 ``by_distance`` bins the frames by the subject's distance (the ground-truth
 torso's depth, 1 m bins, :func:`~refinet_edge.metrics.accuracy_by_distance`):
 how accuracy falls off with range, where a depth sensor's noise grows.
+``second_pass_m`` is the skeleton's second-pass gate (0: one pass; see
+:mod:`refinet_edge.pipeline`): with it, the steps after ``input`` are those of
+the pass that gave each person's answer.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, ou
         "lifting": {"window": pipeline.config.lift_window},
         "stages": stages_info or {},
         "pointcloud_passes": pipeline.config.points.passes if "pointcloud" in pipeline.runners else 0,
+        "second_pass_m": pipeline.config.skeleton.second_pass_m if "skeleton" in pipeline.runners else 0.0,
         "steps": {step: compute_metrics(pred, gt_m).to_dict() for step, pred in outputs.items()},
         "by_distance": {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()},
     }

@@ -4,6 +4,7 @@ pipeline step on it, or both on an embedded default). Registered by :mod:`refine
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -90,6 +91,9 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (onnxruntime, tensorrt).")] = "fp32",
     passes: Annotated[int | None, typer.Option(
         help="Stage C passes, each on the previous pass's joints (default: the pointcloud checkpoint's).")] = None,
+    second_pass: Annotated[float | None, typer.Option(
+        help="Run the chain again for people with a joint whose answer is more than this many metres from its "
+             "2D detection, from the answer (0: one pass; default: the skeleton checkpoint's).")] = None,
     suite: Annotated[str | None, typer.Option(
         help="Score a fixed set of synthetic test splits instead of --data: ood (see README).")] = None,
     suite_frames: Annotated[int, typer.Option(help="Frames per split of --suite.")] = 150,
@@ -130,10 +134,12 @@ def evaluate(
             console.print(f"note: {note}")
     if passes is not None and passes < 1:
         raise RefinetError(f"--passes must be >= 1, got {passes}")
-    _apply_options(pipeline, window, passes)
+    if second_pass is not None and not (math.isfinite(second_pass) and second_pass >= 0):
+        raise RefinetError(f"--second-pass must be a distance >= 0 in metres (0: one pass), got {second_pass}")
+    _apply_options(pipeline, window, passes, second_pass)
     if suite is not None:
-        views = _suite_view_pipelines(checkpoints, stages, window, passes) if checkpoints is None and torch_fp32 \
-            else {}
+        views = _suite_view_pipelines(checkpoints, stages, window, passes, second_pass) \
+            if checkpoints is None and torch_fp32 else {}
         _evaluate_suite(suite, pipeline, suite_frames, cache, info, json_path, views)
         return
     assert data is not None  # checked above
@@ -151,16 +157,20 @@ def evaluate(
         out.print(f"evaluate: wrote {json_path}")
 
 
-def _apply_options(pipeline, window: int, passes: int | None) -> None:
-    """``--window`` and ``--passes`` on a loaded pipeline's configuration."""
+def _apply_options(pipeline, window: int, passes: int | None, second_pass: float | None = None) -> None:
+    """``--window``, ``--passes`` and ``--second-pass`` on a loaded pipeline's configuration."""
     from dataclasses import replace
 
     pipeline.config = replace(pipeline.config, lift_window=window)
     if passes is not None:
         pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
+    if second_pass is not None:
+        pipeline.config = replace(pipeline.config, skeleton=replace(pipeline.config.skeleton,
+                                                                    second_pass_m=float(second_pass)))
 
 
-def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None) -> dict:
+def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None,
+                          second_pass: float | None = None) -> dict:
     """The shipped weight sets of the other views (top), each scoring its view's splits of the suite."""
     from .pipeline import VIEWS, weights_dir
 
@@ -171,7 +181,7 @@ def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, pa
         except RefinetError:  # not shipped: the side-view weights score that view, as the report says
             continue
         chain, info = _load_pipeline(checkpoints, stages, view)
-        _apply_options(chain, window, passes)
+        _apply_options(chain, window, passes, second_pass)
         views[view] = (chain, info)
     return views
 
@@ -268,6 +278,8 @@ def print_report(report: dict) -> None:
     title = (f"{report['data']} · {report['view']} {report['split']} · {report['frames']} frames · "
              f"noise sigma {noise['sigma_px']} px mu {noise['mu_px']} swap {noise['swap_prob']} "
              f"outlier {noise['outlier_prob']}")
+    if report.get("second_pass_m"):
+        title += f" · second pass {report['second_pass_m']:g} m"
     table = Table(title=title)
     for col in ("step", "acc@10cm %", "acc@5cm %", "upper %", "lower %", "MPJPE mm"):
         table.add_column(col, justify="right")

@@ -14,6 +14,21 @@ Joints whose 2D input is NaN or outside the image, or whose person has no
 valid depth at all, are marked ``valid = False``: their output is whatever the
 stages inferred (the skeleton stage can place a missing joint from the others)
 or NaN, never silently presented as measured.
+
+Second pass (``SkeletonConfig.second_pass_m`` > 0, stored with the skeleton
+checkpoint): a detector's gross errors (a joint that jumped, snapped onto
+another joint or swapped sides) leave the stages with a wrong 2D start that
+the patch net cannot reach. After the last step, each detected joint whose
+answer lies more than ``second_pass_m`` from its detection, across the camera
+ray at the detection's lifted depth (``|uv_answer - uv_detected| * z / f``, z
+the answer's depth where the detection has none: a detection that landed on
+the background is far away, so it counts more), gets the answer projected into
+the image as its new 2D start, and every person with
+such a joint runs through the stages once more (the others are not run again:
+their second pass would repeat the first). Step ``input`` and ``valid`` stay
+those of the detection; the later steps and ``uv_px["patch"]`` are those of
+the pass that gave the answer, and :attr:`PipelineResult.second_pass` says
+which joints were restarted.
 """
 
 from __future__ import annotations
@@ -83,11 +98,13 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class PipelineResult:
-    """Per step, joints ``(B, J, 3)`` m; 2D joints before/after stage A; validity ``(B, J)``."""
+    """Per step, joints ``(B, J, 3)`` m; 2D joints before/after stage A; validity ``(B, J)``; the joints
+    restarted in a second pass ``(B, J)`` (all False when it is off or nothing needed it)."""
 
     steps: dict[str, np.ndarray]
     uv_px: dict[str, np.ndarray]
     valid: np.ndarray
+    second_pass: np.ndarray | None = None
 
 
 class TorchRunner:
@@ -161,21 +178,60 @@ class RefinementPipeline:
             if depth_m.ndim != 3 or uv_px.ndim != 3 or uv_px.shape[0] != depth_m.shape[0] or uv_px.shape[-1] != 2:
                 raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
                                    f"and {uv_px.shape}")
-            cfg = self.config
-            prep = self.resolve_steps()
-            with step("lift"):
-                joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
+            steps, uvs, has_depth = self._one_pass(depth_m, uv_px, camera, until, step, scores)
             valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
-            steps = {"input": joints}
-            uvs = {"input": uv_px}
-            for stage in STAGES:
-                if until is not None and list(steps)[-1] == until:
-                    break
-                if stage not in self.runners:
-                    continue
-                joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, scores)
-                steps[stage] = joints
-        return PipelineResult(steps, uvs, valid)
+            restart = np.zeros(valid.shape, dtype=bool)
+            gate = self.config.skeleton.second_pass_m
+            if gate > 0 and until is None and "skeleton" in self.runners:
+                restart = self._second_pass(depth_m, uv_px, camera, steps, uvs, gate, step, scores)
+        return PipelineResult(steps, uvs, valid, restart)
+
+    def _one_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None,
+                  step: StepClock, scores: np.ndarray | None) -> tuple[dict, dict, np.ndarray]:
+        """Lift ``uv_px`` and run the loaded stages (up to ``until``): steps, 2D joints, has-depth mask."""
+        cfg = self.config
+        prep = self.resolve_steps()
+        with step("lift"):
+            joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
+        steps = {"input": joints}
+        uvs = {"input": uv_px}
+        for stage in STAGES:
+            if until is not None and list(steps)[-1] == until:
+                break
+            if stage not in self.runners:
+                continue
+            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, scores)
+            steps[stage] = joints
+        return steps, uvs, has_depth
+
+    def _second_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, steps: dict, uvs: dict,
+                     gate: float, step: StepClock, scores: np.ndarray | None) -> np.ndarray:
+        """Restart the joints whose answer is more than ``gate`` m from their detection (module docstring);
+        updates ``steps`` and ``uvs`` in place for the people run again; returns the restarted joints."""
+        answer = steps[list(steps)[-1]]  # (B, J, 3) m
+        with step("skeleton_io"):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                uv_answer = camera.project(answer)  # (B, J, 2) px; NaN where there is no answer
+                z_detected = steps["input"][..., 2]  # the detection's lifted depth; the answer's where it has none
+                z = np.where(np.isfinite(z_detected), z_detected, answer[..., 2])
+                off_m = np.hypot((uv_answer[..., 0] - uv_px[..., 0]) / camera.fx,
+                                 (uv_answer[..., 1] - uv_px[..., 1]) / camera.fy) * z
+            restart = np.isfinite(off_m) & (off_m > gate) & camera.in_image(uv_answer)  # NaN compares False
+            people = np.flatnonzero(restart.any(axis=1))
+        if people.size == 0:
+            return restart
+        uv_again = np.where(restart[people, :, None], uv_answer[people], uv_px[people])
+        again, uvs_again, _ = self._one_pass(depth_m[people], uv_again, camera, None, step,
+                                             None if scores is None else scores[people])
+        for name in list(steps)[1:]:  # new arrays: a step may share its array with another
+            merged = steps[name].copy()
+            merged[people] = again[name]
+            steps[name] = merged
+        if "patch" in uvs:
+            merged = uvs["patch"].copy()
+            merged[people] = uvs_again["patch"]
+            uvs["patch"] = merged
+        return restart
 
     def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
                    camera: Camera, step: StepClock, scores: np.ndarray | None = None) -> np.ndarray:

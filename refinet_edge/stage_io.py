@@ -24,6 +24,7 @@ pointcloud points (B, J, N, 3), counts (B, J)     metric: joints_m - out * side_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,12 +69,20 @@ class SkeletonConfig:
     (its pixel does not move) and ``(du, dv, 0)`` moves it across rays at its
     depth; a zero output returns the input joint (missing joints start at the
     centre). Targets: ``r_in - r_gt`` and ``z_in - z_gt`` in metres.
+
+    ``second_pass_m`` (0 = off) is how the chain uses this stage at run time, not its input: after the last
+    step, a joint whose answer lies more than ``second_pass_m`` metres from its 2D detection (measured across
+    the camera ray, at the detection's lifted depth) is taken for a gross detector error (a jump, a snap onto another
+    joint, a left/right swap), and the whole chain runs once more on that person with that joint's 2D
+    replaced by the answer projected into the image (:meth:`RefinementPipeline.run`). It is stored with the
+    skeleton because the skeleton's answer is what it trusts.
     """
 
     mode: str = "metric"
     rays: bool = False
     evidence: bool = False
     ray_output: bool = False
+    second_pass_m: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("metric", "authors"):
@@ -85,6 +94,10 @@ class SkeletonConfig:
             raise RefinetError("skeleton rays need mode 'metric' (the authors' mode has no per-person centre)")
         if self.evidence and self.mode != "metric":
             raise RefinetError("skeleton evidence needs mode 'metric' (its depth z-score is person-relative)")
+        gate = self.second_pass_m
+        if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not (math.isfinite(gate) and gate >= 0):
+            raise RefinetError(f"skeleton second_pass_m must be a distance >= 0 in metres (0 = one pass), got "
+                               f"{gate!r}")
         if self.ray_output and not self.rays:
             raise RefinetError("skeleton ray_output needs rays: true (the output is relative to the input's ray "
                                "features)")

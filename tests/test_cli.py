@@ -96,6 +96,19 @@ def test_evaluate_passes_override(synth_dir, tmp_path):
     assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--passes", "0"), "--passes")
 
 
+def test_evaluate_second_pass_override(synth_dir, tmp_path):
+    off, on = tmp_path / "off.json", tmp_path / "on.json"
+    for path, gate in ((off, "0"), (on, "0.15")):
+        result = run_cli("evaluate", "--data", str(synth_dir), "--json", str(path), "--second-pass", gate,
+                         "--outlier-prob", "0.3")
+        assert result.returncode == 0, result.stderr
+    one, two = json.loads(off.read_text()), json.loads(on.read_text())
+    assert (one["second_pass_m"], two["second_pass_m"]) == (0.0, 0.15)
+    assert two["steps"]["input"] == one["steps"]["input"]  # the detection's lift is the same either way
+    assert two["steps"]["pointcloud"] != one["steps"]["pointcloud"]
+    assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--second-pass", "-1"), "--second-pass")
+
+
 def test_evaluate_same_seed_same_report(synth_dir, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     for path in (a, b):

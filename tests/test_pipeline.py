@@ -153,3 +153,88 @@ def test_step_clock_sees_every_step_once_per_pass():
     assert [s for s in seen if s in ("patch", "skeleton", "pointcloud")] == ["patch", "skeleton", "pointcloud",
                                                                               "pointcloud"]
     assert seen.count("point_sample") == 2 and seen.count("lift") == 2
+
+
+def _second_pass_pipeline(gate_m: float, shift_m: float = 0.3) -> RefinementPipeline:
+    """A skeleton stage that moves joint 3 by ``shift_m`` along x (and nothing else), second pass at ``gate_m``."""
+    from dataclasses import replace
+
+    from refinet_edge.stage_io import SKELETON_SCALE_M, SkeletonConfig
+
+    def skeleton(x):
+        out = np.zeros(x.shape[:2] + (3,), dtype=np.float32)
+        out[:, 3, 0] = -shift_m / SKELETON_SCALE_M  # answer = centre + (x - out) * scale
+        return out
+
+    config = replace(PipelineConfig(), skeleton=SkeletonConfig(second_pass_m=gate_m))
+    return RefinementPipeline({"skeleton": skeleton}, config)
+
+
+def test_second_pass_restarts_far_joints_from_the_answer_and_keeps_the_rest():
+    depth, uv, _ = _frames(3)
+    uv = uv.copy()
+    uv[2, 3] = np.nan  # no detection: nothing to compare the answer with, so frame 2 is not run again
+    one = _second_pass_pipeline(0.0).run(depth, uv, CAM)
+    two = _second_pass_pipeline(0.15).run(depth, uv, CAM)
+    assert not one.second_pass.any()
+    expected = np.zeros((3, 15), dtype=bool)
+    expected[:2, 3] = True  # 0.3 m off its detection, over the 0.15 m gate; every other joint is where it was
+    np.testing.assert_array_equal(two.second_pass, expected)
+    np.testing.assert_array_equal(two.steps["input"], one.steps["input"])  # the detection's lift stays
+    np.testing.assert_array_equal(two.valid, one.valid)
+    np.testing.assert_array_equal(two.steps["skeleton"][2], one.steps["skeleton"][2])  # not run again
+    # Frames 0 and 1 ran again from joint 3's answer projected into the image: it moves 0.3 m once more.
+    restarted_uv = uv[:2].copy()
+    restarted_uv[:, 3] = CAM.project(one.steps["skeleton"][:2, 3])
+    again = _second_pass_pipeline(0.0).run(depth[:2], restarted_uv, CAM)
+    np.testing.assert_allclose(two.steps["skeleton"][:2], again.steps["skeleton"], atol=1e-6)
+    moved = np.linalg.norm(two.steps["skeleton"][:2, 3] - one.steps["input"][:2, 3], axis=-1)
+    assert np.all(moved > 0.45), moved
+
+
+def test_second_pass_gate_above_every_offset_changes_nothing():
+    depth, uv, _ = _frames(2)
+    one = _second_pass_pipeline(0.0).run(depth, uv, CAM)
+    wide_gate = _second_pass_pipeline(0.5).run(depth, uv, CAM)
+    assert not wide_gate.second_pass.any()
+    for step in one.steps:
+        np.testing.assert_array_equal(wide_gate.steps[step], one.steps[step])
+
+
+def test_second_pass_is_stored_with_the_skeleton_and_checked(tmp_path):
+    from refinet_edge.stage_io import SkeletonConfig
+
+    with pytest.raises(RefinetError, match="second_pass_m must be a distance >= 0"):
+        SkeletonConfig(second_pass_m=-0.1)
+    with pytest.raises(RefinetError, match="second_pass_m"):
+        SkeletonConfig(second_pass_m=float("nan"))
+    config = preset_config("skeleton", "edge")
+    save_stage(tmp_path / "skeleton.safetensors", "skeleton", build_model("skeleton", config), config,
+               preprocess={"mode": "metric", "second_pass_m": 0.15}, extra={}, dtype="fp32")
+    assert RefinementPipeline.from_dir(tmp_path).config.skeleton.second_pass_m == 0.15
+
+
+def test_shipped_second_pass_fixes_gross_2d_errors_and_leaves_other_people_alone():
+    from dataclasses import replace
+
+    from refinet_edge.metrics import compute_metrics
+    from refinet_edge.noise import DetectorNoise
+
+    shipped = RefinementPipeline.from_dir()
+    on = RefinementPipeline(shipped.runners, replace(shipped.config, skeleton=replace(
+        shipped.config.skeleton, second_pass_m=0.15)))
+    off = RefinementPipeline(shipped.runners, replace(shipped.config, skeleton=replace(
+        shipped.config.skeleton, second_pass_m=0.0)))
+    frames = [generate_frame(i, seed=98, camera=CAM, view="side") for i in range(32)]
+    depth = np.stack([f.depth_m for f in frames])
+    gt = np.stack([f.joints_m for f in frames])
+    uv = DetectorNoise(sigma_px=2.0, outlier_prob=0.2, snap_fraction=0.0).apply_2d(  # jumps of 20-60 px
+        np.stack([f.uv_px for f in frames]), np.random.default_rng(1))
+    first, second = off.run(depth, uv, CAM), on.run(depth, uv, CAM)
+    assert second.second_pass.any()
+    again = second.second_pass.any(axis=1)
+    for step in ("patch", "skeleton", "pointcloud"):  # people with no restarted joint: the first pass's answer
+        np.testing.assert_array_equal(second.steps[step][~again], first.steps[step][~again])
+    before = compute_metrics(first.steps["pointcloud"], gt).acc_10cm
+    after = compute_metrics(second.steps["pointcloud"], gt).acc_10cm
+    assert after > before + 1.0, (before, after)

@@ -265,4 +265,4 @@ def stage_preprocess(stage: str, config: PipelineConfig) -> dict:
     return {k: v for k, v in asdict(parts[stage]).items() if OMIT_WHEN_DEFAULT.get(k, object()) != v}
 
 
-OMIT_WHEN_DEFAULT: dict[str, object] = {"evidence": False, "ray_output": False, "ray_reach": 1.0}
+OMIT_WHEN_DEFAULT: dict[str, object] = {"evidence": False, "ray_output": False, "ray_reach": 1.0, "second_pass_m": 0.0}
