@@ -47,6 +47,10 @@ def bench(
     preprocess: Annotated[str, typer.Option(help="Pre-processing path of every pipeline: auto (the compiled CPU "
                                                  "path when numba is installed, else the CUDA kernels when usable, "
                                                  "else NumPy), cpu, numpy or cuda.")] = "auto",
+    swap_prob: Annotated[float, typer.Option(help="Left/right swaps per joint pair in the 2D input (with Gaussian "
+                                                  "sigma 5 px; what a second pass restarts from).")] = 0.0,
+    outlier_prob: Annotated[float, typer.Option(help="Gross 2D errors per joint in the input (snaps and "
+                                                     "jumps).")] = 0.0,
 ) -> None:
     """Time, score and report every backend x precision x points x batch on this machine.
 
@@ -75,6 +79,9 @@ def bench(
         raise RefinetError(f"--live-source {live_source}: no such recording (or use 'synthetic')")
     if preprocess not in PREPROCESS_CHOICES:
         raise RefinetError(f"--preprocess must be one of {', '.join(PREPROCESS_CHOICES)}; got {preprocess!r}")
+    for name, value in (("--swap-prob", swap_prob), ("--outlier-prob", outlier_prob)):
+        if not 0.0 <= value <= 1.0:
+            raise RefinetError(f"{name} must be a probability in [0, 1], got {value}")
     if data is not None and not data.is_dir():
         raise RefinetError(f"--data {data}: not a directory (expected the ITOP layout)")
     from refinet_edge.atomic import check_output_dir
@@ -84,7 +91,8 @@ def bench(
                              "--precision"), parse_ints(batch, "--batch"),
                              parse_ints(points, "--points") if points else (),
                              iterations, warmup, accuracy_frames, str(data) if data else None, power,
-                             power_interval_ms, rounds, threads, live, live_source, preprocess)
+                             power_interval_ms, rounds, threads, live, live_source, preprocess, swap_prob,
+                             outlier_prob)
     ctx = Context(onnx_dir=onnx, work=work, log=lambda line: console.print(line, highlight=False))
     command = shlex.join(["refinet-edge", *sys.argv[1:]])
     report = run_bench(settings, ctx, command, on_row=_print_row)

@@ -69,6 +69,12 @@ class BenchSettings:
     live_frames: int = 0  # > 0: also run the live loop this many frames per trained variant (:mod:`.live_bench`)
     live_source: str = "synthetic"
     preprocess: str = "auto"  # the pipelines' pre-processing path (see RefinementPipeline)
+    swap_prob: float = 0.0  # gross 2D errors in the timed and scored input (0: Gaussian sigma 5 px alone)
+    outlier_prob: float = 0.0
+
+    def noise(self) -> DetectorNoise:
+        """The 2D detector noise of the timed and scored input: sigma 5 px, plus the gross errors asked for."""
+        return DetectorNoise(swap_prob=self.swap_prob, outlier_prob=self.outlier_prob)
 
 
 def load_frames(settings: BenchSettings):
@@ -88,15 +94,21 @@ def check_batches(settings: BenchSettings, store) -> None:
                            f"with more test frames")
 
 
-def accuracy(pipeline, store, frames: int) -> dict:
+def accuracy(pipeline, store, frames: int, noise: DetectorNoise | None = None) -> dict:
     from refinet_edge.evaluate import EvalSettings, score_steps
 
     subset = store if len(store) <= frames else store.subset(frames, seed=0)
-    metrics = score_steps(subset, pipeline, EvalSettings())
+    metrics = score_steps(subset, pipeline, EvalSettings(noise=noise or DetectorNoise()))
     last = pipeline.steps[-1]
     m = metrics[last].to_dict()
     return {"step": last, "frames": len(subset), "acc_10cm": m["acc_10cm"], "mpjpe_mm": m["mpjpe_mm"],
             "per_step_acc_10cm": {s: v.to_dict()["acc_10cm"] for s, v in metrics.items()}}
+
+
+def _gross(settings: BenchSettings) -> str:
+    if not (settings.swap_prob or settings.outlier_prob):
+        return ""
+    return f", left/right swaps {settings.swap_prob:g}, outliers {settings.outlier_prob:g}"
 
 
 def set_threads(count: int) -> dict[str, str]:
@@ -142,7 +154,7 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
     machine = system.capture()
     store = load_frames(settings)
     check_batches(settings, store)
-    uv_noisy = DetectorNoise().apply_2d(store.uv_px, np.random.default_rng(0))
+    uv_noisy = settings.noise().apply_2d(store.uv_px, np.random.default_rng(0))
     shipped = ctx.shipped_points()
     thread_info = set_threads(settings.threads)
     rows: list[dict] = []
@@ -167,7 +179,8 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
                 built.pipeline.set_preprocess(settings.preprocess)
                 path = _preprocess_path(built)
                 preprocess.setdefault(path)
-                acc = accuracy(built.pipeline, store, settings.accuracy_frames) if built.trained else None
+                acc = accuracy(built.pipeline, store, settings.accuracy_frames, settings.noise()) \
+                    if built.trained else None
                 if built.trained:
                     trained.append((base, built))
                 for batch in settings.batches:
@@ -200,9 +213,9 @@ def run_bench(settings: BenchSettings, ctx: Context, command: str,
             "shipped_points": shipped, "data": store.name, "timer_scope": TIMER_SCOPE,
             "preprocess": "; ".join(preprocess), "refinement": ctx.refinement_line(),
             "accuracy_note": (f"acc@10cm and MPJPE of the last step on {min(len(store), settings.accuracy_frames)} "
-                              f"frames of {store.name}, 2D input = ground truth + Gaussian noise sigma 5 px "
-                              f"(seed 0); only for the shipped points per joint ({shipped}): other N run "
-                              f"untrained weights (latency only)"),
+                              f"frames of {store.name}, 2D input = ground truth + Gaussian noise sigma 5 px"
+                              f"{_gross(settings)} (seed 0); only for the shipped points per joint ({shipped}): "
+                              f"other N run untrained weights (latency only)"),
             "load_average_end": system.load_average(),
             "seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds(), "results": rows,
             "live": live}

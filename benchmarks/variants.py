@@ -69,12 +69,15 @@ class Context:
 
 
     def refinement_line(self) -> str:
-        """How the shipped stages refine, as a report line: stage C passes and the skeleton's test-time flip."""
+        """How the shipped stages refine, as a report line: stage C passes, the skeleton's test-time flip and
+        its second-pass gate."""
         from refinet_edge.checkpoint import read_stage_info
 
         points = read_stage_info(self.weights / "pointcloud.safetensors").preprocess.get("passes", 1)
-        skeleton = read_stage_info(self.weights / "skeleton.safetensors").model_config
-        flip = "on" if getattr(skeleton, "flip_test", False) else "off"
+        skeleton_info = read_stage_info(self.weights / "skeleton.safetensors")
+        flip = "on" if getattr(skeleton_info.model_config, "flip_test", False) else "off"
+        gate = skeleton_info.preprocess.get("second_pass_m", 0.0)
+        flip += f"; second pass {gate:g} m" if gate else "; second pass off"
         from refinet_edge.pipeline import WEIGHTS_DIR
 
         shipped = self.weights.resolve() == WEIGHTS_DIR.resolve()

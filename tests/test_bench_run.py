@@ -145,6 +145,7 @@ def test_onnxruntime_variant_reuses_the_export(tmp_path: Path) -> None:
     (["--rounds", "0"], "--rounds must be positive"),
     (["--live", "5", "--live-source", "/nonexistent.db3"], "no such recording"),
     (["--preprocess", "gpu"], "--preprocess must be one of auto, cpu, cuda, numpy; got 'gpu'"),
+    (["--outlier-prob", "1.5"], "--outlier-prob must be a probability in [0, 1], got 1.5"),
 ])
 def test_cli_rejects_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "from refinet_edge.cli import main; main()", "bench",
@@ -218,8 +219,17 @@ def test_preprocess_setting_reaches_every_pipeline(tmp_path: Path) -> None:
     report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
     assert report["preprocess"] == 'CPU path (NumPy; preprocess "numpy")'
     assert report["settings"]["preprocess"] == "numpy"
-    assert report["refinement"] == "stage C passes 2; skeleton test-time flip on (from the shipped weights)"
+    assert report["refinement"] == ("stage C passes 2; skeleton test-time flip on; second pass 0.15 m (from the "
+                                    "shipped weights)")
     assert f"refinement: {report['refinement']}" in system_lines(report)
+
+
+def test_gross_2d_errors_reach_the_timed_and_scored_input(tmp_path: Path) -> None:
+    settings = BenchSettings(backends=("torch",), iterations=1, warmup=0, accuracy_frames=2, power=False, rounds=1,
+                             swap_prob=0.05, outlier_prob=0.1)
+    report = run_bench(settings, Context(work=tmp_path, log=lambda line: None), "x")
+    assert (report["settings"]["swap_prob"], report["settings"]["outlier_prob"]) == (0.05, 0.1)
+    assert "left/right swaps 0.05, outliers 0.1 (seed 0)" in report["accuracy_note"]
 
 
 def _row(backend: str, batch: int, mean_ms: float, p50_ms: float | None = None) -> dict:
