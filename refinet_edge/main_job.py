@@ -4,7 +4,6 @@ pipeline step on it, or both on an embedded default). Registered by :mod:`refine
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -134,8 +133,8 @@ def evaluate(
             console.print(f"note: {note}")
     if passes is not None and passes < 1:
         raise RefinetError(f"--passes must be >= 1, got {passes}")
-    if second_pass is not None and not (math.isfinite(second_pass) and second_pass >= 0):
-        raise RefinetError(f"--second-pass must be a distance >= 0 in metres (0: one pass), got {second_pass}")
+    if second_pass is not None:
+        pipeline.set_second_pass(second_pass, "--second-pass")  # checked before the suite or split is read
     _apply_options(pipeline, window, passes, second_pass)
     if suite is not None:
         views = _suite_view_pipelines(checkpoints, stages, window, passes, second_pass) \
@@ -165,8 +164,7 @@ def _apply_options(pipeline, window: int, passes: int | None, second_pass: float
     if passes is not None:
         pipeline.config = replace(pipeline.config, points=replace(pipeline.config.points, passes=passes))
     if second_pass is not None:
-        pipeline.config = replace(pipeline.config, skeleton=replace(pipeline.config.skeleton,
-                                                                    second_pass_m=float(second_pass)))
+        pipeline.set_second_pass(second_pass, "--second-pass")
 
 
 def _suite_view_pipelines(checkpoints: Path | None, stages: str, window: int, passes: int | None,

@@ -156,6 +156,16 @@ class RefinementPipeline:
         self._preprocess = prep = select_steps(self._preprocess)
         return prep
 
+    def set_second_pass(self, gate_m: float, option: str = "second_pass_m") -> None:
+        """Set the second-pass gate (metres, 0 = one pass) over the skeleton checkpoint's; a bad value is a one-line
+        error naming ``option``."""
+        from dataclasses import replace
+
+        if isinstance(gate_m, bool) or not isinstance(gate_m, (int, float)) or not (np.isfinite(gate_m)
+                                                                                    and gate_m >= 0):
+            raise RefinetError(f"{option} must be a distance >= 0 in metres (0: one pass), got {gate_m}")
+        self.config = replace(self.config, skeleton=replace(self.config.skeleton, second_pass_m=float(gate_m)))
+
     @property
     def steps(self) -> tuple[str, ...]:
         return ("input", *(s for s in STAGES if s in self.runners))

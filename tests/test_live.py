@@ -143,6 +143,7 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
                      "--summary", str(summary), "--video", str(tmp_path / "v.mp4"))
     assert result.returncode == 0, result.stderr
     assert "backend torch fp32 on cpu" in " ".join(result.stderr.split())
+    assert "second pass at 0.15 m" in " ".join(result.stderr.split())  # the shipped skeleton's gate
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"] for line in lines] == [0, 1, 2]
     person = lines[0]["people"][0]
@@ -178,12 +179,20 @@ def test_live_view_top_runs_the_top_weight_set(tmp_path):
     (("--camera", "missing.db3"), "missing.db3: recording not found"),
     (("--camera", "synthetic", "--view", "diagonal"), "unknown view 'diagonal'; valid: side, top"),
     (("--camera", "synthetic", "--detector", "keypoints:nope.jsonl"), "nope.jsonl: keypoints file not found"),
+    (("--camera", "synthetic", "--second-pass", "-0.1"), "--second-pass must be a distance >= 0 in metres"),
+    (("--camera", "synthetic", "--server", "localhost:1", "--second-pass", "0"), "drop --second-pass"),
 ])
 def test_live_bad_input_is_one_line(args, needle):
     result = run_cli("live", "--headless", "--frames", "1", *args)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     assert needle in " ".join(result.stderr.split())
+
+
+def test_live_second_pass_off(tmp_path):
+    result = run_cli("live", "--camera", "synthetic", "--headless", "--frames", "2", "--second-pass", "0")
+    assert result.returncode == 0, result.stderr
+    assert "second pass" not in result.stderr
 
 
 def test_one_euro_steadies_a_still_joint_and_follows_a_moving_one():

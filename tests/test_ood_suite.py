@@ -193,7 +193,8 @@ def test_bad_names_give_one_error_line(tmp_path, args, needles):
                                     "2026-12-05-cpu-2core-xeon-v9-ood", "2026-12-05-cpu-2core-xeon-v10-ood",
                                     "2026-12-05-cpu-2core-xeon-v11-ood", "2026-12-06-cpu-2core-xeon-v12-ood",
                                     "2026-12-06-cpu-2core-xeon-v13-ood", "2026-12-06-cpu-2core-xeon-v14-ood",
-                                    "2026-12-06-cpu-2core-xeon-v15-ood", "2026-12-06-cpu-2core-xeon-v16-ood"])
+                                    "2026-12-06-cpu-2core-xeon-v15-ood", "2026-12-06-cpu-2core-xeon-v16-ood",
+                                    "2026-12-06-cpu-2core-xeon-v17-ood"])
 def test_readme_table_is_the_committed_report(folder):
     report = json.loads((ROOT / f"benchmarks/reports/{folder}/ood_suite.json").read_text())
     from fixtures.docs import documented_text

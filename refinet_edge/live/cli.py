@@ -61,6 +61,9 @@ def live(
     server: Annotated[str | None, typer.Option(
         help="Refine on a Triton server (`refinet-edge serve`): HOST:PORT or http://HOST:PORT (HTTP), "
              "grpc://HOST:PORT (gRPC). Capture and 2D detection stay here.")] = None,
+    second_pass: Annotated[float | None, typer.Option(
+        help="Run the stages again for a person with a joint whose answer is more than this many metres from its "
+             "2D detection, from the answer (0: one pass, faster; default: the skeleton checkpoint's).")] = None,
 ) -> None:
     """Refine 3D poses live from a RealSense camera, a recording or a synthetic scene.
 
@@ -79,10 +82,13 @@ def live(
 
     if frames is not None and frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
+    if second_pass is not None and not (second_pass >= 0 and second_pass != float("inf")):  # NaN fails too
+        raise RefinetError(f"--second-pass must be a distance >= 0 in metres (0: one pass), got {second_pass}")
     shipped = weights_dir(view)  # before the camera opens: an unknown view is a one-line error
     if server is not None:
         local = [o for o, v in (("--backend", backend), ("--onnx-dir", onnx_dir), ("--checkpoints", checkpoints),
-                                ("--threads", threads), ("--precision", None if precision == "fp32" else precision))
+                                ("--threads", threads), ("--precision", None if precision == "fp32" else precision),
+                                ("--second-pass", second_pass))
                  if v is not None]
         if local:
             raise RefinetError(f"--server refines on the server, which chose its stages; drop {', '.join(local)} "
@@ -110,11 +116,15 @@ def live(
             raise RefinetError(f"{directory}: no stage checkpoints ({{patch,skeleton,pointcloud}}.safetensors)")
         for note in notes:
             console.print(f"note: {note}", highlight=False)
+        if second_pass is not None:
+            pipeline.set_second_pass(second_pass, "--second-pass")
         window, why = (False, "--headless") if headless else can_show_window()
         n = cpu_threads(threads)
         cpu_note = f" ({n} thread{'s' if n > 1 else ''})" if chosen.device() == "cpu" else ""
+        gate = pipeline.config.skeleton.second_pass_m if "skeleton" in pipeline.runners else 0.0
         console.print(f"live: backend {chosen.name} {precision} on {chosen.device()}{cpu_note}, stages "
-                      f"{'+'.join(pipeline.runners)} from {directory}", highlight=False)
+                      f"{'+'.join(pipeline.runners)} from {directory}"
+                      f"{f', second pass at {gate:g} m' if gate else ''}", highlight=False)
         console.print(f"live: source {source.description}; detector {det.name}; "
                       f"{'window' if window else 'headless (' + why + ')'}", highlight=False)
         summary = run_live(source, det, Refiner(pipeline), LiveOptions(frames, output, video, window, smooth=smooth),
