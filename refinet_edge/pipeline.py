@@ -23,9 +23,9 @@ answer lies more than ``second_pass_m`` from its detection, across the camera
 ray at the detection's lifted depth (``|uv_answer - uv_detected| * z / f``, z
 the answer's depth where the detection has none: a detection that landed on
 the background is far away, so it counts more), gets the answer projected into
-the image as its new 2D start, and every person with
-such a joint runs through the stages once more (the others are not run again:
-their second pass would repeat the first). Step ``input`` and ``valid`` stay
+the image as its new 2D start, and every person with such a joint runs through
+the stages once more (the others are not run again: their second pass would
+repeat the first). Step ``input`` and ``valid`` stay
 those of the detection; the later steps and ``uv_px["patch"]`` are those of
 the pass that gave the answer, and :attr:`PipelineResult.second_pass` says
 which joints were restarted.
