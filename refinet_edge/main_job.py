@@ -133,8 +133,6 @@ def evaluate(
             console.print(f"note: {note}")
     if passes is not None and passes < 1:
         raise RefinetError(f"--passes must be >= 1, got {passes}")
-    if second_pass is not None:
-        pipeline.set_second_pass(second_pass, "--second-pass")  # checked before the suite or split is read
     _apply_options(pipeline, window, passes, second_pass)
     if suite is not None:
         views = _suite_view_pipelines(checkpoints, stages, window, passes, second_pass) \

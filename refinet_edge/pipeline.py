@@ -45,7 +45,13 @@ from .errors import RefinetError
 from .preprocess.patches import PatchConfig
 from .preprocess.points import PointConfig
 from .preprocess.steps import PREPROCESS_CHOICES, Steps, select_steps
-from .stage_io import SkeletonConfig, check_skeleton_features, skeleton_config_from_dict, with_evidence
+from .stage_io import (
+    SkeletonConfig,
+    check_second_pass,
+    check_skeleton_features,
+    skeleton_config_from_dict,
+    with_evidence,
+)
 
 STAGES = ("patch", "skeleton", "pointcloud")
 STEPS = ("input", *STAGES)
@@ -161,10 +167,8 @@ class RefinementPipeline:
         error naming ``option``."""
         from dataclasses import replace
 
-        if isinstance(gate_m, bool) or not isinstance(gate_m, (int, float)) or not (np.isfinite(gate_m)
-                                                                                    and gate_m >= 0):
-            raise RefinetError(f"{option} must be a distance >= 0 in metres (0: one pass), got {gate_m}")
-        self.config = replace(self.config, skeleton=replace(self.config.skeleton, second_pass_m=float(gate_m)))
+        gate_m = check_second_pass(gate_m, option)
+        self.config = replace(self.config, skeleton=replace(self.config.skeleton, second_pass_m=gate_m))
 
     @property
     def steps(self) -> tuple[str, ...]:

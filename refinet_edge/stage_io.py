@@ -94,10 +94,7 @@ class SkeletonConfig:
             raise RefinetError("skeleton rays need mode 'metric' (the authors' mode has no per-person centre)")
         if self.evidence and self.mode != "metric":
             raise RefinetError("skeleton evidence needs mode 'metric' (its depth z-score is person-relative)")
-        gate = self.second_pass_m
-        if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not (math.isfinite(gate) and gate >= 0):
-            raise RefinetError(f"skeleton second_pass_m must be a distance >= 0 in metres (0 = one pass), got "
-                               f"{gate!r}")
+        check_second_pass(self.second_pass_m, "skeleton second_pass_m")
         if self.ray_output and not self.rays:
             raise RefinetError("skeleton ray_output needs rays: true (the output is relative to the input's ray "
                                "features)")
@@ -111,6 +108,15 @@ class SkeletonConfig:
     def input_features(self) -> int:
         """Numbers per joint in the network input: 3, 5 with rays, plus 4 with evidence."""
         return self.coordinate_features + (NUM_EVIDENCE if self.evidence else 0)
+
+
+def check_second_pass(gate_m: object, where: str) -> float:
+    """A second-pass gate (:class:`SkeletonConfig`): a finite distance >= 0 in metres, else a one-line error
+    naming ``where`` (a checkpoint field or a command-line option)."""
+    if isinstance(gate_m, bool) or not isinstance(gate_m, (int, float)) or not (math.isfinite(gate_m)
+                                                                                and gate_m >= 0):
+        raise RefinetError(f"{where} must be a distance >= 0 in metres (0: one pass), got {gate_m!r}")
+    return float(gate_m)
 
 
 def skeleton_config_from_dict(data: dict, source: str) -> SkeletonConfig:

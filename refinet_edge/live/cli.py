@@ -82,8 +82,10 @@ def live(
 
     if frames is not None and frames < 1:
         raise RefinetError(f"--frames must be >= 1, got {frames}")
-    if second_pass is not None and not (second_pass >= 0 and second_pass != float("inf")):  # NaN fails too
-        raise RefinetError(f"--second-pass must be a distance >= 0 in metres (0: one pass), got {second_pass}")
+    if second_pass is not None:
+        from ..stage_io import check_second_pass
+
+        check_second_pass(second_pass, "--second-pass")  # before the camera opens
     shipped = weights_dir(view)  # before the camera opens: an unknown view is a one-line error
     if server is not None:
         local = [o for o, v in (("--backend", backend), ("--onnx-dir", onnx_dir), ("--checkpoints", checkpoints),
