@@ -15,6 +15,11 @@ starting from exactly (or, for the second, to within the symmetry-breaking noise
   gradients for ever, so the copies' incoming filters get Gaussian noise of ``WIDEN_NOISE`` times the layer's
   weight standard deviation (seeded): the widened net's offsets differ from the checkpoint's by hundredths of
   a cell (``tests/test_training.py``).
+* A point-cloud net (:class:`~refinet_edge.models.pointcloud.PointCloudNet`, without its STNs) may be wider
+  than the checkpoint's (``conv_channels`` and ``head_size`` each at least the checkpoint's), widened the same
+  way: conv1 -> conv2 -> conv3 -> the max-pool (a copied channel's maximum is its original's) -> the head's first
+  Linear -> its batch norm and the per-joint bias -> the last Linear, whose input columns are divided by the
+  copies. Its offsets then equal the checkpoint's up to the noise (exactly in eval mode with noise 0).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..errors import RefinetError
 INPUT_WEIGHT = "input.0.weight"  # SkeletonNet's first Linear (models/skeleton.py: _layer)
 WIDEN_NOISE = 1e-3  # noise on a widened patch net's copied filters, times the layer's weight std
 TRUNK_CONVS = (0, 3, 6, 9, 12, 15)  # PatchHeatmapNet.trunk: the conv of each conv + BN + ReLU triple
+POINT_LAYERS = ("conv1.0", "conv2.0", "conv3.0", "head.0")  # PointCloudNet: each widened layer, its BN next
 
 
 def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> str:
@@ -48,6 +54,17 @@ def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> 
         model.load_state_dict(old, strict=True)
         return (f"initialised from {path} ({info.stage}, {info.sha256[:12]}); heatmap channels widened "
                 f"{list(old_widths)} -> {list(new_widths)} (Net2WiderNet, noise {WIDEN_NOISE})")
+    if stage == "pointcloud" and _point_widths(source.config) != _point_widths(model.config):
+        old_w, new_w = _point_widths(source.config), _point_widths(model.config)
+        if source.config.input_transform or source.config.feature_transform or model.config.input_transform \
+                or model.config.feature_transform:
+            raise RefinetError(f"train.init_from {path}: only a point-cloud net without STNs can be widened")
+        if any(n < o for n, o in zip(new_w, old_w, strict=True)):
+            raise RefinetError(f"train.init_from {path}: conv_channels + head_size {list(old_w)} cannot shrink to "
+                               f"{list(new_w)} (a point-cloud net can only be widened)")
+        model.load_state_dict(widen_pointcloud(old, new, seed), strict=True)
+        return (f"initialised from {path} ({info.stage}, {info.sha256[:12]}); conv_channels + head_size widened "
+                f"{list(old_w)} -> {list(new_w)} (Net2WiderNet, noise {WIDEN_NOISE})")
     widened = []
     state = {}
     for key, target in new.items():
@@ -111,4 +128,46 @@ def widen_heatmap_patch(old: dict, new: dict, seed: int = 0, noise: float = WIDE
     missing = set(new) - set(out)
     if missing:
         raise RefinetError(f"widening a heatmap patch net: no rule for {sorted(missing)}")
+    return {k: out[k].to(new[k].dtype).reshape(new[k].shape) for k in new}
+
+
+def _point_widths(config) -> tuple[int, ...]:
+    return (*config.conv_channels, config.head_size)
+
+
+def widen_pointcloud(old: dict, new: dict, seed: int = 0, noise: float = WIDEN_NOISE) -> dict:
+    """A point-cloud net's state dict ``old`` (no STNs) widened to the shapes of ``new`` (module docstring): the
+    returned state computes the same offsets as ``old`` up to ``noise`` (exactly in eval mode with ``noise=0``)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    copies_in = None  # per input channel of the current layer: (old channel, number of its copies)
+    for layer in POINT_LAYERS:
+        w_old, w_shape = old[f"{layer}.weight"], new[f"{layer}.weight"].shape
+        c_old, c_new = w_old.shape[0], w_shape[0]
+        src = torch.arange(c_new) % c_old
+        w = w_old[src]
+        if copies_in is not None:
+            scale = copies_in[1].to(w.dtype).view(1, -1, *([1] * (w.dim() - 2)))
+            w = w[:, copies_in[0]] / scale
+        if c_new > c_old and noise:
+            fresh = w[c_old:]
+            w[c_old:] = fresh + noise * w_old.std() * torch.randn(fresh.shape, generator=gen, dtype=w.dtype)
+        out[f"{layer}.weight"] = w
+        if f"{layer}.bias" in old:
+            out[f"{layer}.bias"] = old[f"{layer}.bias"][src].clone()
+        bn = layer.rsplit(".", 1)[0] + "." + str(int(layer.rsplit(".", 1)[1]) + 1) + "."
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            out[bn + name] = old[bn + name][src].clone()
+        out[bn + "num_batches_tracked"] = old[bn + "num_batches_tracked"].clone()
+        if layer == "head.0" and "joint_bias" in old:
+            out["joint_bias"] = old["joint_bias"][:, src].clone()
+        copies_in = (src, torch.bincount(src, minlength=c_old)[src])
+    assert copies_in is not None
+    out["head.4.weight"] = old["head.4.weight"][:, copies_in[0]] / copies_in[1].to(old["head.4.weight"].dtype)
+    out["head.4.bias"] = old["head.4.bias"].clone()
+    missing = set(new) - set(out)
+    if missing:
+        raise RefinetError(f"widening a point-cloud net: no rule for {sorted(missing)}")
     return {k: out[k].to(new[k].dtype).reshape(new[k].shape) for k in new}
