@@ -483,3 +483,87 @@ def test_training_a_wider_patch_net_from_a_narrow_checkpoint_round_trips(tiny_se
     model, info = load_stage(tmp_path / "run" / "patch.safetensors", expect_stage="patch")
     assert tuple(info.model_config.heatmap_channels) == (12, 24, 48)
     assert model.trunk[0].weight.shape[0] == 12
+
+
+def _pointcloud_checkpoint(tmp_path, channels=(8, 16, 32), head=16):
+    """A small STN-free point-cloud net with every weight and batch-norm statistic random, saved in fp32."""
+    import torch
+
+    from refinet_edge.checkpoint import save_stage
+    from refinet_edge.models import build_model, preset_config
+
+    config = preset_config("pointcloud", "edge", conv_channels=channels, head_size=head, num_points=32,
+                           joint_embedding=True)
+    net = build_model("pointcloud", config)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.copy_(0.5 + torch.rand(tensor.shape, generator=gen))
+            elif tensor.is_floating_point():
+                tensor.copy_(0.3 * torch.randn(tensor.shape, generator=gen))
+    path = tmp_path / "pointcloud.safetensors"
+    save_stage(path, "pointcloud", net, config, preprocess={"mode": "metric", "num_points": 32}, extra={},
+               dtype="fp32")
+    return path, net
+
+
+@pytest.mark.parametrize("wide", [((16, 32, 64), 32), ((8, 24, 40), 20)])  # all doubled; some copied, some not
+def test_widened_pointcloud_net_computes_what_the_narrow_one_did(tmp_path, wide):
+    import torch
+
+    from refinet_edge.models import build_model, preset_config
+    from refinet_edge.training.init import init_from_checkpoint, widen_pointcloud
+
+    path, narrow = _pointcloud_checkpoint(tmp_path)
+    channels, head = wide
+    model = build_model("pointcloud", preset_config("pointcloud", "edge", conv_channels=channels, head_size=head,
+                                                    num_points=32, joint_embedding=True))
+    gen = torch.Generator().manual_seed(6)
+    points = torch.randn(4, 15, 32, 3, generator=gen)
+    counts = torch.randint(0, 33, (4, 15), generator=gen).float()
+    counts[0, 0] = 0  # a joint without points: the head's "no evidence" answer must survive too
+    model.load_state_dict(widen_pointcloud(narrow.state_dict(), model.state_dict(), noise=0.0))
+    narrow.eval(), model.eval()
+    with torch.no_grad():
+        reference = narrow(points, counts)
+        assert torch.allclose(model(points, counts), reference, atol=1e-5)
+
+    message = init_from_checkpoint(model, path, "pointcloud", seed=1)  # with the symmetry-breaking noise
+    assert f"widened [8, 16, 32, 16] -> {[*channels, head]}" in message
+    model.eval()
+    with torch.no_grad():
+        diff = (model(points, counts) - reference).abs().max().item()
+    assert 0.0 < diff < 0.05 * reference.abs().max().item()
+    assert not torch.equal(model.conv3[0].weight[32], model.conv3[0].weight[0])  # the copy moved off its original
+
+
+def test_a_pointcloud_net_can_only_be_widened(tmp_path):
+    from refinet_edge.models import build_model, preset_config
+    from refinet_edge.training.init import init_from_checkpoint
+
+    path, _ = _pointcloud_checkpoint(tmp_path)
+    narrower = build_model("pointcloud", preset_config("pointcloud", "edge", conv_channels=(8, 16, 16), head_size=32,
+                                                       num_points=32, joint_embedding=True))
+    with pytest.raises(RefinetError, match=r"cannot shrink to \[8, 16, 16, 32\]"):
+        init_from_checkpoint(narrower, path, "pointcloud")
+    with_stn = build_model("pointcloud", preset_config("pointcloud", "edge", conv_channels=(8, 16, 64), head_size=16,
+                                                       num_points=32, joint_embedding=True, input_transform=True))
+    with pytest.raises(RefinetError, match="without STNs"):
+        init_from_checkpoint(with_stn, path, "pointcloud")
+
+
+def test_training_a_wider_pointcloud_net_from_a_narrow_checkpoint_round_trips(tiny_set, tmp_path):
+    from refinet_edge.checkpoint import load_stage
+
+    (tmp_path / "narrow").mkdir()
+    path, _ = _pointcloud_checkpoint(tmp_path / "narrow")
+    events = []
+    run_training(_hypes("pointcloud", tiny_set, tmp_path / "run",
+                        **{"model.preset": "edge", "model.joint_embedding": True, "model.conv_channels": [8, 16, 48],
+                           "model.head_size": 24, "train.init_from": str(path)}),
+                 on_event=lambda kind, payload: events.append(payload))
+    assert any("widened [8, 16, 32, 16] -> [8, 16, 48, 24]" in e.get("message", "") for e in events)
+    model, info = load_stage(tmp_path / "run" / "pointcloud.safetensors", expect_stage="pointcloud")
+    assert tuple(info.model_config.conv_channels) == (8, 16, 48) and info.model_config.head_size == 24
+    assert model.head[0].weight.shape == (24, 48)
