@@ -31,7 +31,8 @@ from ..errors import RefinetError
 INPUT_WEIGHT = "input.0.weight"  # SkeletonNet's first Linear (models/skeleton.py: _layer)
 WIDEN_NOISE = 1e-3  # noise on a widened patch net's copied filters, times the layer's weight std
 TRUNK_CONVS = (0, 3, 6, 9, 12, 15)  # PatchHeatmapNet.trunk: the conv of each conv + BN + ReLU triple
-POINT_LAYERS = ("conv1.0", "conv2.0", "conv3.0", "head.0")  # PointCloudNet: each widened layer, its BN next
+POINT_LAYERS = (("conv1.0", "conv1.1"), ("conv2.0", "conv2.1"), ("conv3.0", "conv3.1"), ("head.0", "head.1"))
+# PointCloudNet: each widened layer and the batch norm on its outputs
 
 
 def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> str:
@@ -106,21 +107,7 @@ def widen_heatmap_patch(old: dict, new: dict, seed: int = 0, noise: float = WIDE
     out = {}
     copies_in = None  # per input channel of the current conv: (old channel, number of its copies)
     for i in TRUNK_CONVS:
-        w_old, w_shape = old[f"trunk.{i}.weight"], new[f"trunk.{i}.weight"].shape
-        c_old, c_new = w_old.shape[0], w_shape[0]
-        src = torch.arange(c_new) % c_old  # new channel -> the old one it copies
-        w = w_old[src]
-        if copies_in is not None:
-            w = w[:, copies_in[0]] / copies_in[1].view(1, -1, 1, 1).to(w.dtype)
-        if c_new > c_old and noise:
-            fresh = w[c_old:]
-            w[c_old:] = fresh + noise * w_old.std() * torch.randn(fresh.shape, generator=gen, dtype=w.dtype)
-        out[f"trunk.{i}.weight"] = w
-        bn = f"trunk.{i + 1}."
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            out[bn + name] = old[bn + name][src].clone()
-        out[bn + "num_batches_tracked"] = old[bn + "num_batches_tracked"].clone()
-        copies_in = (src, torch.bincount(src, minlength=c_old)[src])
+        copies_in = _widen_layer(old, new, f"trunk.{i}", f"trunk.{i + 1}", copies_in, noise, gen, out)
     assert copies_in is not None
     head = old["head.weight"]
     out["head.weight"] = head[:, copies_in[0]] / copies_in[1].view(1, -1, 1, 1).to(head.dtype)
@@ -143,27 +130,10 @@ def widen_pointcloud(old: dict, new: dict, seed: int = 0, noise: float = WIDEN_N
     gen = torch.Generator().manual_seed(seed)
     out = {}
     copies_in = None  # per input channel of the current layer: (old channel, number of its copies)
-    for layer in POINT_LAYERS:
-        w_old, w_shape = old[f"{layer}.weight"], new[f"{layer}.weight"].shape
-        c_old, c_new = w_old.shape[0], w_shape[0]
-        src = torch.arange(c_new) % c_old
-        w = w_old[src]
-        if copies_in is not None:
-            scale = copies_in[1].to(w.dtype).view(1, -1, *([1] * (w.dim() - 2)))
-            w = w[:, copies_in[0]] / scale
-        if c_new > c_old and noise:
-            fresh = w[c_old:]
-            w[c_old:] = fresh + noise * w_old.std() * torch.randn(fresh.shape, generator=gen, dtype=w.dtype)
-        out[f"{layer}.weight"] = w
-        if f"{layer}.bias" in old:
-            out[f"{layer}.bias"] = old[f"{layer}.bias"][src].clone()
-        bn = layer.rsplit(".", 1)[0] + "." + str(int(layer.rsplit(".", 1)[1]) + 1) + "."
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            out[bn + name] = old[bn + name][src].clone()
-        out[bn + "num_batches_tracked"] = old[bn + "num_batches_tracked"].clone()
-        if layer == "head.0" and "joint_bias" in old:
-            out["joint_bias"] = old["joint_bias"][:, src].clone()
-        copies_in = (src, torch.bincount(src, minlength=c_old)[src])
+    for layer, bn in POINT_LAYERS:
+        copies_in = _widen_layer(old, new, layer, bn, copies_in, noise, gen, out)
+        if layer == "head.0" and "joint_bias" in old:  # added after head.0, so widened as its outputs are
+            out["joint_bias"] = old["joint_bias"][:, copies_in[0]].clone()
     assert copies_in is not None
     out["head.4.weight"] = old["head.4.weight"][:, copies_in[0]] / copies_in[1].to(old["head.4.weight"].dtype)
     out["head.4.bias"] = old["head.4.bias"].clone()
@@ -171,3 +141,28 @@ def widen_pointcloud(old: dict, new: dict, seed: int = 0, noise: float = WIDEN_N
     if missing:
         raise RefinetError(f"widening a point-cloud net: no rule for {sorted(missing)}")
     return {k: out[k].to(new[k].dtype).reshape(new[k].shape) for k in new}
+
+
+def _widen_layer(old: dict, new: dict, layer: str, bn: str, copies_in, noise: float, gen, out: dict):
+    """Widen one conv/Linear ``layer`` and the batch norm ``bn`` on its outputs into ``out`` (Net2WiderNet):
+    new output channel ``k`` copies old channel ``k mod c`` (its copies beyond the first get ``noise``); the input
+    columns are those of ``copies_in`` ``(old channel, number of its copies)`` per input, divided by the number of
+    copies (None: the first layer, whose inputs do not change). Returns this layer's ``copies_in`` for the next."""
+    import torch
+
+    w_old, c_new = old[f"{layer}.weight"], new[f"{layer}.weight"].shape[0]
+    c_old = w_old.shape[0]
+    src = torch.arange(c_new) % c_old  # new channel -> the old one it copies
+    w = w_old[src]
+    if copies_in is not None:
+        w = w[:, copies_in[0]] / copies_in[1].to(w.dtype).view(1, -1, *([1] * (w.dim() - 2)))
+    if c_new > c_old and noise:
+        fresh = w[c_old:]
+        w[c_old:] = fresh + noise * w_old.std() * torch.randn(fresh.shape, generator=gen, dtype=w.dtype)
+    out[f"{layer}.weight"] = w
+    if f"{layer}.bias" in old:
+        out[f"{layer}.bias"] = old[f"{layer}.bias"][src].clone()
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        out[f"{bn}.{name}"] = old[f"{bn}.{name}"][src].clone()
+    out[f"{bn}.num_batches_tracked"] = old[f"{bn}.num_batches_tracked"].clone()
+    return src, torch.bincount(src, minlength=c_old)[src]
