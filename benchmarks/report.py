@@ -12,6 +12,8 @@ JSON layout (``schema_version`` 1)::
                   "status": "ok" | "unavailable", "reason" (unavailable),
                   "latency_ms": {step: {"n", "min", "mean", "p50", "p90", "p95", "p99", "max", "std"}},
                   "samples_ms": {step: [...]}, "throughput_people_per_s", "timed_seconds",
+                  "second_pass_share": of the timed people, the share the second pass ran again (absent in older
+                  reports),
                   "speedup_vs_torch_fp32", "accuracy": {"step", "frames", "acc_10cm", "mpjpe_mm", ...} | null,
                   "load_average": {"before": [1, 5, 15 min], "after": [...]},
                   "power": {"source", "mean_mw": {rail: mW}, "mean_total_mw", "total_is",
@@ -109,6 +111,10 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}"
+
+
 def _load(row: dict) -> str:
     """The 1-minute load average before and after the row's timed calls ('-' where the OS has none)."""
     load = row.get("load_average") or {}
@@ -120,7 +126,7 @@ def _load(row: dict) -> str:
 def summary_table(report: dict) -> list[list[str]]:
     """Header + one row per timed configuration: the speed/accuracy pairs."""
     head = ["backend", "precision", "points", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms",
-            "people/s", "speed-up vs torch", "acc@10cm %", "MPJPE mm", "mJ/person", "load 1 min"]
+            "people/s", "speed-up vs torch", "acc@10cm %", "MPJPE mm", "second pass %", "mJ/person", "load 1 min"]
     rows = [head]
     for r in ok_rows(report):
         e2e, acc, power = r["latency_ms"]["end_to_end"], r.get("accuracy"), r.get("power")
@@ -129,7 +135,7 @@ def summary_table(report: dict) -> list[list[str]]:
                      _num(e2e["std"]), _num(r["throughput_people_per_s"], 1),
                      _num(r.get("speedup_vs_torch_fp32")) + ("x" if r.get("speedup_vs_torch_fp32") else ""),
                      _num(acc and acc["acc_10cm"]), _num(acc and acc["mpjpe_mm"], 1),
-                     _num(power and power["energy_per_frame_mj"], 1), _load(r)])
+                     _share(r.get("second_pass_share")), _num(power and power["energy_per_frame_mj"], 1), _load(r)])
     return rows
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from refinet_edge.camera import Camera
-from refinet_edge.pipeline import RefinementPipeline
+from refinet_edge.pipeline import PipelineResult, RefinementPipeline
 
 from .stats import StepTimer
 
@@ -36,6 +36,7 @@ PREPROCESS_STEPS = ("lift", "patch_extract", "skeleton_io", "point_sample")
 
 
 def run_timed(pipeline: RefinementPipeline, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera,
-              timer: StepTimer) -> dict[str, np.ndarray]:
-    """Every step's joints ``(B, J, 3)`` m, as ``pipeline.run(...).steps``; times go into ``timer.ms``."""
-    return pipeline.run(depth_m, uv_px, camera, clock=timer.step).steps
+              timer: StepTimer) -> PipelineResult:
+    """``pipeline.run(...)``'s result (every step's joints, the joints the second pass restarted); times go into
+    ``timer.ms``. With a second pass, the steps it reruns are timed twice and their times add up."""
+    return pipeline.run(depth_m, uv_px, camera, clock=timer.step)

@@ -40,8 +40,10 @@ class Job:
         self.load_before: list[float] | None = None
         self.load_after: list[float] | None = None
         self._calls = 0
+        self.people_timed = 0
+        self.people_restarted = 0  # of the timed people, those the second pass ran again
 
-    def _call(self, timer: StepTimer) -> None:
+    def _call(self, timer: StepTimer):
         span = max(len(self.store) - self.batch + 1, 1)
         start = (self._calls * self.batch) % span
         self._calls += 1
@@ -49,7 +51,8 @@ class Job:
         if len(depth) != self.batch:  # never time fewer people than the report will say
             raise RefinetError(f"batch {self.batch}: only {len(depth)} frames from frame {start} of "
                                f"{self.store.name} ({len(self.store)} frames)")
-        run_timed(self.built.pipeline, depth, self.uv_noisy[start:start + self.batch], self.store.camera, timer)
+        return run_timed(self.built.pipeline, depth, self.uv_noisy[start:start + self.batch], self.store.camera,
+                         timer)
 
     def warm_up(self, calls: int) -> None:
         for _ in range(calls):
@@ -66,7 +69,9 @@ class Job:
         try:
             for _ in range(calls):
                 timer = StepTimer(self.built.sync)
-                self._call(timer)
+                restarted = self._call(timer).second_pass
+                self.people_timed += restarted.shape[0]
+                self.people_restarted += int(restarted.any(axis=1).sum())
                 for step in self.samples:
                     self.samples[step].append(timer.ms.get(step, 0.0))
         finally:
@@ -85,6 +90,7 @@ class Job:
         return {"latency_ms": {k: latency_stats(v) for k, v in present.items()},
                 "samples_ms": {k: [round(x, 4) for x in v] for k, v in present.items()},
                 "throughput_people_per_s": people / total_s, "timed_seconds": total_s,
+                "second_pass_share": self.people_restarted / self.people_timed if self.people_timed else 0.0,
                 "load_average": {"before": self.load_before, "after": self.load_after},
                 "power": power, "power_source": self.power_source if power is None else power["source"],
                 "power_error": self.power_error}

@@ -44,8 +44,9 @@ def test_timed_run_matches_the_pipeline() -> None:
     pipeline = RefinementPipeline.from_dir()
     depth, uv = store.depth_batch(0, 2), store.uv_px + 2.0
     timer = StepTimer()
-    steps = run_timed(pipeline, depth, uv, store.camera, timer)
-    expected = pipeline.run(depth, uv, store.camera).steps
+    result = run_timed(pipeline, depth, uv, store.camera, timer)
+    steps, expected = result.steps, pipeline.run(depth, uv, store.camera).steps
+    np.testing.assert_array_equal(result.second_pass, pipeline.run(depth, uv, store.camera).second_pass)
     assert list(steps) == list(expected)
     for name in expected:
         np.testing.assert_array_equal(steps[name], expected[name])
@@ -70,6 +71,7 @@ def test_report_rows(report: dict) -> None:
                                                                rel=1e-3)
     assert trained["accuracy"]["frames"] == 4 and 0 <= trained["accuracy"]["acc_10cm"] <= 100
     assert trained["speedup_vs_torch_fp32"] == pytest.approx(1.0)
+    assert 0.0 <= trained["second_pass_share"] <= 1.0
     assert len(trained["load_average"]["before"]) == 3 and len(trained["load_average"]["after"]) == 3
     untrained = rows[("torch", 16, 1)]
     assert untrained["trained"] is False and untrained["accuracy"] is None and untrained["status"] == "ok"
@@ -92,6 +94,7 @@ def test_reports_written_and_self_contained(report: dict, tmp_path: Path) -> Non
     assert read_report(paths[0])["results"] == json.loads(json.dumps(report["results"]))
     md = paths[1].read_text()
     assert "refinet-edge bench --test" in md and "Timer scope" in md and "| torch | fp32 | 128 | 2 |" in md
+    assert "second pass %" in md
     html = paths[2].read_text()
     assert html.count("<svg") >= 3 and "<script" not in html and not re.search(r"(src|href)=", html)
     assert "Not run here" in html and "tensorrt" in html
@@ -246,6 +249,28 @@ def test_speedups_divide_torch_fp32_by_each_row_at_the_same_batch() -> None:
             _row("onnxruntime", 2, 1.0)]
     speedups(rows)
     assert [r.get("speedup_vs_torch_fp32") for r in rows] == [1.0, 2.5, 4.0, 1.0, None]
+
+
+def test_second_pass_share_counts_the_timed_people_run_again() -> None:
+    from types import SimpleNamespace
+
+    from refinet_edge.benchmarks.timing import Job
+    from refinet_edge.export.inputs import synthetic_frames
+
+    store = synthetic_frames(4, seed=3)
+    pipeline = RefinementPipeline.from_dir()
+    uv = store.uv_px.copy()
+    uv[:2, 3] += 60.0  # frames 0 and 1: an elbow 60 px off, a gross error the second pass restarts
+    restarted = pipeline.run(store.depth_batch(0, 4), uv, store.camera).second_pass.any(axis=1)
+    assert restarted[:2].all()
+    built = SimpleNamespace(pipeline=pipeline, sync=None)
+    job = Job(built, store, uv, batch=4, power=False, power_interval_ms=100)
+    job.run(2)
+    assert job.result()["second_pass_share"] == pytest.approx(restarted.mean())
+    pipeline.set_second_pass(0.0)  # one pass: nobody runs again
+    job = Job(built, store, uv, batch=2, power=False, power_interval_ms=100)
+    job.run(2)
+    assert job.result()["second_pass_share"] == 0.0
 
 
 def test_throughput_is_people_over_timed_seconds() -> None:
