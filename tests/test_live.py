@@ -136,6 +136,25 @@ def test_live_loop_refines_every_frame_of_a_non_realtime_source(pipeline):
     assert np.linalg.norm(r.refined.joints_m[0] - r.frame.truth.joints_m, axis=-1).mean() < 0.15
 
 
+def test_refiner_and_jsonl_say_which_joints_the_second_pass_restarted(pipeline):
+    from dataclasses import replace
+
+    from refinet_edge.live.detectors import Detections
+    from refinet_edge.live.outputs import result_record
+
+    source = SyntheticSource()
+    loop = LiveLoop(source, GroundTruthDetector(DetectorNoise(sigma_px=0.0)), Refiner(pipeline))
+    result = next(iter(loop.run()))
+    uv = result.frame.truth.uv_px[None].copy()
+    uv[0, 3] += 60.0  # an elbow 60 px off: a gross error the shipped gate restarts
+    refined = Refiner(pipeline)(result.frame, Detections(uv, np.ones((1, 15))))
+    direct = pipeline.run(result.frame.depth_m[None], uv, result.frame.camera)
+    np.testing.assert_array_equal(refined.second_pass, direct.second_pass)
+    assert refined.second_pass[0, 3]
+    record = result_record(replace(result, refined=refined, detections=Detections(uv, np.ones((1, 15)))))
+    assert record["people"][0]["second_pass"][3] is True and len(record["people"][0]["second_pass"]) == 15
+
+
 def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     out = tmp_path / "out.jsonl"
     summary = tmp_path / "summary.json"
@@ -151,6 +170,8 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     assert {"detect_2d", "pointcloud", "end_to_end"} <= set(lines[0]["latency_ms"])
     report = json.loads(summary.read_text())
     assert report["frames"] == 3 and report["dropped"] == 0 and not report["interrupted"]
+    assert len(person["second_pass"]) == 15 and 0 <= report["second_pass_people"] <= report["people"] == 3
+    assert f"the second pass ran again for {report['second_pass_people']} of 3 people" in result.stdout
     assert set(report["accuracy"]) == {"input", "patch", "skeleton", "pointcloud"}
     assert (tmp_path / "v.mp4").stat().st_size > 0
 

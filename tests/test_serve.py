@@ -226,6 +226,10 @@ def test_live_server_writes_the_in_process_jsonl_and_an_unreachable_server_is_on
     assert "server round trip" in result.stderr or "round_trip" in remote.read_text()
     assert run_live("--frames", "4", "--onnx-dir", str(onnx_dir), "--output", str(local)).returncode == 0
     people = [[json.loads(line)["people"] for line in p.read_text().splitlines()] for p in (remote, local)]
+    assert all("second_pass" not in person for frame in people[0] for person in frame)  # the server does not say
+    for frame in people[1]:
+        for person in frame:
+            assert len(person.pop("second_pass")) == 15
     assert people[0] == people[1]
     both = run_live("--frames", "2", "--server", server.http.url, "--onnx-dir", str(onnx_dir))
     assert both.returncode == 1 and "drop --onnx-dir" in both.stderr and "Traceback" not in both.stderr

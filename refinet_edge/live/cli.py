@@ -180,6 +180,10 @@ def _print_summary(summary: dict) -> None:
 
     out.print(f"live: {summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps']:.2f} fps), "
               f"{summary['dropped']} dropped{', stopped by Ctrl-C' if summary['interrupted'] else ''}")
+    if summary.get("second_pass_people") is not None and summary.get("people"):
+        share = summary["second_pass_people"] / summary["people"]
+        out.print(f"live: the second pass ran again for {summary['second_pass_people']} of {summary['people']} "
+                  f"people ({100 * share:.0f} %)")
     table = Table(title="latency per frame (ms)")
     for col in ("step", "p50", "p90", "p99"):
         table.add_column(col, justify="right")

@@ -5,13 +5,15 @@ librealsense defines it, x right, y down, z forward, metres; ITOP joint order)::
 
     {"frame": n, "timestamp_ms": t,
      "people": [{"joints_3d_m": [[x, y, z] x 15], "valid": [15 booleans],
-                 "joints_2d": [[u, v] x 15], "scores_2d": [15 numbers]}],
+                 "joints_2d": [[u, v] x 15], "scores_2d": [15 numbers],
+                 "second_pass": [15 booleans]}],
      "latency_ms": {"capture_wait": .., "detect_2d": .., "preprocess": .., "patch": .., "skeleton": ..,
                     "pointcloud": .., "refine": .., "end_to_end": ..},
      "dropped_before": k, "step": "pointcloud"}
 
-With ``live --server`` the refinement's keys are ``round_trip`` (request to answer, from this
-machine) and ``refine`` (the same) instead of ``preprocess`` and the stages.
+``second_pass``: the joints the second pass restarted from the chain's own answer (absent with ``live --server``,
+whose server does not say). With ``live --server`` the refinement's keys are ``round_trip`` (request to answer,
+from this machine) and ``refine`` (the same) instead of ``preprocess`` and the stages.
 
 Coordinates that are not finite (a joint the detector missed and no stage
 could place) are ``null``. ``joints_3d_m`` is the last step that ran (``step``).
@@ -42,6 +44,9 @@ def result_record(result: LiveResult) -> dict:
     people = [{"joints_3d_m": _nested(refined.joints_m[p], 5), "valid": refined.valid[p].tolist(),
                "joints_2d": _nested(dets.uv_px[p], 2), "scores_2d": _nested(dets.scores[p], 4)}
               for p in range(dets.count)]
+    if refined.second_pass is not None:
+        for person, restarted in zip(people, refined.second_pass.tolist(), strict=True):
+            person["second_pass"] = restarted
     return {"frame": int(result.frame.number), "timestamp_ms": round(float(result.frame.timestamp_ms), 3),
             "people": people, "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
             "dropped_before": int(result.dropped_before), "step": refined.final}

@@ -37,12 +37,15 @@ class _TimedRunner:
 
 @dataclass(frozen=True)
 class Refined:
-    """A frame's people after refinement: every step's ``(P, 15, 3)`` m, the final step's name, ``valid (P, 15)``."""
+    """A frame's people after refinement: every step's ``(P, 15, 3)`` m, the final step's name, ``valid (P, 15)``,
+    and ``second_pass (P, 15)``, the joints the second pass restarted (None where the refiner does not say: a
+    Triton server)."""
 
     steps: dict[str, np.ndarray]
     final: str
     valid: np.ndarray
     timings_ms: dict[str, float]
+    second_pass: np.ndarray | None = None
 
     @property
     def joints_m(self) -> np.ndarray:
@@ -63,7 +66,8 @@ class Refiner:
         people = detections.count
         if people == 0:
             empty = np.zeros((0, detections.uv_px.shape[1], 3))
-            return Refined({s: empty for s in self.steps}, self.steps[-1], np.zeros((0, empty.shape[1]), bool), {})
+            none = np.zeros((0, empty.shape[1]), bool)
+            return Refined({s: empty for s in self.steps}, self.steps[-1], none, {}, none)
         start = time.perf_counter()
         depth = np.broadcast_to(frame.depth_m, (people, *frame.depth_m.shape))
         result = self.pipeline.run(depth, detections.uv_px, frame.camera, scores=detections.scores)  # evidence
@@ -71,4 +75,4 @@ class Refiner:
         timings = dict(self.timings)
         timings["preprocess"] = total - sum(self.timings.values())
         timings["refine"] = total
-        return Refined(result.steps, self.steps[-1], result.valid, timings)
+        return Refined(result.steps, self.steps[-1], result.valid, timings, result.second_pass)

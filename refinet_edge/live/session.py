@@ -42,6 +42,7 @@ def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, opt
     loop = LiveLoop(source, detector, refiner)
     smoother = OneEuro() if options.smooth else None
     count, start, last_status, people = 0, time.perf_counter(), 0.0, 0
+    restarted = None  # people the second pass ran again (None: the refiner does not say)
     try:
         with closing(loop.run(stop)) as results:
             for result in results:
@@ -49,6 +50,8 @@ def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, opt
                     result = _smoothed(result, smoother)
                 count += 1
                 people += result.detections.count
+                if result.refined.second_pass is not None:
+                    restarted = (restarted or 0) + int(result.refined.second_pass.any(axis=1).sum())
                 stats.add(result.latency_ms)
                 accuracy.add(result)
                 if writer:
@@ -78,7 +81,8 @@ def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, opt
             video.close()
     seconds = time.perf_counter() - start
     return {"frames": count, "seconds": seconds, "fps": count / seconds if seconds > 0 else 0.0,
-            "dropped": loop.dropped, "people": people, "interrupted": interrupted.is_set(),
+            "dropped": loop.dropped, "people": people, "second_pass_people": restarted,
+            "interrupted": interrupted.is_set(),
             "latency_ms": stats.percentiles(),
             "accuracy": {step: m.to_dict() for step, m in accuracy.metrics().items()}}
 
