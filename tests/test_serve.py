@@ -138,6 +138,7 @@ def test_the_served_model_has_the_batching_asked_for(server):
 
 
 def test_served_joints_match_the_in_process_pipeline_within_1e_5_m(server, frames, reference):
+    restarted = 0
     for address in (server.http, server.grpc):
         client = TritonRefinerClient(address)
         for people, (frame, dets) in zip((1, 1, 2, 1, 3, 1), frames, strict=True):
@@ -149,7 +150,10 @@ def test_served_joints_match_the_in_process_pipeline_within_1e_5_m(server, frame
             for k, step in enumerate(("input", "patch", "skeleton", "pointcloud")):
                 np.testing.assert_allclose(out["step_joints_3d_m"][:, k], ref.steps[step], rtol=0, atol=1e-5)
             np.testing.assert_array_equal(out["valid"], ref.valid)
+            np.testing.assert_array_equal(out["second_pass"], ref.second_pass)
+            restarted += int(ref.second_pass.any(axis=1).sum())
         client.close()
+    assert restarted > 0  # the noisy detections restart someone, so the second_pass output is checked for real
 
 
 def bad_requests(frame, dets):
@@ -226,10 +230,7 @@ def test_live_server_writes_the_in_process_jsonl_and_an_unreachable_server_is_on
     assert "server round trip" in result.stderr or "round_trip" in remote.read_text()
     assert run_live("--frames", "4", "--onnx-dir", str(onnx_dir), "--output", str(local)).returncode == 0
     people = [[json.loads(line)["people"] for line in p.read_text().splitlines()] for p in (remote, local)]
-    assert all("second_pass" not in person for frame in people[0] for person in frame)  # the server does not say
-    for frame in people[1]:
-        for person in frame:
-            assert len(person.pop("second_pass")) == 15
+    assert all(len(person["second_pass"]) == 15 for frame in people[0] for person in frame)
     assert people[0] == people[1]
     both = run_live("--frames", "2", "--server", server.http.url, "--onnx-dir", str(onnx_dir))
     assert both.returncode == 1 and "drop --onnx-dir" in both.stderr and "Traceback" not in both.stderr

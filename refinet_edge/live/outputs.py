@@ -11,9 +11,9 @@ librealsense defines it, x right, y down, z forward, metres; ITOP joint order)::
                     "pointcloud": .., "refine": .., "end_to_end": ..},
      "dropped_before": k, "step": "pointcloud"}
 
-``second_pass``: the joints the second pass restarted from the chain's own answer (absent with ``live --server``,
-whose server does not say). With ``live --server`` the refinement's keys are ``round_trip`` (request to answer,
-from this machine) and ``refine`` (the same) instead of ``preprocess`` and the stages.
+``second_pass``: the joints the second pass restarted from the chain's own answer (with ``live --server``, as the
+server says). With ``live --server`` the refinement's keys are ``round_trip`` (request to answer, from this
+machine) and ``refine`` (the same) instead of ``preprocess`` and the stages.
 
 Coordinates that are not finite (a joint the detector missed and no stage
 could place) are ``null``. ``joints_3d_m`` is the last step that ran (``step``).

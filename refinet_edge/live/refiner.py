@@ -38,8 +38,7 @@ class _TimedRunner:
 @dataclass(frozen=True)
 class Refined:
     """A frame's people after refinement: every step's ``(P, 15, 3)`` m, the final step's name, ``valid (P, 15)``,
-    and ``second_pass (P, 15)``, the joints the second pass restarted (None where the refiner does not say: a
-    Triton server)."""
+    and ``second_pass (P, 15)``, the joints the second pass restarted (None where a refiner does not say)."""
 
     steps: dict[str, np.ndarray]
     final: str

@@ -105,7 +105,7 @@ class TritonRefinerClient:
             tensor = triton.InferInput(name, list(value.shape), TRITON_DTYPES[value.dtype])
             tensor.set_data_from_numpy(value)
             inputs.append(tensor)
-        names = ["joints_3d_m", "valid", *(["step_joints_3d_m"] if steps else [])]
+        names = ["joints_3d_m", "valid", *(["step_joints_3d_m", "second_pass"] if steps else [])]
         outputs = [triton.InferRequestedOutput(n) for n in names]
         try:
             kwargs = {"client_timeout": self.timeout_s} if self.address.protocol == "grpc" else {}
@@ -167,7 +167,8 @@ class RemoteRefiner:
         people = detections.count
         if people == 0:
             empty = np.zeros((0, detections.uv_px.shape[1], 3))
-            return Refined({s: empty for s in self.steps}, self.steps[-1], np.zeros((0, empty.shape[1]), bool), {})
+            none = np.zeros((0, empty.shape[1]), bool)
+            return Refined({s: empty for s in self.steps}, self.steps[-1], none, {}, none)
         feed = encode_request(frame.depth_m, frame.camera, detections.uv_px, detections.scores)
         start = time.perf_counter()
         try:
@@ -181,7 +182,8 @@ class RemoteRefiner:
         round_trip = (time.perf_counter() - start) * 1e3
         steps = {s: out["step_joints_3d_m"][:, k] for k, s in enumerate(self.steps)}
         return Refined(steps, self.steps[-1], out["valid"].astype(bool), {"round_trip": round_trip,
-                                                                           "refine": round_trip})
+                                                                           "refine": round_trip},
+                       out["second_pass"].astype(bool))
 
     def _wait_for_server(self, why: str) -> None:
         self.status(f"server {self.address} lost ({why.splitlines()[0][:80]}); frame dropped, retrying every "

@@ -143,7 +143,8 @@ class BatchRefiner:
         for request in requests:
             people = slice(start, start + request.uv_px.shape[0])
             start = people.stop
-            out.append(encode_response({s: j[people] for s, j in result.steps.items()}, final, result.valid[people]))
+            out.append(encode_response({s: j[people] for s, j in result.steps.items()}, final, result.valid[people],
+                                       result.second_pass[people]))
         return out
 
 

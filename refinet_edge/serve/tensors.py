@@ -19,6 +19,7 @@ output                dtype    shape         meaning
 ``joints_3d_m``       FP64     (15, 3)       final step's joints, camera frame (x right, y down, z fwd), m
 ``valid``             BOOL     (15,)         joint had a usable 2D input and depth
 ``step_joints_3d_m``  FP64     (4, 15, 3)    every step (:data:`STEPS` order); sent only when requested
+``second_pass``       BOOL     (15,)         joint the second pass restarted from the chain's own answer
 ====================  =======  ============  =====================================================
 
 The depth maps of one request share their shape; the server checks that each
@@ -57,6 +58,7 @@ OUTPUTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "joints_3d_m": (np.float64, (NUM_JOINTS, 3)),
     "valid": (np.bool_, (NUM_JOINTS,)),
     "step_joints_3d_m": (np.float64, (len(STEPS), NUM_JOINTS, 3)),
+    "second_pass": (np.bool_, (NUM_JOINTS,)),
 }
 
 
@@ -165,11 +167,12 @@ def _depth_m(feed: dict[str, np.ndarray], max_depth_px: int) -> np.ndarray:
     return depth_from_raw(raw, float(scale[0, 0]))
 
 
-def encode_response(joints_by_step: dict[str, np.ndarray], final: str, valid: np.ndarray) -> dict[str, np.ndarray]:
+def encode_response(joints_by_step: dict[str, np.ndarray], final: str, valid: np.ndarray,
+                    second_pass: np.ndarray) -> dict[str, np.ndarray]:
     """Pipeline result for one request -> the model's outputs (server side)."""
     missing = [s for s in STEPS if s not in joints_by_step]
     if missing:
         raise RefinetError(f"the served pipeline lacks step(s) {missing}; serve needs all three stages")
     steps = np.stack([joints_by_step[s] for s in STEPS], axis=1).astype(np.float64)  # (P, 4, 15, 3) m
     return {"joints_3d_m": joints_by_step[final].astype(np.float64), "valid": valid.astype(bool),
-            "step_joints_3d_m": steps}
+            "step_joints_3d_m": steps, "second_pass": second_pass.astype(bool)}
