@@ -156,6 +156,17 @@ def test_served_joints_match_the_in_process_pipeline_within_1e_5_m(server, frame
     assert restarted > 0  # the noisy detections restart someone, so the second_pass output is checked for real
 
 
+def test_the_client_asks_for_second_pass_only_where_the_server_offers_it(server):
+    from refinet_edge.serve.client import offered_outputs
+
+    for address in (server.http, server.grpc):
+        client = TritonRefinerClient(address)
+        assert client._offered() == ("second_pass",)
+        client.close()
+    older = {"name": "refinet", "outputs": [{"name": "joints_3d_m"}, {"name": "valid"}, {"name": "step_joints_3d_m"}]}
+    assert offered_outputs(older) == ()  # a server of an older version: not asked, so no error
+
+
 def bad_requests(frame, dets):
     """(the input the error must name, a feed) for each kind of bad request."""
     good = encode_request(frame.depth_m, frame.camera, dets.uv_px, dets.scores)

@@ -74,6 +74,7 @@ class TritonRefinerClient:
         self._tag_prefix = f"{os.getpid()}.{id(self):x}"
         self._counter = itertools.count()
         self.collateral_retries = 0  # requests resent because another client's bad request shared their batch
+        self._optional: tuple[str, ...] | None = None  # OPTIONAL_OUTPUTS this server offers (asked once)
 
     def ready(self) -> bool:
         """The server is up and model ``refinet`` is loaded."""
@@ -105,7 +106,7 @@ class TritonRefinerClient:
             tensor = triton.InferInput(name, list(value.shape), TRITON_DTYPES[value.dtype])
             tensor.set_data_from_numpy(value)
             inputs.append(tensor)
-        names = ["joints_3d_m", "valid", *(["step_joints_3d_m", "second_pass"] if steps else [])]
+        names = ["joints_3d_m", "valid", *(["step_joints_3d_m", *self._offered()] if steps else [])]
         outputs = [triton.InferRequestedOutput(n) for n in names]
         try:
             kwargs = {"client_timeout": self.timeout_s} if self.address.protocol == "grpc" else {}
@@ -118,6 +119,17 @@ class TritonRefinerClient:
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
         return {n: result.as_numpy(n) for n in names}
 
+    def _offered(self) -> tuple[str, ...]:
+        """The optional outputs this server's model has: a server of an older refinet-edge lacks ``second_pass``."""
+        if self._optional is None:
+            try:
+                meta = (self.client.get_model_metadata(MODEL_NAME, as_json=True) if self.address.protocol == "grpc"
+                        else self.client.get_model_metadata(MODEL_NAME))
+            except self._exceptions as exc:
+                raise ServerError(exc.message() if hasattr(exc, "message") else str(exc)) from None
+            self._optional = offered_outputs(meta)
+        return self._optional
+
     def statistics(self) -> dict:
         """Triton's inference statistics of model ``refinet`` (batch sizes it executed, counts, times)."""
         if self.address.protocol == "grpc":
@@ -128,6 +140,15 @@ class TritonRefinerClient:
 
     def close(self) -> None:
         self.client.close()
+
+
+OPTIONAL_OUTPUTS = ("second_pass",)  # outputs added after the first served model; asked for only where offered
+
+
+def offered_outputs(metadata: dict) -> tuple[str, ...]:
+    """Which of :data:`OPTIONAL_OUTPUTS` a model's metadata (KServe v2: ``{"outputs": [{"name": ..}, ..]}``) lists."""
+    names = {out.get("name") for out in metadata.get("outputs", [])}
+    return tuple(n for n in OPTIONAL_OUTPUTS if n in names)
 
 
 def _own_problem(message: str, tag: str) -> str:
@@ -183,7 +204,7 @@ class RemoteRefiner:
         steps = {s: out["step_joints_3d_m"][:, k] for k, s in enumerate(self.steps)}
         return Refined(steps, self.steps[-1], out["valid"].astype(bool), {"round_trip": round_trip,
                                                                            "refine": round_trip},
-                       out["second_pass"].astype(bool))
+                       out["second_pass"].astype(bool) if "second_pass" in out else None)
 
     def _wait_for_server(self, why: str) -> None:
         self.status(f"server {self.address} lost ({why.splitlines()[0][:80]}); frame dropped, retrying every "
