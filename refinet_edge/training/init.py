@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import RefinetError
 
 INPUT_WEIGHT = "input.0.weight"  # SkeletonNet's first Linear (models/skeleton.py: _layer)
-WIDEN_NOISE = 1e-3  # noise on a widened patch net's copied filters, times the layer's weight std
+WIDEN_NOISE = 1e-3  # noise on a widened net's copied filters (patch or point-cloud), times the layer's weight std
 TRUNK_CONVS = (0, 3, 6, 9, 12, 15)  # PatchHeatmapNet.trunk: the conv of each conv + BN + ReLU triple
 POINT_LAYERS = (("conv1.0", "conv1.1"), ("conv2.0", "conv2.1"), ("conv3.0", "conv3.1"), ("head.0", "head.1"))
 # PointCloudNet: each widened layer and the batch norm on its outputs
