@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from refinet_edge.errors import RefinetError
+from refinet_edge.pipeline import PipelineResult
 
 from . import system
 from .power import PowerSample, auto_sampler, summarize
@@ -43,7 +44,7 @@ class Job:
         self.people_timed = 0
         self.people_restarted = 0  # of the timed people, those the second pass ran again
 
-    def _call(self, timer: StepTimer):
+    def _call(self, timer: StepTimer) -> PipelineResult:
         span = max(len(self.store) - self.batch + 1, 1)
         start = (self._calls * self.batch) % span
         self._calls += 1

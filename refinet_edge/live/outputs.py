@@ -12,8 +12,9 @@ librealsense defines it, x right, y down, z forward, metres; ITOP joint order)::
      "dropped_before": k, "step": "pointcloud"}
 
 ``second_pass``: the joints the second pass restarted from the chain's own answer (with ``live --server``, as the
-server says; absent where a server of an older version does not). With ``live --server`` the refinement's keys are ``round_trip`` (request to answer, from this
-machine) and ``refine`` (the same) instead of ``preprocess`` and the stages.
+server says; absent where a server of an older version does not). With ``live --server`` the refinement's keys
+are ``round_trip`` (request to answer, from this machine) and ``refine`` (the same) instead of ``preprocess`` and
+the stages.
 
 Coordinates that are not finite (a joint the detector missed and no stage
 could place) are ``null``. ``joints_3d_m`` is the last step that ran (``step``).

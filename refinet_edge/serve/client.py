@@ -108,26 +108,27 @@ class TritonRefinerClient:
             inputs.append(tensor)
         names = ["joints_3d_m", "valid", *(["step_joints_3d_m", *self._offered()] if steps else [])]
         outputs = [triton.InferRequestedOutput(n) for n in names]
+        kwargs = {"client_timeout": self.timeout_s} if self.address.protocol == "grpc" else {}
+        result = self._ask(lambda: self.client.infer(MODEL_NAME, inputs, outputs=outputs,
+                                                     parameters={REQUEST_TAG: tag}, **kwargs))
+        return {n: result.as_numpy(n) for n in names}
+
+    def _ask(self, call: Callable):
+        """``call()`` on the server: :class:`ServerError` for an error response, ConnectionError for no answer."""
         try:
-            kwargs = {"client_timeout": self.timeout_s} if self.address.protocol == "grpc" else {}
-            result = self.client.infer(MODEL_NAME, inputs, outputs=outputs, parameters={REQUEST_TAG: tag}, **kwargs)
+            return call()
         except self._exceptions as exc:
             if _is_transport_error(exc):
                 raise ConnectionError(str(exc)) from None
             raise ServerError(exc.message() if hasattr(exc, "message") else str(exc)) from None
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, closed mid-response (geventhttpclient)
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
-        return {n: result.as_numpy(n) for n in names}
 
     def _offered(self) -> tuple[str, ...]:
         """The optional outputs this server's model has: a server of an older refinet-edge lacks ``second_pass``."""
         if self._optional is None:
-            try:
-                meta = (self.client.get_model_metadata(MODEL_NAME, as_json=True) if self.address.protocol == "grpc"
-                        else self.client.get_model_metadata(MODEL_NAME))
-            except self._exceptions as exc:
-                raise ServerError(exc.message() if hasattr(exc, "message") else str(exc)) from None
-            self._optional = offered_outputs(meta)
+            kwargs = {"as_json": True} if self.address.protocol == "grpc" else {}
+            self._optional = offered_outputs(self._ask(lambda: self.client.get_model_metadata(MODEL_NAME, **kwargs)))
         return self._optional
 
     def statistics(self) -> dict:
