@@ -3,7 +3,7 @@
 =========== ========================== ================= ===========================
 stage       input names                input shapes      output
 =========== ========================== ================= ===========================
-patch       ``patches``                (B, J, S, S)      ``offsets`` (B, J, 2) cells
+patch       ``patches``                (B, J, S, S)      ``offsets`` (B, J, 2) cells (5: + the spread)
 skeleton    ``joints``                 (B, J, F)         ``offsets`` (B, J, 3)
 pointcloud  ``points``, ``counts``     (B, J, N, 3),     ``offsets`` (B, J, 3)
                                        (B, J)
@@ -61,7 +61,7 @@ def stage_spec(stage: str, config: ModelConfig) -> StageSpec:
     """The spec of ``stage`` built with ``config``."""
     if stage == "patch" and isinstance(config, PatchNetConfig):
         j, s = config.num_joints, config.patch_size
-        return StageSpec(stage, {"patches": (j, s, s)}, {"offsets": (j, 2)})
+        return StageSpec(stage, {"patches": (j, s, s)}, {"offsets": (j, 5 if config.moments else 2)})
     if stage == "skeleton" and isinstance(config, SkeletonNetConfig):
         j, f = config.num_joints, config.input_features  # f = 3, or 5 with the ray features
         return StageSpec(stage, {"joints": (j, f)}, {"offsets": (j, 3)})

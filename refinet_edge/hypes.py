@@ -51,7 +51,7 @@ from .hypes_schema import (
     TYPE_NAMES,
 )
 from .models.config import CONFIG_CLASSES, ModelConfig, preset_config
-from .stage_io import NUM_EVIDENCE
+from .stage_io import NUM_EVIDENCE, NUM_PATCH_EVIDENCE
 
 _TYPE_NAMES = TYPE_NAMES  # scripts/hypes_reference.py reads the type names from here
 
@@ -317,11 +317,13 @@ def _model_config(where: str, merged: dict, rank: dict[str, int]) -> ModelConfig
     if stage == "skeleton":
         pre = merged["preprocess"]["skeleton"]
         rays, evidence = pre.get("rays") is True, pre.get("evidence") is True
-        wanted = 3 + 2 * rays + NUM_EVIDENCE * evidence  # x, y, z + the two ray features + the evidence
+        patch_ev = pre.get("patch_evidence") is True
+        # x, y, z + the two ray features + the evidence + the patch evidence
+        wanted = 3 + 2 * rays + NUM_EVIDENCE * evidence + NUM_PATCH_EVIDENCE * patch_ev
         if wanted != 3:
             features = overrides.setdefault("input_features", wanted)
             if features != wanted:
-                option = "evidence" if evidence else "rays"
+                option = "patch_evidence" if patch_ev else "evidence" if evidence else "rays"
                 raise RefinetError(f"{where}: preprocess.skeleton.{option} needs model.input_features {wanted}, "
                                    f"got {features}")
     for name, (section, key) in authors.items():

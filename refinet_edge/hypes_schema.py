@@ -81,7 +81,7 @@ PREPROCESS_KEYS: dict[str, tuple[str, ...]] = {
     "patch": ("mode", "size", "metric_side_m", "depth_range_m", "itop_mean", "itop_std"),
     "points": ("mode", "num_points", "cube_side_m", "grow_step_m", "max_side_m", "min_points", "selection",
                "passes", "ray_reach"),
-    "skeleton": ("mode", "rays", "evidence", "ray_output", "second_pass_m"),
+    "skeleton": ("mode", "rays", "evidence", "ray_output", "second_pass_m", "patch_evidence"),
 }
 PREPROCESS_MODES: dict[str, tuple[str, ...]] = {
     "patch": ("metric", "authors", "itop_authors", "baracca_authors"), "points": ("metric", "authors"),

@@ -42,10 +42,12 @@ import numpy as np
 
 from .camera import Camera
 from .errors import RefinetError
+from .preprocess.evidence import patch_evidence
 from .preprocess.patches import PatchConfig
 from .preprocess.points import PointConfig
 from .preprocess.steps import PREPROCESS_CHOICES, Steps, select_steps
 from .stage_io import (
+    NUM_PATCH_EVIDENCE,
     SkeletonConfig,
     check_second_pass,
     check_skeleton_features,
@@ -105,12 +107,15 @@ class PipelineConfig:
 @dataclass(frozen=True)
 class PipelineResult:
     """Per step, joints ``(B, J, 3)`` m; 2D joints before/after stage A; validity ``(B, J)``; the joints
-    restarted in a second pass ``(B, J)`` (all False when it is off or nothing needed it)."""
+    restarted in a second pass ``(B, J)`` (all False when it is off or nothing needed it); where the patch net
+    gives its heatmap's moments, its patch evidence ``(B, J, 5)`` (:func:`~refinet_edge.preprocess.evidence.
+    patch_evidence`), else None."""
 
     steps: dict[str, np.ndarray]
     uv_px: dict[str, np.ndarray]
     valid: np.ndarray
     second_pass: np.ndarray | None = None
+    patch_evidence: np.ndarray | None = None
 
 
 class TorchRunner:
@@ -192,36 +197,38 @@ class RefinementPipeline:
             if depth_m.ndim != 3 or uv_px.ndim != 3 or uv_px.shape[0] != depth_m.shape[0] or uv_px.shape[-1] != 2:
                 raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
                                    f"and {uv_px.shape}")
-            steps, uvs, has_depth = self._one_pass(depth_m, uv_px, camera, until, step, scores)
+            steps, uvs, has_depth, aux = self._one_pass(depth_m, uv_px, camera, until, step, scores)
             valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
             restart = np.zeros(valid.shape, dtype=bool)
             gate = self.config.skeleton.second_pass_m
             if gate > 0 and until is None and "skeleton" in self.runners:
-                restart = self._second_pass(depth_m, uv_px, camera, steps, uvs, gate, step, scores)
-        return PipelineResult(steps, uvs, valid, restart)
+                restart = self._second_pass(depth_m, uv_px, camera, steps, uvs, aux, gate, step, scores)
+        return PipelineResult(steps, uvs, valid, restart, aux.get("patch_evidence"))
 
     def _one_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None,
-                  step: StepClock, scores: np.ndarray | None) -> tuple[dict, dict, np.ndarray]:
-        """Lift ``uv_px`` and run the loaded stages (up to ``until``): steps, 2D joints, has-depth mask."""
+                  step: StepClock, scores: np.ndarray | None) -> tuple[dict, dict, np.ndarray, dict]:
+        """Lift ``uv_px`` and run the loaded stages (up to ``until``): steps, 2D joints, has-depth mask and what
+        a stage left for a later one (``patch_evidence``)."""
         cfg = self.config
         prep = self.resolve_steps()
         with step("lift"):
             joints, has_depth = prep.lift(uv_px, depth_m, camera, cfg.lift_window)
         steps = {"input": joints}
         uvs = {"input": uv_px}
+        aux: dict[str, np.ndarray] = {}
         for stage in STAGES:
             if until is not None and list(steps)[-1] == until:
                 break
             if stage not in self.runners:
                 continue
-            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, scores)
+            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, scores, aux)
             steps[stage] = joints
-        return steps, uvs, has_depth
+        return steps, uvs, has_depth, aux
 
     def _second_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, steps: dict, uvs: dict,
-                     gate: float, step: StepClock, scores: np.ndarray | None) -> np.ndarray:
+                     aux: dict, gate: float, step: StepClock, scores: np.ndarray | None) -> np.ndarray:
         """Restart the joints whose answer is more than ``gate`` m from their detection (module docstring);
-        updates ``steps`` and ``uvs`` in place for the people run again; returns the restarted joints."""
+        updates ``steps``, ``uvs`` and ``aux`` in place for the people run again; returns the restarted joints."""
         answer = steps[list(steps)[-1]]  # (B, J, 3) m
         with step("skeleton_io"):
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -235,21 +242,24 @@ class RefinementPipeline:
         if people.size == 0:
             return restart
         uv_again = np.where(restart[people, :, None], uv_answer[people], uv_px[people])
-        again, uvs_again, _ = self._one_pass(depth_m[people], uv_again, camera, None, step,
-                                             None if scores is None else scores[people])
+        again, uvs_again, _, aux_again = self._one_pass(depth_m[people], uv_again, camera, None, step,
+                                                        None if scores is None else scores[people])
         for name in list(steps)[1:]:  # new arrays: a step may share its array with another
             merged = steps[name].copy()
             merged[people] = again[name]
             steps[name] = merged
-        if "patch" in uvs:
-            merged = uvs["patch"].copy()
-            merged[people] = uvs_again["patch"]
-            uvs["patch"] = merged
+        for merged_in, again_in, key in ((uvs, uvs_again, "patch"), (aux, aux_again, "patch_evidence")):
+            if key in merged_in:
+                merged = merged_in[key].copy()
+                merged[people] = again_in[key]
+                merged_in[key] = merged
         return restart
 
     def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
-                   camera: Camera, step: StepClock, scores: np.ndarray | None = None) -> np.ndarray:
+                   camera: Camera, step: StepClock, scores: np.ndarray | None = None,
+                   aux: dict | None = None) -> np.ndarray:
         cfg, runner = self.config, self.runners[stage]
+        aux = {} if aux is None else aux
         if stage == "patch":
             uv_in = uvs["input"]
             with step("patch_extract"):
@@ -257,6 +267,9 @@ class RefinementPipeline:
             with step("patch"):
                 offsets = runner(patches)
             with step("skeleton_io"):
+                if offsets.shape[-1] == NUM_PATCH_EVIDENCE:  # a patch net with moments: offsets, then the spread
+                    aux["patch_evidence"] = patch_evidence(offsets, cell_px, cfg.patch)
+                    offsets = offsets[..., :2]
                 uv_out = prep.patch_decode(uv_in, offsets, cell_px)
             uvs["patch"] = uv_out
             with step("lift"):
@@ -266,8 +279,13 @@ class RefinementPipeline:
                 x, centre = prep.skeleton_encode(joints, cfg.skeleton)
                 if cfg.skeleton.evidence:
                     uv_step = uvs["patch"] if "patch" in uvs else uvs["input"]
-                    x = with_evidence(x, prep.evidence(uv_step, depth_m, joints, scores, camera, cfg.lift_window),
-                                      cfg.skeleton)
+                    evidence = prep.evidence(uv_step, depth_m, joints, scores, camera, cfg.lift_window)
+                    if cfg.skeleton.patch_evidence:
+                        if "patch_evidence" not in aux:
+                            raise RefinetError("the skeleton stage reads patch evidence (preprocess.skeleton."
+                                               "patch_evidence) but no patch net with moments ran before it")
+                        evidence = np.concatenate([evidence, aux["patch_evidence"]], axis=-1)
+                    x = with_evidence(x, evidence, cfg.skeleton)
             with step("skeleton"):
                 out = runner(x)
             with step("skeleton_io"):

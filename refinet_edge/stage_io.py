@@ -31,8 +31,11 @@ import numpy as np
 
 from .errors import RefinetError
 from .lifting import median_of_finite
+from .skeleton import FLIP_INDEX
 
 NUM_EVIDENCE = 4  # per-joint evidence features (refinet_edge.preprocess.evidence, which checks it)
+NUM_PATCH_EVIDENCE = 5  # per-joint patch-net features (refinet_edge.preprocess.evidence.patch_evidence)
+PATCH_EVIDENCE_MIRROR = (-1.0, 1.0, 1.0, 1.0, -1.0)  # their signs in the mirror image (x -> -x)
 
 SKELETON_SCALE_M = 1.0
 # Authors' ITOP normalisation of stage B inputs (mm), REFINET.md.
@@ -55,6 +58,14 @@ class SkeletonConfig:
     :mod:`refinet_edge.preprocess.evidence` (depth z-score against the person,
     valid and agreeing fractions of the lifting window, detector score) after
     the coordinates and ray features: ``(B, J, 3 + 2 * rays + 4)``.
+
+    ``patch_evidence`` (needs ``rays`` and ``evidence``, and a patch net with
+    ``moments``) appends five more numbers per joint after those, what the patch
+    net itself says (:func:`refinet_edge.preprocess.evidence.patch_evidence`):
+    the shift it made (u, v, metres at the joint's depth) and the spread of its
+    heatmap (standard deviation along u and v in metres, their correlation), so
+    the skeleton stage knows which 2D joints the patch net was sure of and along
+    which direction it was not: ``(B, J, 14)``.
 
     ``ray_output`` (needs ``rays``) changes what the network's ``(B, J, 3)``
     output means: a correction *along* each joint's camera ray, separate from
@@ -83,11 +94,12 @@ class SkeletonConfig:
     evidence: bool = False
     ray_output: bool = False
     second_pass_m: float = 0.0
+    patch_evidence: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("metric", "authors"):
             raise RefinetError(f"skeleton mode must be 'metric' or 'authors', got {self.mode!r}")
-        for name in ("rays", "evidence", "ray_output"):
+        for name in ("rays", "evidence", "ray_output", "patch_evidence"):
             if not isinstance(getattr(self, name), bool):
                 raise RefinetError(f"skeleton {name} must be true or false, got {getattr(self, name)!r}")
         if self.rays and self.mode != "metric":
@@ -95,6 +107,9 @@ class SkeletonConfig:
         if self.evidence and self.mode != "metric":
             raise RefinetError("skeleton evidence needs mode 'metric' (its depth z-score is person-relative)")
         check_second_pass(self.second_pass_m, "skeleton second_pass_m")
+        if self.patch_evidence and not (self.rays and self.evidence):
+            raise RefinetError("skeleton patch_evidence needs rays: true and evidence: true (its features follow "
+                               "theirs)")
         if self.ray_output and not self.rays:
             raise RefinetError("skeleton ray_output needs rays: true (the output is relative to the input's ray "
                                "features)")
@@ -105,9 +120,15 @@ class SkeletonConfig:
         return 5 if self.rays else 3
 
     @property
+    def evidence_features(self) -> int:
+        """Numbers per joint after the coordinates: 4 with evidence, plus 5 with patch evidence."""
+        return (NUM_EVIDENCE if self.evidence else 0) + (NUM_PATCH_EVIDENCE if self.patch_evidence else 0)
+
+    @property
     def input_features(self) -> int:
-        """Numbers per joint in the network input: 3, 5 with rays, plus 4 with evidence."""
-        return self.coordinate_features + (NUM_EVIDENCE if self.evidence else 0)
+        """Numbers per joint in the network input: 3, 5 with rays, plus 4 with evidence, plus 5 with patch
+        evidence."""
+        return self.coordinate_features + self.evidence_features
 
 
 def check_second_pass(gate_m: object, where: str) -> float:
@@ -133,7 +154,8 @@ def check_skeleton_features(model_features: int, cfg: SkeletonConfig, source: st
     """The network's ``input_features`` must be what the pre-processing produces (one-line error naming both)."""
     if model_features != cfg.input_features:
         raise RefinetError(f"{source}: the skeleton network takes {model_features} features per joint but its "
-                           f"pre-processing (rays={cfg.rays}, evidence={cfg.evidence}) gives {cfg.input_features}")
+                           f"pre-processing (rays={cfg.rays}, evidence={cfg.evidence}, "
+                           f"patch_evidence={cfg.patch_evidence}) gives {cfg.input_features}")
 
 
 # ---- patch (stage A) -----------------------------------------------------------------------
@@ -193,13 +215,26 @@ def skeleton_encode(joints_m: np.ndarray, cfg: SkeletonConfig) -> tuple[np.ndarr
 
 
 def with_evidence(x: np.ndarray, evidence: np.ndarray | None, cfg: SkeletonConfig) -> np.ndarray:
-    """The network input: ``x`` (B, J, coordinate features) and, with ``cfg.evidence``, ``evidence (B, J, 4)``."""
-    if not cfg.evidence:
+    """The network input: ``x`` (B, J, coordinate features) and, with ``cfg.evidence``, ``evidence (B, J, E)``
+    (``E = cfg.evidence_features``: the four evidence features, then the patch evidence where configured)."""
+    if not cfg.evidence_features:
         return x
-    if evidence is None or evidence.shape != x.shape[:2] + (NUM_EVIDENCE,):
+    width = cfg.evidence_features
+    if evidence is None or evidence.shape != x.shape[:2] + (width,):
         got = None if evidence is None else evidence.shape
-        raise RefinetError(f"skeleton evidence: expected (B, J, {NUM_EVIDENCE}) features for {x.shape[:2]}, got {got}")
+        raise RefinetError(f"skeleton evidence: expected (B, J, {width}) features for {x.shape[:2]}, got {got}")
     return np.concatenate([x, evidence.astype(np.float32)], axis=-1)
+
+
+def mirror_evidence(evidence: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:
+    """The evidence features ``(..., J, E)`` of the mirror image (x -> -x): left and right joints swapped, and the
+    patch evidence's u shift and correlation negated (the other features are per-joint scalars)."""
+    mirrored = np.asarray(evidence)[..., list(FLIP_INDEX), :]
+    if cfg.patch_evidence:
+        sign = np.ones(mirrored.shape[-1], dtype=mirrored.dtype)
+        sign[NUM_EVIDENCE:] = PATCH_EVIDENCE_MIRROR
+        mirrored = mirrored * sign
+    return mirrored
 
 
 def skeleton_decode(x: np.ndarray, out: np.ndarray, centre: np.ndarray, cfg: SkeletonConfig) -> np.ndarray:

@@ -1,9 +1,12 @@
 """Set one stored pre-processing field of a stage checkpoint, keeping its tensors and provenance.
 
     python scripts/set_preprocess.py refinet_edge/weights/skeleton.safetensors second_pass_m=0.15
+    python scripts/set_preprocess.py checkpoints/run/patch.safetensors model.moments=true
 
-The value is read as JSON (numbers, true/false, strings in quotes). The stage's config class checks it, so a
-bad name or value is a one-line error and the file is left as it was.
+The value is read as JSON (numbers, true/false, strings in quotes). A ``model.`` prefix sets a field of the
+stored model config instead, one that changes no tensor (``moments`` of a heatmap patch net: its output gains
+the heatmap's spread). The stage's config class checks it, so a bad name or value is a one-line error and the
+file is left as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from pathlib import Path
 
 from refinet_edge.checkpoint import load_stage, read_stage_info, save_stage
 from refinet_edge.errors import RefinetError
+from refinet_edge.models import build_model, config_from_dict
 from refinet_edge.pipeline import config_from_preprocess
+
+MODEL_FIELDS = ("moments",)  # model-config fields that add or change no tensor
 
 
 def main(argv: list[str]) -> int:
@@ -31,14 +37,27 @@ def main(argv: list[str]) -> int:
                                "string)") from None
         info = read_stage_info(path)
         model, meta = load_stage(path, expect_stage=info.stage)
-        preprocess = {**meta.preprocess, field: value}
-        config_from_preprocess({info.stage: preprocess})  # checks the field and value as a loader would
-        save_stage(path, info.stage, model, meta.model_config, preprocess=preprocess, extra=meta.extra,
+        preprocess, model_config = meta.preprocess, meta.model_config
+        if field.startswith("model."):
+            name = field.removeprefix("model.")
+            if name not in MODEL_FIELDS:
+                raise RefinetError(f"{field}: only {', '.join('model.' + f for f in MODEL_FIELDS)} can be set "
+                                   f"(other model fields change the tensors)")
+            model_config = config_from_dict(info.stage, {**model_config.to_dict(), name: value},
+                                            source=f"{path} model_config")
+            rebuilt = build_model(info.stage, model_config)
+            rebuilt.load_state_dict(model.state_dict(), strict=True)
+            model = rebuilt
+        else:
+            preprocess = {**preprocess, field: value}
+            config_from_preprocess({info.stage: preprocess})  # checks the field and value as a loader would
+        save_stage(path, info.stage, model, model_config, preprocess=preprocess, extra=meta.extra,
                    dtype=info.dtype or "fp16")
     except RefinetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{path}: {info.stage} pre-processing {field} = {value!r}")
+    what = "model config" if field.startswith("model.") else "pre-processing"
+    print(f"{path}: {info.stage} {what} {field.removeprefix('model.')} = {value!r}")
     return 0
 
 

@@ -93,14 +93,17 @@ PATCH_ARCHS = ("stacked", "heatmap")
 
 @dataclass(frozen=True)
 class PatchNetConfig(_StageConfig):
-    """Stage A: (B, J, S, S) patches -> (B, J, 2) offsets in patch cells.
+    """Stage A: (B, J, S, S) patches -> (B, J, 2) offsets in patch cells ((B, J, 5) with ``moments``).
 
     ``arch``: ``"stacked"`` is the published ResNet (the J patches stacked as
     channels, global average pool, FC head); ``"heatmap"`` is ours: one small
     CNN shared by every joint's patch, a heatmap per joint type and a
     soft-argmax (see :mod:`refinet_edge.models.patch`). The stacked fields
     (``stem_channels`` ... ``dropout``) only apply to ``"stacked"``,
-    ``heatmap_channels`` only to ``"heatmap"``.
+    ``heatmap_channels`` and ``moments`` only to ``"heatmap"``. ``moments``
+    adds no weights: the output gains the heatmap's variances and covariance
+    (cells squared) after the two offsets, for a skeleton stage that reads
+    them (``preprocess.skeleton.patch_evidence``).
     """
 
     num_joints: int = 15  # J, channels of the input (one patch per joint)
@@ -112,8 +115,12 @@ class PatchNetConfig(_StageConfig):
     dropout: float = 0.2
     arch: str = "stacked"
     heatmap_channels: tuple[int, ...] = (8, 16, 32)  # widths at S, S/2 and S/4 (heatmap arch)
+    moments: bool = False  # heatmap arch: also output the heatmap's spread (B, J, 3) after the offsets
 
     def __post_init__(self) -> None:
+        _check_bool(self, "moments")
+        if self.moments and self.arch != "heatmap":
+            raise RefinetError("PatchNetConfig.moments needs arch 'heatmap' (the spread is the heatmap's)")
         for name, minimum in (("num_joints", 1), ("patch_size", 1), ("stem_channels", 1), ("fc_size", 1)):
             _check_int(self, name, minimum)
         _check_channels(self, "stage_channels")
@@ -164,6 +171,7 @@ class PatchNetConfig(_StageConfig):
             per_patch = sum(size**2 * cin * cout * 9 for cin, cout, size in self.heatmap_convs())
             grid = (self.patch_size // 4) ** 2
             per_patch += grid * self.heatmap_channels[2] * self.num_joints + grid * 2  # 1x1 head, soft-argmax
+            per_patch += grid * 5 if self.moments else 0  # centred grid (2), its products (3)
             return self.num_joints * per_patch
         stem = self.feature_sizes()[0] ** 2 * self.num_joints * self.stem_channels * 49
         total = stem
@@ -193,7 +201,7 @@ class SkeletonNetConfig(_StageConfig):
     """Stage B, the Martinez-style residual MLP: (B, J, 3) -> (B, J, 3)."""
 
     num_joints: int = 15
-    input_features: int = 3  # numbers per joint in: 3 (x, y, z), 5 with the pre-processing's ray features, +4 evidence
+    input_features: int = 3  # per joint: 3 (x, y, z), 5 with the ray features, +4 evidence, +5 patch evidence
     linear_size: int = 1024  # width L of every hidden layer
     num_blocks: int = 2  # residual blocks of two (Linear + BN + ReLU + dropout)
     dropout: float = 0.2
@@ -210,9 +218,9 @@ class SkeletonNetConfig(_StageConfig):
         _check_bool(self, "batch_norm")
         _check_bool(self, "residual")
         _check_bool(self, "flip_test")
-        if self.flip_test and (self.num_joints != 15 or self.input_features not in (3, 5, 7, 9)):
-            raise RefinetError(f"SkeletonNetConfig.flip_test needs the 15 ITOP joints and 3, 5, 7 or 9 input features "
-                               f"(coordinates, rays, evidence), "
+        if self.flip_test and (self.num_joints != 15 or self.input_features not in (3, 5, 7, 9, 14)):
+            raise RefinetError(f"SkeletonNetConfig.flip_test needs the 15 ITOP joints and 3, 5, 7, 9 or 14 input "
+                               f"features (coordinates, rays, evidence, patch evidence), "
                                f"got num_joints={self.num_joints}, input_features={self.input_features}")
 
     def macs(self) -> int:

@@ -38,11 +38,15 @@ expected position (soft-argmax, "integral regression") is the offset::
     conv 1x1 c3->J (+bias): a heatmap per joint type   (B*J, J, S/4, S/4)
     keep map j for patch j (one-hot product and sum)   (B, J, S/4 * S/4)
     softmax, expected (column, row) offset in cells    (B, J, 2)
+    with ``moments``: + the map's variance along columns, along rows and
+    their covariance, cells squared                    (B, J, 5)
 
 Grid cell m of the 1/4 map is centred on patch cell 4m (two stride-2 convs
 with padding 1), i.e. offset ``4m - (S - 1) / 2`` cells from the patch
 centre. The output is minus that position, as for the stacked net (target =
-input - truth). Everything is fixed-rank: Reshape, Conv, Mul, ReduceSum,
+input - truth). The moments are the softmax's own spread around its expected
+position: how sure the net is, and along which direction it is not (a
+straight limb leaves the map long along the limb). Everything is fixed-rank: Reshape, Conv, Mul, ReduceSum,
 Softmax, MatMul in ONNX.
 """
 
@@ -164,7 +168,13 @@ class PatchHeatmapNet(nn.Module):
         prob = torch.softmax(maps, dim=-1)
         u = (prob * self.grid_u).sum(-1)
         v = (prob * self.grid_v).sum(-1)
-        return -torch.stack([u, v], dim=-1)  # target = input - truth
+        offsets = -torch.stack([u, v], dim=-1)  # target = input - truth
+        if not cfg.moments:
+            return offsets
+        du = self.grid_u - u.unsqueeze(-1)  # (B, J, g*g) cells from the expected position
+        dv = self.grid_v - v.unsqueeze(-1)
+        spread = torch.stack([(prob * du * du).sum(-1), (prob * dv * dv).sum(-1), (prob * du * dv).sum(-1)], dim=-1)
+        return torch.cat([offsets, spread], dim=-1)  # (B, J, 5)
 
 
 def build_patch_net(config: PatchNetConfig) -> nn.Module:

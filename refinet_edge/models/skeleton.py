@@ -1,7 +1,7 @@
 """Stage B: the Martinez-style residual MLP over the lifted skeleton.
 
 Input ``joints (B, J, F)`` float (F = 3, or 5 with the ray features of
-:class:`~refinet_edge.stage_io.SkeletonConfig`): the lifted 3D joints, normalised by the
+:class:`~refinet_edge.stage_io.SkeletonConfig`, + 4 evidence, + 5 patch evidence): the lifted 3D joints, normalised by the
 pre-processing (authors: per-axis mean/std in mm, invisible joints 0).
 Output ``(B, J, 3)`` float in the same normalised units: absolute joints
 (authors' ITOP config) or offsets (``"offset": true``, Baracca config).
@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..skeleton import FLIP_INDEX
+from ..stage_io import NUM_EVIDENCE, NUM_PATCH_EVIDENCE, PATCH_EVIDENCE_MIRROR
 from .config import SkeletonNetConfig
 
 __all__ = ["SkeletonNet", "SkeletonNetConfig"]
@@ -56,8 +57,12 @@ def _mirror_matrix(num_joints: int, features: int, sign: list[float]) -> torch.T
 
 def flip_signs(features: int) -> list[float]:
     """Per input feature, its sign in the mirror image: x and the ray's x flip; y, z, the ray's y and the four
-    evidence features (per-joint scalars: :mod:`refinet_edge.preprocess.evidence`) do not."""
-    coords = [-1.0, 1.0, 1.0] + ([-1.0, 1.0] if features in (5, 9) else [])
+    evidence features (per-joint scalars: :mod:`refinet_edge.preprocess.evidence`) do not; of the five patch-evidence
+    features (14 = 5 + 4 + 5) the u shift and the correlation flip. The layouts: 3, 5 (rays), 7 (evidence), 9 (rays
+    and evidence), 14 (and patch evidence)."""
+    coords = [-1.0, 1.0, 1.0] + ([-1.0, 1.0] if features in (5, 9, 14) else [])
+    if features == len(coords) + NUM_EVIDENCE + NUM_PATCH_EVIDENCE:
+        return coords + [1.0] * NUM_EVIDENCE + list(PATCH_EVIDENCE_MIRROR)
     return coords + [1.0] * (features - len(coords))
 
 

@@ -33,6 +33,21 @@ is float64 (depth read as float64), the results are cast to float32 at the end.
 3. ``score``: the detector score clipped to [0, 1] (1 when ``scores`` is None).
 
 A joint whose 2D position is not finite gets 0 for all four.
+
+Patch evidence (:attr:`refinet_edge.stage_io.SkeletonConfig.patch_evidence`)
+---------------------------------------------------------------------------
+Five more numbers per joint, from what a heatmap patch net with ``moments`` returns for it, ``out (B, J, 5)``:
+its offset (input - its answer, cells) and its heatmap's variance along columns, along rows and their
+covariance (cells squared), :mod:`refinet_edge.models.patch`. With ``c`` the metric patch's cell side
+(``metric_side_m / size`` metres at the joint's depth):
+
+0-1. ``shift_u``, ``shift_v``: ``out[..., 0:2] * c``, how far (m) the patch net moved the joint, input minus answer;
+2-3. ``spread_u``, ``spread_v``: ``sqrt(max(var, 0)) * c``, the heatmap's standard deviation (m);
+4.   ``correlation``: ``cov / sqrt(var_u * var_v)`` clipped to [-1, 1] (0 where either variance is 0).
+
+All five are 0 for a joint without a patch (``cell_px`` not finite). In the mirror image (x -> -x) ``shift_u`` and
+``correlation`` change sign (:data:`refinet_edge.stage_io.PATCH_EVIDENCE_MIRROR`). Float64 inside, float32 out;
+fifteen joints a person, so there is no compiled twin: every path calls this function.
 """
 
 from __future__ import annotations
@@ -42,10 +57,13 @@ import numpy as np
 from ..camera import Camera
 from ..errors import RefinetError
 from ..lifting import median_of_finite
-from ..stage_io import NUM_EVIDENCE
+from ..stage_io import NUM_EVIDENCE, NUM_PATCH_EVIDENCE
+from .patches import PatchConfig
 
 EVIDENCE_NAMES = ("depth_z", "valid_fraction", "agree_fraction", "score")
 assert len(EVIDENCE_NAMES) == NUM_EVIDENCE
+PATCH_EVIDENCE_NAMES = ("shift_u", "shift_v", "spread_u", "spread_v", "correlation")
+assert len(PATCH_EVIDENCE_NAMES) == NUM_PATCH_EVIDENCE
 SPREAD_FLOOR_M = 0.02  # the smallest robust depth spread of a person (a flat board facing the camera)
 AGREE_M = 0.10  # a window pixel "agrees" with the lifted depth when it lies within this distance of it
 MAX_DEPTH_Z = 10.0
@@ -109,3 +127,26 @@ def joint_evidence(uv_px: np.ndarray, depth_m: np.ndarray, joints_m: np.ndarray,
     score = np.clip(np.where(np.isfinite(score), score, 0.0), 0.0, 1.0)
     out = np.stack([depth_z, valid_fraction, agree_fraction, score], axis=-1)
     return np.where(present[..., None], out, 0.0).astype(np.float32)
+
+
+def patch_evidence(out: np.ndarray, cell_px: np.ndarray, cfg: PatchConfig) -> np.ndarray:
+    """The five patch-evidence features ``(B, J, 5)`` float32 (module docstring) of a heatmap patch net's output
+    with moments, ``out (B, J, 5)``, for patches cut with ``cfg`` (metric mode) whose cell sizes were
+    ``cell_px (B, J, 2)`` (not finite: no patch)."""
+    out = np.asarray(out, dtype=np.float64)
+    cell_px = np.asarray(cell_px)
+    if out.ndim != 3 or out.shape[-1] != NUM_PATCH_EVIDENCE or cell_px.shape != out.shape[:2] + (2,):
+        raise RefinetError(f"patch evidence expects the patch net's output with moments (B, J, "
+                           f"{NUM_PATCH_EVIDENCE}) and cell_px (B, J, 2); got {out.shape} and {cell_px.shape}")
+    if cfg.mode != "metric":
+        raise RefinetError(f"patch evidence needs metric patches (cells of a fixed size in metres); the patch "
+                           f"stage cuts {cfg.mode!r} patches")
+    cell_m = cfg.metric_side_m / cfg.size
+    var = np.maximum(out[..., 2:4], 0.0)
+    spread = np.sqrt(var)
+    denom = spread[..., 0] * spread[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(denom > 0, out[..., 4] / denom, 0.0)
+    feats = np.concatenate([out[..., :2] * cell_m, spread * cell_m, np.clip(corr, -1.0, 1.0)[..., None]], axis=-1)
+    ok = np.all(np.isfinite(cell_px), axis=-1, keepdims=True) & np.isfinite(feats)
+    return np.where(ok, feats, 0.0).astype(np.float32)

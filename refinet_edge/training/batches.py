@@ -20,8 +20,9 @@ import numpy as np
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
 from ..preprocess.steps import CpuSteps
-from ..skeleton import flip_left_right, mirror_joints
-from ..stage_io import patch_target, point_target, skeleton_encode, skeleton_target, with_evidence
+from ..errors import RefinetError
+from ..skeleton import mirror_joints
+from ..stage_io import mirror_evidence, patch_target, point_target, skeleton_encode, skeleton_target, with_evidence
 from .augment import limb_scale_batch
 from .frames import FrameStore
 
@@ -80,6 +81,9 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
         evidence = None
         if cfg.skeleton.evidence and chained_evidence is not None:
             evidence = chained_evidence
+        elif cfg.skeleton.patch_evidence:
+            raise RefinetError("a skeleton stage that reads patch evidence trains behind a chain cache only (the "
+                               "patch net's moments are computed there): set train.chain_cache and from_gt false")
         elif cfg.skeleton.evidence:  # from the depth map and the joints as lifted (chained: their projection)
             uv_ev = uv_in if chained is None and (recipe.from_gt or previous is None) else cam.project(joints_in)
             evidence = _CPU.evidence(uv_ev, depth, joints_in, None, cam, cfg.lift_window)
@@ -89,8 +93,8 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
             flip = rng.random(len(idx)) < recipe.flip_prob
             joints_in = np.where(flip[:, None, None], mirror_joints(joints_in), joints_in)
             gt_m = np.where(flip[:, None, None], mirror_joints(gt_m), gt_m)
-            if evidence is not None:  # per-joint scalars: the mirror image's are the same, left and right swapped
-                evidence = np.where(flip[:, None, None], flip_left_right(evidence), evidence)
+            if evidence is not None:  # left and right swapped; the patch evidence's u shift and correlation negated
+                evidence = np.where(flip[:, None, None], mirror_evidence(evidence, cfg.skeleton), evidence)
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
         target = skeleton_target(x, gt_m, centre, cfg.skeleton)
         return _finish((with_evidence(x, evidence, cfg.skeleton),), target)
@@ -128,13 +132,15 @@ def chain_draws(recipe: BatchRecipe, store: FrameStore, previous: RefinementPipe
                 on_progress=None, batch: int = 256) -> ChainDraws:
     """The earlier stages' outputs for every frame of ``store``, one 2D noise draw of ``recipe.noise`` per slot
     (seeded by ``seed`` and the slot), and the skeleton stage's evidence features of them when its config reads
-    evidence (the same values :func:`make_batch` computes from the depth map). Training epoch ``e`` reads slot
+    evidence (the same values :func:`make_batch` computes from the depth map; then the patch net's evidence,
+    :attr:`PipelineResult.patch_evidence`, where the config reads that too). Training epoch ``e`` reads slot
     ``e % draws``: the chained inputs cost ``draws`` passes of ``previous`` instead of one per epoch, over one
     sequential read of the depth maps (so a streamed store is read once)."""
     n = len(store)
     cam = store.camera
     out = np.empty((draws, n, *store.joints_m.shape[1:]), dtype=np.float32)
     with_evidence = recipe.stage == "skeleton" and recipe.config.skeleton.evidence
+    with_patch = with_evidence and recipe.config.skeleton.patch_evidence
     evidence = None
     rngs = [np.random.default_rng([seed, 104729, k]) for k in range(draws)]
     for start in range(0, n, batch):
@@ -142,11 +148,16 @@ def chain_draws(recipe: BatchRecipe, store: FrameStore, previous: RefinementPipe
         depth = store.depth_batch(start, stop)
         for k, rng in enumerate(rngs):
             uv_in = recipe.noise.apply_2d(store.uv_px[start:stop], rng)
-            joints = _last_step(previous.run(depth, uv_in, cam))
-            out[k, start:stop] = joints
+            result = previous.run(depth, uv_in, cam)
+            out[k, start:stop] = _last_step(result)
             if with_evidence:
                 joints = out[k, start:stop]  # the float32 values make_batch would read back
                 feats = _CPU.evidence(cam.project(joints), depth, joints, None, cam, recipe.config.lift_window)
+                if with_patch:
+                    if result.patch_evidence is None:
+                        raise RefinetError("the skeleton stage reads patch evidence but the patch net before it "
+                                           "gives no moments (its model config: moments true)")
+                    feats = np.concatenate([feats, result.patch_evidence], axis=-1)
                 if evidence is None:
                     evidence = np.empty((draws, n, *feats.shape[1:]), dtype=np.float32)
                 evidence[k, start:stop] = feats

@@ -157,10 +157,13 @@ def _chain_cache(settings: TrainSettings, recipe: BatchRecipe, train: FrameStore
             with np.load(path) as cached:
                 if str(cached["key"]) == key:
                     found = ChainDraws(cached["draws"], cached["evidence"] if "evidence" in cached else None)
-                    if found.evidence is not None or not _needs_evidence(settings):
+                    width = settings.pipeline.skeleton.evidence_features
+                    if not _needs_evidence(settings) or (found.evidence is not None
+                                                         and found.evidence.shape[-1] == width):
                         emit("info", {"message": f"chain cache: {settings.chain_cache} noise draws read from {path}"})
                         return found
-                    emit("info", {"message": f"chain cache: {path} has no evidence features; making it again"})
+                    emit("info", {"message": f"chain cache: {path} lacks this stage's {width} evidence features; "
+                                             f"making it again"})
         except (OSError, ValueError, KeyError) as exc:
             emit("info", {"message": f"chain cache: {path} unreadable ({exc}); making it again"})
     t0 = time.perf_counter()
@@ -265,4 +268,5 @@ def stage_preprocess(stage: str, config: PipelineConfig) -> dict:
     return {k: v for k, v in asdict(parts[stage]).items() if OMIT_WHEN_DEFAULT.get(k, object()) != v}
 
 
-OMIT_WHEN_DEFAULT: dict[str, object] = {"evidence": False, "ray_output": False, "ray_reach": 1.0, "second_pass_m": 0.0}
+OMIT_WHEN_DEFAULT: dict[str, object] = {"evidence": False, "ray_output": False, "ray_reach": 1.0, "second_pass_m": 0.0,
+                                        "patch_evidence": False}
