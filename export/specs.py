@@ -1,17 +1,18 @@
 """Tensor names and shapes of each stage's network, as exported.
 
-=========== ========================== ================= ===========================
+=========== ========================== ================= ===================================
 stage       input names                input shapes      output
-=========== ========================== ================= ===========================
-patch       ``patches``                (B, J, S, S)      ``offsets`` (B, J, 2) cells (5: + the spread)
+=========== ========================== ================= ===================================
+patch       ``patches``                (B, J, S, S)      ``offsets`` (B, J, 2) cells, or
+                                                         (B, J, 5) with ``moments``
 skeleton    ``joints``                 (B, J, F)         ``offsets`` (B, J, 3)
 pointcloud  ``points``, ``counts``     (B, J, N, 3),     ``offsets`` (B, J, 3)
                                        (B, J)
-=========== ========================== ================= ===========================
+=========== ========================== ================= ===================================
 
 All float32; ``B`` (people x frames) is the only dynamic axis, named ``batch``.
-``J``, ``S``, ``N`` and ``F`` (3, or 5 with the skeleton's ray features) come
-from the stage's model config.
+``J``, ``S``, ``N`` and ``F`` (3; 5 with the skeleton's ray features, 9 with
+the evidence, 14 with the patch evidence) come from the stage's model config.
 """
 
 from __future__ import annotations

@@ -309,6 +309,7 @@ class RefinementPipeline:
         runners: dict[str, Runner] = {}
         pre: dict[str, dict] = {}
         provenance: dict[str, dict] = {}
+        moments = False  # whether the patch net returns its heatmap's spread
         for stage in stages:
             path = directory / f"{stage}.safetensors"
             if path.exists():
@@ -319,7 +320,13 @@ class RefinementPipeline:
                 runners[stage] = TorchRunner(model.to(device))
                 pre[stage] = meta.preprocess
                 provenance[stage] = dict(meta.extra)
-        pipeline = cls(runners, config_from_preprocess(pre))
+                moments = moments or (stage == "patch" and getattr(meta.model_config, "moments", False))
+        config = config_from_preprocess(pre)
+        if "skeleton" in runners and config.skeleton.patch_evidence and not moments:
+            why = "gives no heatmap moments (model config moments)" if "patch" in runners else "is not loaded"
+            raise RefinetError(f"{directory / 'skeleton.safetensors'} reads the patch net's evidence (pre-processing "
+                               f"patch_evidence) but {directory / 'patch.safetensors'} {why}")
+        pipeline = cls(runners, config)
         pipeline.provenance = provenance
         return pipeline
 

@@ -167,7 +167,8 @@ def test_old_checkpoint_loads_and_mismatch_is_one_line(tmp_path: Path) -> None:
     _save(tmp_path, {"mode": "metric", "rays": True}, 5)  # written before the options existed
     assert RefinementPipeline.from_dir(tmp_path).config.skeleton == SkeletonConfig(rays=True)
     _save(tmp_path, {"mode": "metric", "rays": True, "evidence": True}, 5)
-    with pytest.raises(RefinetError, match=r"takes 5 features per joint but .*evidence=True\) gives 9"):
+    with pytest.raises(RefinetError,
+                       match=r"takes 5 features per joint but .*evidence=True, patch_evidence=False\) gives 9"):
         RefinementPipeline.from_dir(tmp_path)
     _save(tmp_path, {"mode": "metric", "rays": True, "future_option": 1}, 5)
     with pytest.raises(RefinetError, match="'future_option' is not known to this version"):

@@ -567,3 +567,47 @@ def test_training_a_wider_pointcloud_net_from_a_narrow_checkpoint_round_trips(ti
     model, info = load_stage(tmp_path / "run" / "pointcloud.safetensors", expect_stage="pointcloud")
     assert tuple(info.model_config.conv_channels) == (8, 16, 48) and info.model_config.head_size == 24
     assert model.head[0].weight.shape == (24, 48)
+
+
+def test_patch_evidence_trains_behind_a_chain_cache_and_round_trips(tiny_set, tmp_path):
+    """Round 16: the chain cache holds the four evidence features and the patch net's five, a mirrored sample's
+    patch evidence is mirrored with it, and a skeleton trained with them loads and runs in the pipeline."""
+    import subprocess as sp
+
+    from refinet_edge.pipeline import RefinementPipeline
+    from refinet_edge.stage_io import mirror_evidence
+    from refinet_edge.training.batches import chain_draws, make_batch
+    from refinet_edge.training.frames import load_frames
+    from refinet_edge.training.run import settings_from_hypes
+
+    run_training(_hypes("patch", tiny_set, tmp_path))
+    script = REPO / "scripts/set_preprocess.py"
+    done = sp.run([sys.executable, str(script), str(tmp_path / "patch.safetensors"), "model.moments=true"],
+                  capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    options = {"data.from_gt": False, "train.chain_cache": 2, "train.flip_prob": 1.0,
+               "preprocess.skeleton": {"mode": "metric", "rays": True, "evidence": True, "patch_evidence": True}}
+    hypes = _hypes("skeleton", tiny_set, tmp_path, **options)
+    assert hypes.model_config.input_features == 14
+    previous = RefinementPipeline.from_dir(tmp_path, stages=("patch",))
+    settings = settings_from_hypes(hypes, previous)
+    store = load_frames(tiny_set, "side", "train")
+    made = chain_draws(_recipe(settings), store, previous, 2, seed=3, batch=16)
+    assert made.evidence.shape == (2, len(store), 15, 9)
+    rng = np.random.default_rng([3, 104729, 0])  # slot 0, as chain_draws seeds it
+    first = previous.run(store.depth_batch(0, 16), settings.noise.apply_2d(store.uv_px[:16], rng), store.camera)
+    np.testing.assert_allclose(made.evidence[0, :16, :, 4:], first.patch_evidence, atol=1e-6)
+    idx = np.arange(6)
+    joints, evidence = made.slot(0)
+    flipped = make_batch(replace(_recipe(settings), flip_prob=1.0), store, idx, np.random.default_rng(1),
+                         chained=joints[idx], chained_evidence=evidence[idx])
+    np.testing.assert_array_equal(flipped.inputs[0][..., 5:],
+                                  mirror_evidence(evidence[idx], settings.pipeline.skeleton))
+    with pytest.raises(RefinetError, match="patch evidence trains behind a chain cache only"):
+        make_batch(_recipe(settings), store, idx, np.random.default_rng(1), previous)
+    best = run_training(hypes)
+    assert 0.0 <= best["acc_10cm"] <= 100.0
+    pipeline = RefinementPipeline.from_dir(tmp_path, stages=("patch", "skeleton"))
+    assert pipeline.config.skeleton.patch_evidence
+    result = pipeline.run(store.depth_batch(0, 2), store.uv_px[:2], store.camera)
+    assert np.isfinite(result.steps["skeleton"]).all() and result.patch_evidence.shape == (2, 15, 5)

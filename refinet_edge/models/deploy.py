@@ -15,7 +15,9 @@ heatmap ``PatchHeatmapNet``    the 1x1 head conv of all J maps, then "keep patch
                                one-hot Mul and a ReduceSum), becomes a Mul of each patch's features
                                by its own joint's head weights and a ReduceSum; the soft-argmax
                                (two Mul/ReduceSum pairs, Concat, Neg) becomes one MatMul with the
-                               negated cell grid (int8 calibration leaves it in float)
+                               negated cell grid (int8 calibration leaves it in float); with
+                               ``moments`` the same MatMul also takes the grid's squares and
+                               product, and the variances are ``E[u^2] - E[u]^2`` (and so on)
 ``SkeletonNet`` (flip test)    the mirror of the input is folded into the input layer's weights
                                (one Gemm with both halves side by side, then a Reshape to two rows:
                                no mirror MatMul, Unsqueeze or Concat); mirroring the second half
@@ -95,7 +97,11 @@ class _PatchHeatmapExport(nn.Module):
         bias = net.head.bias.detach() if net.head.bias is not None else torch.zeros(self.joints)
         self.register_buffer("own_weight", weight.reshape(1, self.joints, self.channels, 1).clone())
         self.register_buffer("own_bias", bias.reshape(1, self.joints, 1).clone())
-        self.register_buffer("neg_grid", -torch.stack([net.grid_u, net.grid_v], dim=-1).clone())  # (g*g, 2)
+        self.moments = cfg.moments
+        columns = [-net.grid_u, -net.grid_v]
+        if cfg.moments:  # raw second moments beside the offsets: still one MatMul
+            columns += [net.grid_u * net.grid_u, net.grid_v * net.grid_v, net.grid_u * net.grid_v]
+        self.register_buffer("neg_grid", torch.stack(columns, dim=-1).clone())  # (g*g, 2 or 5)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         j, s = self.joints, self.size
@@ -103,7 +109,13 @@ class _PatchHeatmapExport(nn.Module):
         # A Mul and a ReduceSum, not a MatMul with the constant first: int8 Q/DQ would put per-channel weights on
         # MatMul's input A, which TensorRT does not take (export/trt_check.py)
         maps = (features * self.own_weight).sum(dim=2) + self.own_bias  # (B, J, g*g)
-        return torch.matmul(torch.softmax(maps, dim=-1), self.neg_grid)  # (B, J, 2) = -(u, v)
+        out = torch.matmul(torch.softmax(maps, dim=-1), self.neg_grid)  # (B, J, 2) = -(u, v)
+        if not self.moments:
+            return out
+        # E[u^2] - E[u]^2 etc.: the variances and covariance of the map (out[..., :2] is -E[u], -E[v])
+        first, second = out[..., :2], out[..., 2:]
+        centred = second - torch.cat([first * first, first[..., :1] * first[..., 1:]], dim=-1)
+        return torch.cat([first, centred], dim=-1)  # (B, J, 5)
 
 
 class _SkeletonFlipExport(nn.Module):

@@ -1,7 +1,8 @@
 """Stage B: the Martinez-style residual MLP over the lifted skeleton.
 
 Input ``joints (B, J, F)`` float (F = 3, or 5 with the ray features of
-:class:`~refinet_edge.stage_io.SkeletonConfig`, + 4 evidence, + 5 patch evidence): the lifted 3D joints, normalised by the
+:class:`~refinet_edge.stage_io.SkeletonConfig`, + 4 evidence, + 5 patch evidence):
+the lifted 3D joints, normalised by the
 pre-processing (authors: per-axis mean/std in mm, invisible joints 0).
 Output ``(B, J, 3)`` float in the same normalised units: absolute joints
 (authors' ITOP config) or offsets (``"offset": true``, Baracca config).

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import RefinetError
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
 from ..preprocess.steps import CpuSteps
-from ..errors import RefinetError
 from ..skeleton import mirror_joints
 from ..stage_io import mirror_evidence, patch_target, point_target, skeleton_encode, skeleton_target, with_evidence
 from .augment import limb_scale_batch
