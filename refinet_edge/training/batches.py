@@ -52,6 +52,7 @@ class BatchRecipe:
     config: PipelineConfig
     flip_prob: float = 0.0  # skeleton: share of samples mirrored (x -> -x, left <-> right), input and target alike
     limb_scale: float = 0.0  # skeleton: bones scaled by U(1 - a, 1 + a) per sample (training/augment.py); 0 = off
+    joint_dropout: float = 0.0  # skeleton: share of joints whose input is removed (missing: zeros), target kept
 
 
 def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
@@ -95,6 +96,11 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
             gt_m = np.where(flip[:, None, None], mirror_joints(gt_m), gt_m)
             if evidence is not None:  # left and right swapped; the patch evidence's u shift and correlation negated
                 evidence = np.where(flip[:, None, None], mirror_evidence(evidence, cfg.skeleton), evidence)
+        if recipe.joint_dropout > 0:  # as the pipeline meets a joint with no 2D: NaN joint, zero evidence
+            drop = rng.random(joints_in.shape[:2]) < recipe.joint_dropout
+            joints_in = np.where(drop[..., None], np.nan, joints_in)
+            if evidence is not None:
+                evidence = np.where(drop[..., None], 0.0, evidence).astype(np.float32)
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
         target = skeleton_target(x, gt_m, centre, cfg.skeleton)
         return _finish((with_evidence(x, evidence, cfg.skeleton),), target)
