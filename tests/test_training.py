@@ -611,3 +611,35 @@ def test_patch_evidence_trains_behind_a_chain_cache_and_round_trips(tiny_set, tm
     assert pipeline.config.skeleton.patch_evidence
     result = pipeline.run(store.depth_batch(0, 2), store.uv_px[:2], store.camera)
     assert np.isfinite(result.steps["skeleton"]).all() and result.patch_evidence.shape == (2, 15, 5)
+
+
+def test_joint_dropout_removes_inputs_as_missing_joints_and_keeps_targets(tiny_set, tmp_path):
+    from refinet_edge.stage_io import SkeletonConfig, skeleton_decode, skeleton_encode
+    from refinet_edge.training.batches import make_batch
+    from refinet_edge.training.frames import load_frames
+    from refinet_edge.training.run import settings_from_hypes
+
+    hypes = _hypes("skeleton", tiny_set, tmp_path, **{"train.joint_dropout": 0.3, "preprocess.skeleton": {
+        "mode": "metric", "rays": True, "evidence": True}})
+    settings = settings_from_hypes(hypes, None)
+    assert settings.joint_dropout == 0.3
+    store = load_frames(tiny_set, "side", "train")
+    idx = np.arange(8)
+    joints_in = store.joints_m[idx] + np.random.default_rng(0).normal(0.0, 0.03, size=(8, 15, 3))
+    evidence = np.ones((8, 15, 4), np.float32)
+    recipe = replace(_recipe(settings), joint_dropout=0.3)
+    batch = make_batch(recipe, store, idx, np.random.default_rng(1), chained=joints_in, chained_evidence=evidence)
+    x = batch.inputs[0]
+    dropped = np.all(x == 0.0, axis=-1)  # coordinates, rays and evidence all zero: a missing joint
+    assert 0.15 < dropped.mean() < 0.45
+    kept = ~dropped
+    np.testing.assert_array_equal(x[..., 5:][kept], 1.0)
+    # the targets still decode to the truth, dropped joints included (from the centre of the joints kept)
+    cfg = SkeletonConfig(rays=True, evidence=True)
+    masked = np.where(dropped[..., None], np.nan, joints_in)
+    xm, centre = skeleton_encode(masked, cfg)
+    np.testing.assert_allclose(skeleton_decode(xm, batch.target, centre, cfg), store.joints_m[idx], atol=1e-5)
+    assert batch.weight.all()
+    for bad in (1.0, -0.1):
+        with pytest.raises(RefinetError, match="joint_dropout"):
+            _hypes("skeleton", tiny_set, tmp_path, **{"train.joint_dropout": bad})
