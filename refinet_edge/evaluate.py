@@ -23,6 +23,14 @@ Report layout (JSON, ``schema_version`` 1)::
 ``by_distance`` bins the frames by the subject's distance (the ground-truth
 torso's depth, 1 m bins, :func:`~refinet_edge.metrics.accuracy_by_distance`):
 how accuracy falls off with range, where a depth sensor's noise grows.
+``by_visibility`` (where the labels have visibility, as ITOP and the synthetic
+data do) splits each step's accuracy into the joints the sensor sees and those
+hidden behind a body part or an object
+(:func:`~refinet_edge.metrics.accuracy_by_visibility`, with hands and feet
+apart)::
+
+     "by_visibility": {"pointcloud": {"visible_share": 66.3, "acc_10cm_visible": ...,
+                                      "acc_10cm_hidden": ..., "groups": {"hands": {...}, "feet": {...}}}, ...}
 ``second_pass_m`` is the skeleton's second-pass gate (0: one pass; see
 :mod:`refinet_edge.pipeline`): with it, the steps after ``input`` are those of
 the pass that gave each person's answer.
@@ -38,7 +46,7 @@ import numpy as np
 
 from . import __version__
 from .camera import Camera
-from .metrics import PoseMetrics, accuracy_by_distance, compute_metrics
+from .metrics import PoseMetrics, accuracy_by_distance, accuracy_by_visibility, compute_metrics
 from .noise import DetectorNoise
 from .pipeline import PipelineConfig, RefinementPipeline
 
@@ -121,7 +129,15 @@ def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, ou
         "second_pass_m": pipeline.config.skeleton.second_pass_m if "skeleton" in pipeline.runners else 0.0,
         "steps": {step: compute_metrics(pred, gt_m).to_dict() for step, pred in outputs.items()},
         "by_distance": {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()},
+        **({"by_visibility": {step: accuracy_by_visibility(pred, gt_m, split.visible)
+                              for step, pred in outputs.items()}} if _has_visibility(split) else {}),
     }
+
+
+def _has_visibility(split) -> bool:
+    """Whether the split's labels say which joints the sensor sees (ITOP ``visible_joints``, synthetic data)."""
+    visible = getattr(split, "visible", None)
+    return visible is not None and np.shape(visible) == np.shape(split.joints_m)[:2]
 
 
 def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: EvalSettings = EvalSettings(),

@@ -296,6 +296,33 @@ def print_report(report: dict) -> None:
     by_distance = report.get("by_distance")
     if by_distance:
         out.print(distance_table(by_distance))
+    by_visibility = report.get("by_visibility")
+    if by_visibility:
+        out.print(visibility_table(by_visibility))
+
+
+def visibility_table(by_visibility: dict[str, dict]):
+    """The report's ``by_visibility`` as a table: acc@10cm per step of the joints the sensor sees and of the hidden
+    ones (all joints, hands, feet)."""
+    from rich.table import Table
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    steps = list(by_visibility)
+    table = Table(title="accuracy at 10 cm (%) of the joints the sensor sees and of the hidden ones")
+    table.add_column("joints")
+    table.add_column("share %", justify="right")
+    for step in steps:
+        table.add_column(step, justify="right")
+    first = by_visibility[steps[0]]
+    rows = [("all", first, None), *((g, first["groups"][g], g) for g in first["groups"])]
+    for label, head, group in rows:
+        for kind, share in (("visible", head["visible_share"]), ("hidden", 100.0 - head["visible_share"])):
+            values = [(by_visibility[s] if group is None else by_visibility[s]["groups"][group])[f"acc_10cm_{kind}"]
+                      for s in steps]
+            table.add_row(f"{label}, {kind}", f"{share:.1f}", *(cell(v) for v in values))
+    return table
 
 
 def distance_table(by_distance: dict[str, list[dict]]):

@@ -179,6 +179,39 @@ def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray, thresh_mm: float = 100
     return metrics_from_errors(joint_errors_mm(pred_m, gt_m), thresh_mm, fine_thresh_mm)
 
 
+def accuracy_by_visibility(pred_m: np.ndarray, gt_m: np.ndarray, visible: np.ndarray,
+                           thresh_mm: float = 100.0) -> dict:
+    """Accuracy split by the labels' visibility ``visible (N, 15)`` bool (ITOP's ``visible_joints``; synthetic
+    data: :mod:`refinet_edge.synth.visibility`, a joint hidden by another body part or an object more than ~3 cm in
+    front of it): ``visible_share`` (percent of joints labelled visible) and ``acc_10cm_visible`` /
+    ``acc_10cm_hidden`` (percent of those joints within ``thresh_mm``; None where there are none), and the same
+    per joint group of :data:`JOINT_GROUPS_VISIBILITY` (``groups``). Same shapes and rules as
+    :func:`compute_metrics`. A joint the sensor cannot see has no depth of its own: only the body around it places
+    it, so this says how much of what is missed is what no single depth view shows."""
+    pred_m, gt_m = _checked_poses(pred_m, gt_m, "accuracy_by_visibility")
+    visible = np.asarray(visible)
+    if visible.shape != gt_m.shape[:2]:
+        raise RefinetError(f"accuracy_by_visibility expects visible of shape {gt_m.shape[:2]}, got {visible.shape}")
+    visible = visible.astype(bool)
+    hits = joint_errors_mm(pred_m, gt_m) < thresh_mm  # NaN (a missing prediction) is a miss
+
+    def share(mask: np.ndarray) -> float | None:
+        return float(hits[mask].mean() * 100.0) if mask.any() else None
+
+    groups = {}
+    for name, idx in JOINT_GROUPS_VISIBILITY.items():
+        vis = np.zeros_like(visible)
+        vis[:, list(idx)] = True
+        groups[name] = {"visible_share": float(visible[:, list(idx)].mean() * 100.0),
+                        "acc_10cm_visible": share(vis & visible), "acc_10cm_hidden": share(vis & ~visible)}
+    return {"visible_share": float(visible.mean() * 100.0), "acc_10cm_visible": share(visible),
+            "acc_10cm_hidden": share(~visible), "groups": groups}
+
+
+# Joint groups of :func:`accuracy_by_visibility` (indices into JOINT_NAMES): the extremities issue 18 counts.
+JOINT_GROUPS_VISIBILITY: dict[str, tuple[int, ...]] = {"hands": (6, 7), "feet": (13, 14)}
+
+
 # Bin edges (m) of the subject's distance for :func:`accuracy_by_distance`: 1 m bins, the last one open.
 DISTANCE_EDGES_M: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, float("inf"))
 

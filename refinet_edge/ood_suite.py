@@ -253,10 +253,43 @@ def suite_rows(report: dict) -> list[list[str]]:
 
 def format_markdown(report: dict) -> str:
     """The suite's table in Markdown (what the README shows)."""
-    rows = suite_rows(report)
+    return _markdown(suite_rows(report))
+
+
+def _markdown(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.insert(1, "|" + "---|" * len(rows[0]))
     return "\n".join(lines)
+
+
+def visibility_rows(report: dict) -> list[list[str]]:
+    """Header and two rows per split (default noise, exact 2D): the last step's acc@10cm of the joints the sensor
+    sees and of the hidden ones (the labels' visibility), all joints, hands and feet; empty for a report made
+    before ``by_visibility`` existed."""
+    splits = [e for e in report["splits"] if "by_visibility" in e]
+    if not splits:
+        return []
+    rows = [["split", "2D", "visible %", "visible", "hidden", "hands visible", "hands hidden", "feet visible",
+             "feet hidden"]]
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    for entry in splits:
+        for label, rep in (("noisy", entry), ("exact", entry["exact_2d"])):
+            last = rep["by_visibility"][list(rep["by_visibility"])[-1]]
+            hands, feet = last["groups"]["hands"], last["groups"]["feet"]
+            rows.append([entry["name"], label, f"{last['visible_share']:.0f}", cell(last["acc_10cm_visible"]),
+                         cell(last["acc_10cm_hidden"]), cell(hands["acc_10cm_visible"]),
+                         cell(hands["acc_10cm_hidden"]), cell(feet["acc_10cm_visible"]),
+                         cell(feet["acc_10cm_hidden"])])
+    return rows
+
+
+def format_visibility_markdown(report: dict) -> str:
+    """The visibility table (:func:`visibility_rows`) in Markdown; empty without ``by_visibility``."""
+    rows = visibility_rows(report)
+    return _markdown(rows) if rows else ""
 
 
 def format_suite(report: dict) -> str:
@@ -270,4 +303,10 @@ def format_suite(report: dict) -> str:
                  f"error of the last step's acc@10cm over frames; groups: acc@10cm lifted input -> last step, "
                  f"! = last step below the lifted input")
     lines += [f"{s['name']}: {s['reason']}" for s in report["skipped"]]
+    visibility = visibility_rows(report)
+    if visibility:
+        widths = [max(len(r[i]) for r in visibility) for i in range(len(visibility[0]))]
+        lines += ["", "last step acc@10cm % of the joints the sensor sees (visible) and of those hidden behind a body "
+                      "part or an object (the labels' visibility):"]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in visibility]
     return "\n".join(lines)

@@ -77,6 +77,14 @@ def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
     assert "by subject distance" in result.stdout
     pooled = sum(row["frames"] * row["acc_10cm"] for row in bins) / 48  # the bins pool back to the whole split
     assert pooled == pytest.approx(report["steps"]["pointcloud"]["acc_10cm"])
+    # by visibility (the synthetic labels have it): seen and hidden joints pool back to the whole split too
+    assert list(report["by_visibility"]) == list(report["steps"])
+    for step, row in report["by_visibility"].items():
+        share = row["visible_share"] / 100.0
+        assert 0.0 < share < 1.0
+        pooled = share * row["acc_10cm_visible"] + (1.0 - share) * row["acc_10cm_hidden"]
+        assert pooled == pytest.approx(report["steps"][step]["acc_10cm"])
+    assert "the joints the sensor sees" in result.stdout and "hands, hidden" in result.stdout
 
 
 def test_evaluate_names_a_checkpoint_under_the_working_directory_relative_to_it(synth_dir, tmp_path):

@@ -11,6 +11,7 @@ from refinet_edge.errors import RefinetError
 from refinet_edge.metrics import (
     TORSO,
     accuracy_by_distance,
+    accuracy_by_visibility,
     accuracy_percent,
     compute_metrics,
     joint_errors_mm,
@@ -148,3 +149,25 @@ def test_accuracy_by_distance_rejects_bad_input() -> None:
         accuracy_by_distance(np.zeros((2, 14, 3)), gt)
     with pytest.raises(RefinetError, match="must rise"):
         accuracy_by_distance(gt, gt, edges_m=(0.0, 2.0, 1.0))
+
+
+def test_accuracy_by_visibility_by_hand() -> None:
+    gt = np.zeros((2, 15, 3))
+    gt[..., 2] = 3.0
+    pred = gt.copy()
+    pred[0, 6, 0] = 0.2  # a hidden right hand 20 cm off
+    pred[1, 0] = np.nan  # a missing visible head: a miss
+    visible = np.ones((2, 15), bool)
+    visible[0, 6] = visible[1, 7] = False
+    got = accuracy_by_visibility(pred, gt, visible)
+    assert got["visible_share"] == pytest.approx(28 / 30 * 100)
+    assert got["acc_10cm_visible"] == pytest.approx(27 / 28 * 100) and got["acc_10cm_hidden"] == pytest.approx(50.0)
+    assert got["groups"]["hands"] == {"visible_share": 50.0, "acc_10cm_visible": 100.0, "acc_10cm_hidden": 50.0}
+    assert got["groups"]["feet"]["acc_10cm_hidden"] is None  # no hidden foot: nothing to score
+    json.dumps(got)  # JSON-ready
+
+
+def test_accuracy_by_visibility_rejects_bad_input() -> None:
+    gt = np.zeros((2, 15, 3))
+    with pytest.raises(RefinetError, match=r"expects visible of shape \(2, 15\)"):
+        accuracy_by_visibility(gt, gt, np.ones((2, 14), bool))

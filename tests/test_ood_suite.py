@@ -189,6 +189,24 @@ def test_bad_names_give_one_error_line(tmp_path, args, needles):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_visibility_table_is_the_committed_report_and_pools_back() -> None:
+    from refinet_edge.ood_suite import format_visibility_markdown, visibility_rows
+
+    report = json.loads((ROOT / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v17-ood/ood_suite.json").read_text())
+    from fixtures.docs import documented_text
+
+    assert format_visibility_markdown(report) in documented_text()
+    assert len(visibility_rows(report)) == 1 + 2 * len(report["splits"])
+    for entry in report["splits"]:
+        for rep in (entry, entry["exact_2d"]):
+            row = rep["by_visibility"]["pointcloud"]
+            share = row["visible_share"] / 100.0
+            pooled = share * row["acc_10cm_visible"] + (1.0 - share) * row["acc_10cm_hidden"]
+            assert pooled == pytest.approx(rep["steps"]["pointcloud"]["acc_10cm"])
+    older = json.loads((ROOT / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v16-ood/ood_suite.json").read_text())
+    assert visibility_rows(older) == [] and format_visibility_markdown(older) == ""  # made before the split
+
+
 @pytest.mark.parametrize("folder", ["2026-12-05-cpu-2core-xeon-ood", "2026-12-05-cpu-2core-xeon-v8-ood",
                                     "2026-12-05-cpu-2core-xeon-v9-ood", "2026-12-05-cpu-2core-xeon-v10-ood",
                                     "2026-12-05-cpu-2core-xeon-v11-ood", "2026-12-06-cpu-2core-xeon-v12-ood",
