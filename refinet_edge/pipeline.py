@@ -180,11 +180,12 @@ class RefinementPipeline:
         return ("input", *(s for s in STAGES if s in self.runners))
 
     def run(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None = None,
-            clock: StepClock | None = None, scores: np.ndarray | None = None) -> PipelineResult:
+            clock: StepClock | None = None) -> PipelineResult:
         """Refine ``uv_px (B, J, 2)`` on ``depth_m (B, H, W)``; stop after step ``until`` if given.
 
-        ``scores (B, J)``: the 2D detector's confidences, read only by a skeleton stage trained with evidence
-        features (:attr:`SkeletonConfig.evidence`); None counts every present joint as score 1.
+        A 2D detector's confidences are not taken: the skeleton's evidence features count every present joint
+        as score 1, as its training did (the training data has no detector scores; a detector's real scores,
+        0.3-1, put the skeleton where it never learned: see :mod:`refinet_edge.preprocess.evidence`).
 
         ``clock(name)``, if given, is entered around each piece of work (benchmarks time them): ``lift``,
         ``patch_extract``, ``patch``, ``skeleton_io``, ``skeleton``, ``point_sample``, ``pointcloud`` (each
@@ -197,16 +198,16 @@ class RefinementPipeline:
             if depth_m.ndim != 3 or uv_px.ndim != 3 or uv_px.shape[0] != depth_m.shape[0] or uv_px.shape[-1] != 2:
                 raise RefinetError(f"pipeline expects depth (B, H, W) and uv_px (B, J, 2); got {depth_m.shape} "
                                    f"and {uv_px.shape}")
-            steps, uvs, has_depth, aux = self._one_pass(depth_m, uv_px, camera, until, step, scores)
+            steps, uvs, has_depth, aux = self._one_pass(depth_m, uv_px, camera, until, step)
             valid = np.all(np.isfinite(uv_px), axis=-1) & camera.in_image(uv_px) & has_depth
             restart = np.zeros(valid.shape, dtype=bool)
             gate = self.config.skeleton.second_pass_m
             if gate > 0 and until is None and "skeleton" in self.runners:
-                restart = self._second_pass(depth_m, uv_px, camera, steps, uvs, aux, gate, step, scores)
+                restart = self._second_pass(depth_m, uv_px, camera, steps, uvs, aux, gate, step)
         return PipelineResult(steps, uvs, valid, restart, aux.get("patch_evidence"))
 
     def _one_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None,
-                  step: StepClock, scores: np.ndarray | None) -> tuple[dict, dict, np.ndarray, dict]:
+                  step: StepClock) -> tuple[dict, dict, np.ndarray, dict]:
         """Lift ``uv_px`` and run the loaded stages (up to ``until``): steps, 2D joints, has-depth mask and what
         a stage left for a later one (``patch_evidence``)."""
         cfg = self.config
@@ -221,12 +222,12 @@ class RefinementPipeline:
                 break
             if stage not in self.runners:
                 continue
-            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, scores, aux)
+            joints = self._run_stage(stage, prep, depth_m, uvs, joints, camera, step, aux)
             steps[stage] = joints
         return steps, uvs, has_depth, aux
 
     def _second_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, steps: dict, uvs: dict,
-                     aux: dict, gate: float, step: StepClock, scores: np.ndarray | None) -> np.ndarray:
+                     aux: dict, gate: float, step: StepClock) -> np.ndarray:
         """Restart the joints whose answer is more than ``gate`` m from their detection (module docstring);
         updates ``steps``, ``uvs`` and ``aux`` in place for the people run again; returns the restarted joints."""
         answer = steps[list(steps)[-1]]  # (B, J, 3) m
@@ -242,8 +243,7 @@ class RefinementPipeline:
         if people.size == 0:
             return restart
         uv_again = np.where(restart[people, :, None], uv_answer[people], uv_px[people])
-        again, uvs_again, _, aux_again = self._one_pass(depth_m[people], uv_again, camera, None, step,
-                                                        None if scores is None else scores[people])
+        again, uvs_again, _, aux_again = self._one_pass(depth_m[people], uv_again, camera, None, step)
         for name in list(steps)[1:]:  # new arrays: a step may share its array with another
             merged = steps[name].copy()
             merged[people] = again[name]
@@ -256,8 +256,7 @@ class RefinementPipeline:
         return restart
 
     def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
-                   camera: Camera, step: StepClock, scores: np.ndarray | None = None,
-                   aux: dict | None = None) -> np.ndarray:
+                   camera: Camera, step: StepClock, aux: dict | None = None) -> np.ndarray:
         cfg, runner = self.config, self.runners[stage]
         aux = {} if aux is None else aux
         if stage == "patch":
@@ -279,7 +278,8 @@ class RefinementPipeline:
                 x, centre = prep.skeleton_encode(joints, cfg.skeleton)
                 if cfg.skeleton.evidence:
                     uv_step = uvs["patch"] if "patch" in uvs else uvs["input"]
-                    evidence = prep.evidence(uv_step, depth_m, joints, scores, camera, cfg.lift_window)
+                    # scores None: 1 for every present joint, as in training (run's docstring)
+                    evidence = prep.evidence(uv_step, depth_m, joints, None, camera, cfg.lift_window)
                     if cfg.skeleton.patch_evidence:
                         if "patch_evidence" not in aux:
                             raise RefinetError("the skeleton stage reads patch evidence (preprocess.skeleton."

@@ -69,7 +69,8 @@ class Refiner:
             return Refined({s: empty for s in self.steps}, self.steps[-1], none, {}, none)
         start = time.perf_counter()
         depth = np.broadcast_to(frame.depth_m, (people, *frame.depth_m.shape))
-        result = self.pipeline.run(depth, detections.uv_px, frame.camera, scores=detections.scores)  # evidence
+        # the detector's scores stay out: the skeleton was trained with score 1 (RefinementPipeline.run)
+        result = self.pipeline.run(depth, detections.uv_px, frame.camera)
         total = (time.perf_counter() - start) * 1e3
         timings = dict(self.timings)
         timings["preprocess"] = total - sum(self.timings.values())
