@@ -78,6 +78,9 @@ def evaluate(
     swap_prob: Annotated[float, typer.Option(help="Probability of a left/right swap per joint pair.")] = 0.05,
     outlier_prob: Annotated[float, typer.Option(
         help="Probability per joint of a gross error (snap to a neighbour or to background).")] = 0.05,
+    missing_prob: Annotated[float, typer.Option(
+        help="Probability per joint that the detector leaves it out (as real ones drop low-confidence keypoints); "
+             "it is still scored.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated detector noise.")] = 0,
     window: Annotated[int, typer.Option(help="Lifting window side in px (median of valid depth).")] = 9,
     checkpoints: Annotated[Path | None, typer.Option(
@@ -120,7 +123,8 @@ def evaluate(
     Precision.parse(precision)  # a bad value is named before any other hint
     if json_path is not None:
         check_output_file(json_path, "--json")  # before the work, not after it
-    noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob)
+    noise = DetectorNoise(sigma_px=noise_sigma, mu_px=noise_mu, swap_prob=swap_prob, outlier_prob=outlier_prob,
+                          missing_prob=missing_prob)
     settings = EvalSettings(noise=noise, seed=seed, window=window)
     torch_fp32 = backend == "torch" and onnx_dir is None and precision == "fp32"
     if torch_fp32:
@@ -273,7 +277,8 @@ def print_report(report: dict) -> None:
     noise = report["noise"]
     title = (f"{report['data']} · {report['view']} {report['split']} · {report['frames']} frames · "
              f"noise sigma {noise['sigma_px']} px mu {noise['mu_px']} swap {noise['swap_prob']} "
-             f"outlier {noise['outlier_prob']}")
+             f"outlier {noise['outlier_prob']}" + (f" missing {noise['missing_prob']}" if noise.get("missing_prob")
+                                                   else ""))
     if report.get("second_pass_m"):
         title += f" · second pass {report['second_pass_m']:g} m"
     table = Table(title=title)

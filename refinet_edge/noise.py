@@ -77,7 +77,7 @@ OKS_SIGMAS = np.array([0.035, 0.079, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0
                        0.089, 0.089])
 
 
-_OPTIONAL = ("oks_profile", "clean_prob")  # left out of to_dict() at their default 0
+_OPTIONAL = ("oks_profile", "clean_prob", "missing_prob")  # left out of to_dict() at their default 0
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class DetectorNoise:
         snap_fraction: fraction of the gross errors that snap to a neighbour.
         snap_sigma_px: std of the noise around the neighbour a joint snaps to, px.
         jump_min_px, jump_max_px: range of a jump's length, px (uniform).
+        missing_prob: probability, per joint, that the detector leaves it out (NaN), as detectors drop
+            keypoints under their confidence threshold (``live``'s YOLO pose and MediaPipe: 0.5). Drawn after
+            every other draw, so the rest of the noise is the same with or without it.
     """
 
     sigma_px: float = 5.0
@@ -105,9 +108,10 @@ class DetectorNoise:
     jump_max_px: float = 60.0
     oks_profile: float = 0.0  # weight of the COCO per-joint sigma profile (0: one sigma for every joint)
     clean_prob: float = 0.0  # probability per person-frame of exact 2D (no swap, noise or outlier)
+    missing_prob: float = 0.0  # probability per joint of being left out (NaN), drawn last
 
     def __post_init__(self) -> None:
-        for name in ("swap_prob", "outlier_prob", "snap_fraction", "oks_profile", "clean_prob"):
+        for name in ("swap_prob", "outlier_prob", "snap_fraction", "oks_profile", "clean_prob", "missing_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise RefinetError(f"DetectorNoise.{name} must be a probability in [0, 1], got {value}")
@@ -123,8 +127,8 @@ class DetectorNoise:
             )
 
     def to_dict(self) -> dict:
-        """All settings as plain floats, for reports and configs (``oks_profile`` and ``clean_prob`` only when
-        set, so reports written before the options existed read the same)."""
+        """All settings as plain floats, for reports and configs (``oks_profile``, ``clean_prob`` and
+        ``missing_prob`` only when set, so reports written before the options existed read the same)."""
         return {k: float(v) for k, v in asdict(self).items() if k not in _OPTIONAL or v != 0.0}
 
     def sigma_per_joint_px(self) -> np.ndarray:
@@ -181,6 +185,9 @@ class DetectorNoise:
         if self.clean_prob > 0.0:  # drawn last: the draws above do not depend on it
             clean = rng.random(lead) < self.clean_prob
             out = np.where(clean[..., None, None], uv_px, out)
+        if self.missing_prob > 0.0:  # drawn after everything else, as clean_prob
+            missing = rng.random(lead + (NUM_JOINTS,)) < self.missing_prob
+            out = np.where(missing[..., None], np.nan, out)
         return out
 
 

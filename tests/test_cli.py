@@ -87,6 +87,21 @@ def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
     assert "the joints the sensor sees" in result.stdout and "hands, hidden" in result.stdout
 
 
+def test_evaluate_missing_prob_leaves_joints_out_and_still_scores_them(synth_dir, tmp_path):
+    plain, leaky = tmp_path / "plain.json", tmp_path / "leaky.json"
+    assert run_cli("evaluate", "--data", str(synth_dir), "--stages", "none", "--json", str(plain)).returncode == 0
+    result = run_cli("evaluate", "--data", str(synth_dir), "--stages", "none", "--missing-prob", "0.3",
+                     "--json", str(leaky))
+    assert result.returncode == 0, result.stderr
+    assert "missing 0.3" in result.stdout
+    before, after = json.loads(plain.read_text()), json.loads(leaky.read_text())
+    assert "missing_prob" not in before["noise"] and after["noise"]["missing_prob"] == 0.3
+    # a joint left out has no lifted position: a miss, so the input step loses about 30 % of its hits
+    ratio = after["steps"]["input"]["acc_10cm"] / before["steps"]["input"]["acc_10cm"]
+    assert 0.5 < ratio < 0.9
+    assert_user_error(run_cli("evaluate", "--data", str(synth_dir), "--missing-prob", "2"), "missing_prob")
+
+
 def test_evaluate_names_a_checkpoint_under_the_working_directory_relative_to_it(synth_dir, tmp_path):
     local = tmp_path / "ck"
     shutil.copytree(WEIGHTS_DIR, local, ignore=shutil.ignore_patterns("top"))

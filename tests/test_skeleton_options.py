@@ -109,6 +109,21 @@ def test_clean_prob_keeps_exact_frames_and_leaves_other_draws_unchanged() -> Non
     with pytest.raises(RefinetError, match="clean_prob"):
         DetectorNoise(clean_prob=1.5)
 
+
+def test_missing_prob_leaves_joints_out_and_the_other_draws_unchanged() -> None:
+    uv = np.random.default_rng(3).uniform(0, 300, size=(4000, 15, 2))
+    base = DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05, clean_prob=0.25)
+    leaky = DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05, clean_prob=0.25, missing_prob=0.1)
+    a, b = base.apply_2d(uv, np.random.default_rng(1)), leaky.apply_2d(uv, np.random.default_rng(1))
+    gone = np.isnan(b).any(axis=-1)
+    assert np.isnan(b[gone]).all() and not np.isnan(a).any()
+    assert 0.09 < gone.mean() < 0.11
+    np.testing.assert_array_equal(a[~gone], b[~gone])  # every joint kept has the noise it had without the option
+    assert "missing_prob" not in base.to_dict() and leaky.to_dict()["missing_prob"] == 0.1
+    with pytest.raises(RefinetError, match="missing_prob"):
+        DetectorNoise(missing_prob=-0.1)
+
+
 # ---------------------------------------------------------------- checkpoints
 
 torch = pytest.importorskip("torch")
