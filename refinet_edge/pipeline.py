@@ -25,9 +25,13 @@ the answer's depth where the detection has none: a detection that landed on
 the background is far away, so it counts more), gets the answer projected into
 the image as its new 2D start, and every person with such a joint runs through
 the stages once more (the others are not run again: their second pass would
-repeat the first). Step ``input`` and ``valid`` stay
-those of the detection; the later steps and ``uv_px["patch"]`` are those of
-the pass that gave the answer, and :attr:`PipelineResult.second_pass` says
+repeat the first). A joint the detector left out (NaN) has no detection to
+disagree with, but the chain places it from the rest of the body: where that
+answer projects into the image, it restarts from there too, so the second run
+gets every joint (a detector that leaves joints out, as YOLO pose and MediaPipe
+do under 0.5 confidence, otherwise drags the joints it gave). Step ``input`` and
+``valid`` stay those of the detection (a left-out joint stays invalid); the
+later steps and ``uv_px["patch"]`` are those of the pass that gave the answer, and :attr:`PipelineResult.second_pass` says
 which joints were restarted.
 """
 
@@ -228,8 +232,9 @@ class RefinementPipeline:
 
     def _second_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, steps: dict, uvs: dict,
                      aux: dict, gate: float, step: StepClock) -> np.ndarray:
-        """Restart the joints whose answer is more than ``gate`` m from their detection (module docstring);
-        updates ``steps``, ``uvs`` and ``aux`` in place for the people run again; returns the restarted joints."""
+        """Restart the joints whose answer is more than ``gate`` m from their detection, and the left-out ones
+        (module docstring); updates ``steps``, ``uvs`` and ``aux`` in place for the people run again; returns the
+        restarted joints."""
         answer = steps[list(steps)[-1]]  # (B, J, 3) m
         with step("skeleton_io"):
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -238,7 +243,8 @@ class RefinementPipeline:
                 z = np.where(np.isfinite(z_detected), z_detected, answer[..., 2])
                 off_m = np.hypot((uv_answer[..., 0] - uv_px[..., 0]) / camera.fx,
                                  (uv_answer[..., 1] - uv_px[..., 1]) / camera.fy) * z
-            restart = np.isfinite(off_m) & (off_m > gate) & camera.in_image(uv_answer)  # NaN compares False
+            left_out = ~np.all(np.isfinite(uv_px), axis=-1)  # no detection: restart from where the chain put it
+            restart = ((np.isfinite(off_m) & (off_m > gate)) | left_out) & camera.in_image(uv_answer)  # NaN: False
             people = np.flatnonzero(restart.any(axis=1))
         if people.size == 0:
             return restart

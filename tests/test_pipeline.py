@@ -173,16 +173,21 @@ def _second_pass_pipeline(gate_m: float, shift_m: float = 0.3) -> RefinementPipe
 def test_second_pass_restarts_far_joints_from_the_answer_and_keeps_the_rest():
     depth, uv, _ = _frames(3)
     uv = uv.copy()
-    uv[2, 3] = np.nan  # no detection: nothing to compare the answer with, so frame 2 is not run again
+    uv[2, 3] = np.nan  # left out by the detector: restarted from where the chain put it
     one = _second_pass_pipeline(0.0).run(depth, uv, CAM)
     two = _second_pass_pipeline(0.15).run(depth, uv, CAM)
     assert not one.second_pass.any()
     expected = np.zeros((3, 15), dtype=bool)
-    expected[:2, 3] = True  # 0.3 m off its detection, over the 0.15 m gate; every other joint is where it was
+    expected[:, 3] = True  # 0.3 m off its detection (over the 0.15 m gate) or left out; the others stay
     np.testing.assert_array_equal(two.second_pass, expected)
-    np.testing.assert_array_equal(two.steps["input"], one.steps["input"])  # the detection's lift stays
-    np.testing.assert_array_equal(two.valid, one.valid)
-    np.testing.assert_array_equal(two.steps["skeleton"][2], one.steps["skeleton"][2])  # not run again
+    np.testing.assert_array_equal(two.steps["input"], one.steps["input"], strict=True)  # the detection's lift
+    np.testing.assert_array_equal(two.valid, one.valid)  # a left-out joint stays invalid
+    assert not two.valid[2, 3]
+    # Frame 2 ran again with joint 3 at its first answer, as if detected there: a full input the second time.
+    filled = uv[2:3].copy()
+    filled[:, 3] = CAM.project(one.steps["skeleton"][2:3, 3])
+    np.testing.assert_allclose(two.steps["skeleton"][2:3],
+                               _second_pass_pipeline(0.0).run(depth[2:3], filled, CAM).steps["skeleton"], atol=1e-6)
     # Frames 0 and 1 ran again from joint 3's answer projected into the image: it moves 0.3 m once more.
     restarted_uv = uv[:2].copy()
     restarted_uv[:, 3] = CAM.project(one.steps["skeleton"][:2, 3])
@@ -190,6 +195,15 @@ def test_second_pass_restarts_far_joints_from_the_answer_and_keeps_the_rest():
     np.testing.assert_allclose(two.steps["skeleton"][:2], again.steps["skeleton"], atol=1e-6)
     moved = np.linalg.norm(two.steps["skeleton"][:2, 3] - one.steps["input"][:2, 3], axis=-1)
     assert np.all(moved > 0.45), moved
+
+
+def test_a_left_out_joint_whose_answer_leaves_the_image_is_not_restarted():
+    depth, uv, _ = _frames(1)
+    uv = uv.copy()
+    uv[0, 3] = np.nan
+    far = _second_pass_pipeline(0.15, shift_m=-50.0)  # the chain puts joint 3 far outside the image
+    result = far.run(depth, uv, CAM)
+    assert not result.second_pass[0, 3]
 
 
 def test_second_pass_gate_above_every_offset_changes_nothing():
@@ -238,3 +252,26 @@ def test_shipped_second_pass_fixes_gross_2d_errors_and_leaves_other_people_alone
     before = compute_metrics(first.steps["pointcloud"], gt).acc_10cm
     after = compute_metrics(second.steps["pointcloud"], gt).acc_10cm
     assert after > before + 1.0, (before, after)
+
+
+def test_shipped_second_pass_places_left_out_joints_and_helps_the_others():
+    """A detector that leaves joints out (as YOLO pose and MediaPipe do under 0.5 confidence): restarting them from
+    where the chain put them gives the skeleton a full input the second time."""
+    from dataclasses import replace
+
+    from refinet_edge.noise import DetectorNoise
+
+    shipped = RefinementPipeline.from_dir()
+    off = RefinementPipeline(shipped.runners, replace(shipped.config, skeleton=replace(
+        shipped.config.skeleton, second_pass_m=0.0)))
+    frames = [generate_frame(i, seed=97, camera=CAM, view="side") for i in range(32)]
+    depth = np.stack([f.depth_m for f in frames])
+    gt = np.stack([f.joints_m for f in frames])
+    uv = DetectorNoise(sigma_px=2.0, missing_prob=0.15).apply_2d(np.stack([f.uv_px for f in frames]),
+                                                                 np.random.default_rng(2))
+    left_out = np.isnan(uv).any(axis=-1)
+    first, second = off.run(depth, uv, CAM), shipped.run(depth, uv, CAM)
+    assert second.second_pass[left_out].mean() > 0.9 and not second.valid[left_out].any()
+    hits = [np.linalg.norm(r.steps["pointcloud"] - gt, axis=-1) <= 0.10 for r in (first, second)]
+    for part in (left_out, ~left_out):  # both the left-out joints and the ones given gain
+        assert hits[1][part].mean() > hits[0][part].mean() + 0.02, (hits[0][part].mean(), hits[1][part].mean())
