@@ -31,8 +31,8 @@ answer projects into the image, it restarts from there too, so the second run
 gets every joint (a detector that leaves joints out, as YOLO pose and MediaPipe
 do under 0.5 confidence, otherwise drags the joints it gave). Step ``input`` and
 ``valid`` stay those of the detection (a left-out joint stays invalid); the
-later steps and ``uv_px["patch"]`` are those of the pass that gave the answer, and :attr:`PipelineResult.second_pass` says
-which joints were restarted.
+later steps and ``uv_px["patch"]`` are those of the pass that gave the answer,
+and :attr:`PipelineResult.second_pass` says which joints were restarted.
 """
 
 from __future__ import annotations
