@@ -311,8 +311,7 @@ def visibility_table(by_visibility: dict[str, dict]):
     ones (all joints, hands, feet)."""
     from rich.table import Table
 
-    def cell(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
+    from .metrics import percent_cell as cell
 
     steps = list(by_visibility)
     table = Table(title="accuracy at 10 cm (%) of the joints the sensor sees and of the hidden ones")

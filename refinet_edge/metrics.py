@@ -208,8 +208,16 @@ def accuracy_by_visibility(pred_m: np.ndarray, gt_m: np.ndarray, visible: np.nda
             "acc_10cm_hidden": share(~visible), "groups": groups}
 
 
-# Joint groups of :func:`accuracy_by_visibility` (indices into JOINT_NAMES): the extremities issue 18 counts.
-JOINT_GROUPS_VISIBILITY: dict[str, tuple[int, ...]] = {"hands": (6, 7), "feet": (13, 14)}
+# Joint groups (indices into JOINT_NAMES) the OOD suite scores, and those :func:`accuracy_by_visibility` splits:
+# the extremities issue 18 counts.
+JOINT_GROUPS: dict[str, tuple[int, ...]] = {
+    "head/torso": (0, 1, 8), "arms": (2, 3, 4, 5), "hands": (6, 7), "legs": (9, 10, 11, 12), "feet": (13, 14)}
+JOINT_GROUPS_VISIBILITY: dict[str, tuple[int, ...]] = {g: JOINT_GROUPS[g] for g in ("hands", "feet")}
+
+
+def percent_cell(value: float | None) -> str:
+    """A percentage for a table: one decimal, ``-`` where there is nothing to score (None)."""
+    return "-" if value is None else f"{value:.1f}"
 
 
 # Bin edges (m) of the subject's distance for :func:`accuracy_by_distance`: 1 m bins, the last one open.

@@ -45,7 +45,7 @@ from .atomic import atomic_path
 from .camera import Camera, camera_preset
 from .errors import RefinetError, did_you_mean
 from .evaluate import EvalSettings, predict_steps, split_report
-from .metrics import joint_errors_mm
+from .metrics import JOINT_GROUPS, joint_errors_mm, percent_cell
 from .noise import DetectorNoise
 from .pipeline import RefinementPipeline
 from .synth import SynthConfig, generate_frames
@@ -54,8 +54,6 @@ from .synth.wide_scene import WideScene
 
 SUITES = ("ood",)
 RESERVED_SEEDS = range(170_000, 171_000)
-JOINT_GROUPS: dict[str, tuple[int, ...]] = {
-    "head/torso": (0, 1, 8), "arms": (2, 3, 4, 5), "hands": (6, 7), "legs": (9, 10, 11, 12), "feet": (13, 14)}
 NOISE_CONDITIONS: dict[str, DetectorNoise] = {
     "default": DetectorNoise(sigma_px=5.0, swap_prob=0.05, outlier_prob=0.05),  # `evaluate`'s defaults
     "exact": DetectorNoise(sigma_px=0.0),
@@ -271,10 +269,7 @@ def visibility_rows(report: dict) -> list[list[str]]:
         return []
     rows = [["split", "2D", "visible %", "visible", "hidden", "hands visible", "hands hidden", "feet visible",
              "feet hidden"]]
-
-    def cell(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
+    cell = percent_cell
     for entry in splits:
         for label, rep in (("noisy", entry), ("exact", entry["exact_2d"])):
             last = rep["by_visibility"][list(rep["by_visibility"])[-1]]
