@@ -262,9 +262,10 @@ class RefinementPipeline:
         return restart
 
     def _run_stage(self, stage: str, prep: Steps, depth_m: np.ndarray, uvs: dict, joints: np.ndarray,
-                   camera: Camera, step: StepClock, aux: dict | None = None) -> np.ndarray:
+                   camera: Camera, step: StepClock, aux: dict) -> np.ndarray:
+        """Run ``stage`` on the previous step's ``joints``; ``aux`` carries what one stage leaves for a later one
+        (the patch net's ``patch_evidence``)."""
         cfg, runner = self.config, self.runners[stage]
-        aux = {} if aux is None else aux
         if stage == "patch":
             uv_in = uvs["input"]
             with step("patch_extract"):
