@@ -31,6 +31,16 @@ apart)::
 
      "by_visibility": {"pointcloud": {"visible_share": 66.3, "acc_10cm_visible": ...,
                                       "acc_10cm_hidden": ..., "groups": {"hands": {...}, "feet": {...}}}, ...}
+
+``by_hidden_flag`` scores the answer's own per-joint flag (``hidden`` in ``live``'s output: the last step placed
+the joint behind the surface the sensor measured at its pixel, :mod:`refinet_edge.occlusion`): how much less
+often a flagged joint is right, and (with the labels' visibility) how many flagged joints the labels call hidden
+and how many hidden ones are flagged (:func:`~refinet_edge.metrics.accuracy_by_hidden_flag`)::
+
+     "by_hidden_flag": {"step": "pointcloud", "flagged_share": 21.4, "acc_10cm_flagged": ...,
+                        "acc_10cm_unflagged": ..., "labels_hidden_among_flagged": ...,
+                        "flagged_among_labels_hidden": ...}
+
 ``second_pass_m`` is the skeleton's second-pass gate (0: one pass; see
 :mod:`refinet_edge.pipeline`): with it, the steps after ``input`` are those of
 the pass that gave each person's answer.
@@ -46,8 +56,15 @@ import numpy as np
 
 from . import __version__
 from .camera import Camera
-from .metrics import PoseMetrics, accuracy_by_distance, accuracy_by_visibility, compute_metrics
+from .metrics import (
+    PoseMetrics,
+    accuracy_by_distance,
+    accuracy_by_hidden_flag,
+    accuracy_by_visibility,
+    compute_metrics,
+)
 from .noise import DetectorNoise
+from .occlusion import hidden_joints
 from .pipeline import PipelineConfig, RefinementPipeline
 
 SCHEMA_VERSION = 1
@@ -131,7 +148,21 @@ def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, ou
         "by_distance": {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()},
         **({"by_visibility": {step: accuracy_by_visibility(pred, gt_m, split.visible)
                               for step, pred in outputs.items()}} if _has_visibility(split) else {}),
+        **({"by_hidden_flag": hidden_flag_report(split, outputs)} if len(outputs) > 1 else {}),
     }
+
+
+def hidden_flag_report(split, outputs: dict[str, np.ndarray]) -> dict:
+    """``by_hidden_flag`` (module docstring) of the last step in ``outputs``: the flag the pipeline gives
+    (:func:`~refinet_edge.occlusion.hidden_joints` on the split's depth maps, read again in batches)."""
+    step = list(outputs)[-1]
+    pred = outputs[step]
+    flagged = np.zeros(pred.shape[:2], dtype=bool)
+    for start in range(0, len(split), 64):
+        stop = min(start + 64, len(split))
+        flagged[start:stop] = hidden_joints(pred[start:stop], split.depth_batch(start, stop), split.camera)
+    visible = split.visible if _has_visibility(split) else None
+    return {"step": step, **accuracy_by_hidden_flag(pred, split.joints_m, flagged, visible)}
 
 
 def _has_visibility(split) -> bool:

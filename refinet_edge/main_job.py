@@ -304,6 +304,22 @@ def print_report(report: dict) -> None:
     by_visibility = report.get("by_visibility")
     if by_visibility:
         out.print(visibility_table(by_visibility))
+    flag = report.get("by_hidden_flag")
+    if flag:
+        out.print(hidden_flag_line(flag))
+
+
+def hidden_flag_line(flag: dict) -> str:
+    """The report's ``by_hidden_flag`` in one sentence: how the answer's own ``hidden`` flag splits accuracy."""
+    from .metrics import percent_cell as cell
+
+    line = (f"answer's hidden flag ({flag['step']}): {flag['flagged_share']:.1f} % of joints placed behind the "
+            f"measured surface, {cell(flag['acc_10cm_flagged'])} % of them within 10 cm, "
+            f"{cell(flag['acc_10cm_unflagged'])} % of the others")
+    if "labels_hidden_among_flagged" in flag:
+        line += (f"; the labels call {cell(flag['labels_hidden_among_flagged'])} % of the flagged joints hidden, and "
+                 f"{cell(flag['flagged_among_labels_hidden'])} % of their hidden joints are flagged")
+    return line
 
 
 def visibility_table(by_visibility: dict[str, dict]):

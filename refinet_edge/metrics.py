@@ -208,6 +208,36 @@ def accuracy_by_visibility(pred_m: np.ndarray, gt_m: np.ndarray, visible: np.nda
             "acc_10cm_hidden": share(~visible), "groups": groups}
 
 
+def accuracy_by_hidden_flag(pred_m: np.ndarray, gt_m: np.ndarray, flagged: np.ndarray,
+                            visible: np.ndarray | None = None, thresh_mm: float = 100.0) -> dict:
+    """How the answer's own flag ``flagged (N, 15)`` bool (:func:`refinet_edge.occlusion.hidden_joints`: placed
+    behind the measured surface) splits accuracy: ``flagged_share`` (percent of joints), ``acc_10cm_flagged`` /
+    ``acc_10cm_unflagged`` (percent within ``thresh_mm``; None where there are none); with the labels'
+    ``visible`` also ``labels_hidden_among_flagged`` (precision) and ``flagged_among_labels_hidden`` (recall),
+    percent, None where undefined. Same shapes and rules as :func:`compute_metrics`."""
+    pred_m, gt_m = _checked_poses(pred_m, gt_m, "accuracy_by_hidden_flag")
+    flagged = np.asarray(flagged)
+    if flagged.shape != gt_m.shape[:2]:
+        raise RefinetError(f"accuracy_by_hidden_flag expects flagged of shape {gt_m.shape[:2]}, got {flagged.shape}")
+    flagged = flagged.astype(bool)
+    hits = joint_errors_mm(pred_m, gt_m) < thresh_mm
+
+    def share(values: np.ndarray, mask: np.ndarray) -> float | None:
+        return float(values[mask].mean() * 100.0) if mask.any() else None
+
+    out = {"flagged_share": float(flagged.mean() * 100.0), "acc_10cm_flagged": share(hits, flagged),
+           "acc_10cm_unflagged": share(hits, ~flagged)}
+    if visible is not None:
+        visible = np.asarray(visible)
+        if visible.shape != gt_m.shape[:2]:
+            raise RefinetError(f"accuracy_by_hidden_flag expects visible of shape {gt_m.shape[:2]}, got "
+                               f"{visible.shape}")
+        hidden = ~visible.astype(bool)
+        out.update(labels_hidden_among_flagged=share(hidden, flagged),
+                   flagged_among_labels_hidden=share(flagged, hidden))
+    return out
+
+
 # Joint groups (indices into JOINT_NAMES) the OOD suite scores, and those :func:`accuracy_by_visibility` splits:
 # the extremities issue 18 counts.
 JOINT_GROUPS: dict[str, tuple[int, ...]] = {

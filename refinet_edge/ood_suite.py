@@ -262,13 +262,15 @@ def _markdown(rows: list[list[str]]) -> str:
 
 def visibility_rows(report: dict) -> list[list[str]]:
     """Header and two rows per split (default noise, exact 2D): the last step's acc@10cm of the joints the sensor
-    sees and of the hidden ones (the labels' visibility), all joints, hands and feet; empty for a report made
-    before ``by_visibility`` existed."""
+    sees and of the hidden ones (the labels' visibility), all joints, hands and feet, and (reports made since it
+    exists) of the joints the answer flags ``hidden`` and the others; empty for a report made before
+    ``by_visibility`` existed."""
     splits = [e for e in report["splits"] if "by_visibility" in e]
     if not splits:
         return []
+    flag = all("by_hidden_flag" in e for e in splits)  # the answer's own flag, in reports made since it exists
     rows = [["split", "2D", "visible %", "visible", "hidden", "hands visible", "hands hidden", "feet visible",
-             "feet hidden"]]
+             "feet hidden", *(["flagged %", "flagged", "not flagged"] if flag else [])]]
     cell = percent_cell
     for entry in splits:
         for label, rep in (("noisy", entry), ("exact", entry["exact_2d"])):
@@ -278,6 +280,10 @@ def visibility_rows(report: dict) -> list[list[str]]:
                          cell(last["acc_10cm_hidden"]), cell(hands["acc_10cm_visible"]),
                          cell(hands["acc_10cm_hidden"]), cell(feet["acc_10cm_visible"]),
                          cell(feet["acc_10cm_hidden"])])
+            if flag:
+                hf = rep["by_hidden_flag"]
+                rows[-1] += [f"{hf['flagged_share']:.0f}", cell(hf["acc_10cm_flagged"]),
+                             cell(hf["acc_10cm_unflagged"])]
     return rows
 
 
@@ -302,6 +308,8 @@ def format_suite(report: dict) -> str:
     if visibility:
         widths = [max(len(r[i]) for r in visibility) for i in range(len(visibility[0]))]
         lines += ["", "last step acc@10cm % of the joints the sensor sees (visible) and of those hidden behind a body "
-                      "part or an object (the labels' visibility):"]
+                      "part or an object (the labels' visibility)"
+                      + ("; of the joints the answer flags hidden (placed behind the measured surface: the flag "
+                         "live writes) and of the others:" if "flagged %" in visibility[0] else ":")]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in visibility]
     return "\n".join(lines)

@@ -46,6 +46,7 @@ import numpy as np
 
 from .camera import Camera
 from .errors import RefinetError
+from .occlusion import hidden_joints
 from .preprocess.evidence import patch_evidence
 from .preprocess.patches import PatchConfig
 from .preprocess.points import PointConfig
@@ -113,13 +114,16 @@ class PipelineResult:
     """Per step, joints ``(B, J, 3)`` m; 2D joints before/after stage A; validity ``(B, J)``; the joints
     restarted in a second pass ``(B, J)`` (all False when it is off or nothing needed it); where the patch net
     gives its heatmap's moments, its patch evidence ``(B, J, 5)`` (:func:`~refinet_edge.preprocess.evidence.
-    patch_evidence`), else None."""
+    patch_evidence`), else None; ``hidden (B, J)``: the last step placed the joint behind the surface the sensor
+    measured at its pixel (:mod:`refinet_edge.occlusion`: a guess from the body, right less often), None where
+    no stage ran."""
 
     steps: dict[str, np.ndarray]
     uv_px: dict[str, np.ndarray]
     valid: np.ndarray
     second_pass: np.ndarray | None = None
     patch_evidence: np.ndarray | None = None
+    hidden: np.ndarray | None = None
 
 
 class TorchRunner:
@@ -208,7 +212,8 @@ class RefinementPipeline:
             gate = self.config.skeleton.second_pass_m
             if gate > 0 and until is None and "skeleton" in self.runners:
                 restart = self._second_pass(depth_m, uv_px, camera, steps, uvs, aux, gate, step)
-        return PipelineResult(steps, uvs, valid, restart, aux.get("patch_evidence"))
+            hidden = hidden_joints(steps[list(steps)[-1]], depth_m, camera) if len(steps) > 1 else None
+        return PipelineResult(steps, uvs, valid, restart, aux.get("patch_evidence"), hidden)
 
     def _one_pass(self, depth_m: np.ndarray, uv_px: np.ndarray, camera: Camera, until: str | None,
                   step: StepClock) -> tuple[dict, dict, np.ndarray, dict]:

@@ -85,6 +85,17 @@ def test_evaluate_prints_a_table_and_writes_json(synth_dir, tmp_path):
         pooled = share * row["acc_10cm_visible"] + (1.0 - share) * row["acc_10cm_hidden"]
         assert pooled == pytest.approx(report["steps"][step]["acc_10cm"])
     assert "the joints the sensor sees" in result.stdout and "hands, hidden" in result.stdout
+    # the answer's own hidden flag: it pools back too, and it says something (flagged joints are the labels'
+    # hidden ones far more often than joints at large, and are right less often)
+    flag = report["by_hidden_flag"]
+    assert flag["step"] == "pointcloud" and 0.0 < flag["flagged_share"] < 100.0
+    share = flag["flagged_share"] / 100.0
+    pooled = share * flag["acc_10cm_flagged"] + (1.0 - share) * flag["acc_10cm_unflagged"]
+    assert pooled == pytest.approx(report["steps"]["pointcloud"]["acc_10cm"])
+    hidden_share = 100.0 - report["by_visibility"]["pointcloud"]["visible_share"]
+    assert flag["labels_hidden_among_flagged"] > 1.5 * hidden_share
+    assert flag["acc_10cm_flagged"] < flag["acc_10cm_unflagged"]
+    assert "answer's hidden flag (pointcloud)" in " ".join(result.stdout.split())
 
 
 def test_evaluate_missing_prob_leaves_joints_out_and_still_scores_them(synth_dir, tmp_path):

@@ -153,6 +153,8 @@ def test_refiner_and_jsonl_say_which_joints_the_second_pass_restarted(pipeline):
     assert refined.second_pass[0, 3]
     record = result_record(replace(result, refined=refined, detections=Detections(uv, np.ones((1, 15)))))
     assert record["people"][0]["second_pass"][3] is True and len(record["people"][0]["second_pass"]) == 15
+    np.testing.assert_array_equal(refined.hidden, direct.hidden)  # the answer's own hidden flag, passed on
+    assert record["people"][0]["hidden"] == direct.hidden[0].tolist()
 
 
 def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
@@ -172,6 +174,8 @@ def test_live_command_writes_jsonl_and_reports_accuracy(tmp_path):
     assert report["frames"] == 3 and report["dropped"] == 0 and not report["interrupted"]
     assert len(person["second_pass"]) == 15 and 0 <= report["second_pass_people"] <= report["people"] == 3
     assert f"the second pass ran again for {report['second_pass_people']} of 3 people" in result.stdout
+    hidden = sum(sum(p["hidden"]) for line in lines for p in line["people"])
+    assert report["hidden_joints"] == hidden and f"{hidden} of 45 joints" in " ".join(result.stdout.split())
     assert set(report["accuracy"]) == {"input", "patch", "skeleton", "pointcloud"}
     assert (tmp_path / "v.mp4").stat().st_size > 0
 
@@ -265,3 +269,18 @@ def test_ctrl_c_stops_cleanly_with_complete_lines_and_a_summary(tmp_path):
     video = cv2.VideoCapture(str(tmp_path / "v.mp4"))  # finalised: it opens and its frames decode
     ok, image = video.read()
     assert ok and image.shape == (240, 880, 3)  # image | depth | 3D view
+
+
+def test_the_overlay_draws_hidden_joints_as_rings():
+    from refinet_edge.live.draw import _skeleton
+
+    uv = np.full((15, 2), np.nan)
+    uv[6] = (20.0, 20.0)  # the two hands: no limb joins them
+    uv[7] = (60.0, 20.0)
+    hidden = np.zeros(15, bool)
+    hidden[7] = True
+    canvas = np.zeros((40, 80, 3), np.uint8)
+    _skeleton(canvas, uv, (0, 0, 255), hidden)
+    assert canvas[20, 20, 2] == 255  # a seen joint: a filled dot
+    assert canvas[16, 60, 2] > 0 and canvas[24, 60, 2] > 0  # the hidden one: a ring of radius 4 ...
+    assert canvas[20, 60, 2] == 0  # ... open inside

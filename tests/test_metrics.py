@@ -11,6 +11,7 @@ from refinet_edge.errors import RefinetError
 from refinet_edge.metrics import (
     TORSO,
     accuracy_by_distance,
+    accuracy_by_hidden_flag,
     accuracy_by_visibility,
     accuracy_percent,
     compute_metrics,
@@ -171,3 +172,26 @@ def test_accuracy_by_visibility_rejects_bad_input() -> None:
     gt = np.zeros((2, 15, 3))
     with pytest.raises(RefinetError, match=r"expects visible of shape \(2, 15\)"):
         accuracy_by_visibility(gt, gt, np.ones((2, 14), bool))
+
+
+def test_accuracy_by_hidden_flag_by_hand() -> None:
+    gt = np.zeros((2, 15, 3))
+    gt[..., 2] = 3.0
+    pred = gt.copy()
+    pred[0, 6, 2] = 3.3  # a flagged hand 30 cm too far: a miss
+    pred[1, 0] = np.nan  # a missing unflagged head: a miss
+    flagged = np.zeros((2, 15), bool)
+    flagged[0, 6] = flagged[0, 7] = True
+    visible = np.ones((2, 15), bool)
+    visible[0, 6] = visible[1, 13] = False
+    got = accuracy_by_hidden_flag(pred, gt, flagged, visible)
+    assert got["flagged_share"] == pytest.approx(2 / 30 * 100)
+    assert got["acc_10cm_flagged"] == pytest.approx(50.0) and got["acc_10cm_unflagged"] == pytest.approx(27 / 28 * 100)
+    assert got["labels_hidden_among_flagged"] == pytest.approx(50.0)  # joint (0, 6) of the two flagged
+    assert got["flagged_among_labels_hidden"] == pytest.approx(50.0)  # (0, 6) flagged, (1, 13) not
+    assert "labels_hidden_among_flagged" not in accuracy_by_hidden_flag(pred, gt, flagged)  # no labels: no precision
+    none = accuracy_by_hidden_flag(pred, gt, np.zeros((2, 15), bool), visible)
+    assert none["acc_10cm_flagged"] is None and none["labels_hidden_among_flagged"] is None
+    json.dumps(got)
+    with pytest.raises(RefinetError, match=r"expects flagged of shape \(2, 15\)"):
+        accuracy_by_hidden_flag(gt, gt, np.ones((2, 14), bool))

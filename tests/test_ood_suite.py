@@ -207,6 +207,22 @@ def test_visibility_table_is_the_committed_report_and_pools_back() -> None:
     assert visibility_rows(older) == [] and format_visibility_markdown(older) == ""  # made before the split
 
 
+def test_visibility_table_adds_the_hidden_flag_where_the_report_has_it() -> None:
+    from refinet_edge.ood_suite import visibility_rows
+
+    report = json.loads((ROOT / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v17-ood/ood_suite.json").read_text())
+    plain = visibility_rows(report)
+    for k, entry in enumerate(report["splits"]):
+        for rep in (entry, entry["exact_2d"]):
+            rep["by_hidden_flag"] = {"step": "pointcloud", "flagged_share": 20.0 + k, "acc_10cm_flagged": 60.0,
+                                     "acc_10cm_unflagged": None}
+    rows = visibility_rows(report)
+    assert rows[0] == [*plain[0], "flagged %", "flagged", "not flagged"]
+    assert [r[:len(plain[0])] for r in rows] == plain  # the labels' columns unchanged
+    assert rows[1][-3:] == ["20", "60.0", "-"] and rows[3][-3] == "21"
+    assert "flags hidden" in format_suite(report)
+
+
 @pytest.mark.parametrize("folder", ["2026-12-05-cpu-2core-xeon-ood", "2026-12-05-cpu-2core-xeon-v8-ood",
                                     "2026-12-05-cpu-2core-xeon-v9-ood", "2026-12-05-cpu-2core-xeon-v10-ood",
                                     "2026-12-05-cpu-2core-xeon-v11-ood", "2026-12-06-cpu-2core-xeon-v12-ood",

@@ -275,3 +275,27 @@ def test_shipped_second_pass_places_left_out_joints_and_helps_the_others():
     hits = [np.linalg.norm(r.steps["pointcloud"] - gt, axis=-1) <= 0.10 for r in (first, second)]
     for part in (left_out, ~left_out):  # both the left-out joints and the ones given gain
         assert hits[1][part].mean() > hits[0][part].mean() + 0.02, (hits[0][part].mean(), hits[1][part].mean())
+
+
+def test_hidden_marks_the_answers_placed_behind_the_measured_surface():
+    """A flat wall at 2 m; a skeleton stage that pushes joint 3 half a metre back along z: only joint 3 lies
+    behind the surface the sensor measured at its pixel, so only it is hidden (refinet_edge.occlusion)."""
+    from dataclasses import replace
+
+    from refinet_edge.occlusion import hidden_joints
+    from refinet_edge.stage_io import SKELETON_SCALE_M, SkeletonConfig
+
+    def skeleton(x):
+        out = np.zeros(x.shape[:2] + (3,), dtype=np.float32)
+        out[:, 3, 2] = -0.5 / SKELETON_SCALE_M  # answer = centre + (x - out) * scale: joint 3 0.5 m further
+        return out
+
+    depth = np.full((2, CAM.height, CAM.width), 2.0, np.float32)
+    _, uv, _ = _frames(2)
+    pipe = RefinementPipeline({"skeleton": skeleton}, replace(PipelineConfig(), skeleton=SkeletonConfig()))
+    result = pipe.run(depth, uv, CAM)
+    expected = np.zeros((2, 15), bool)
+    expected[:, 3] = True
+    np.testing.assert_array_equal(result.hidden, expected)
+    np.testing.assert_array_equal(result.hidden, hidden_joints(result.steps["skeleton"], depth, CAM))
+    assert pipe.run(depth, uv, CAM, until="input").hidden is None  # no stage ran: no answer to flag

@@ -151,17 +151,18 @@ def test_served_joints_match_the_in_process_pipeline_within_1e_5_m(server, frame
                 np.testing.assert_allclose(out["step_joints_3d_m"][:, k], ref.steps[step], rtol=0, atol=1e-5)
             np.testing.assert_array_equal(out["valid"], ref.valid)
             np.testing.assert_array_equal(out["second_pass"], ref.second_pass)
+            np.testing.assert_array_equal(out["hidden"], ref.hidden)
             restarted += int(ref.second_pass.any(axis=1).sum())
         client.close()
     assert restarted > 0  # the noisy detections restart someone, so the second_pass output is checked for real
 
 
-def test_the_client_asks_for_second_pass_only_where_the_server_offers_it(server):
+def test_the_client_asks_for_the_later_outputs_only_where_the_server_offers_them(server):
     from refinet_edge.serve.client import offered_outputs
 
     for address in (server.http, server.grpc):
         client = TritonRefinerClient(address)
-        assert client._offered() == ("second_pass",)
+        assert client._offered() == ("second_pass", "hidden")
         client.close()
     older = {"name": "refinet", "outputs": [{"name": "joints_3d_m"}, {"name": "valid"}, {"name": "step_joints_3d_m"}]}
     assert offered_outputs(older) == ()  # a server of an older version: not asked, so no error

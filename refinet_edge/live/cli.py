@@ -68,7 +68,8 @@ def live(
     """Refine 3D poses live from a RealSense camera, a recording or a synthetic scene.
 
     Each frame: 2D joints from --detector, then the refinement stages, giving 3D
-    joints (metres, camera frame, ITOP order) with per-joint validity. Prints a
+    joints (metres, camera frame, ITOP order) with per-joint validity and a hidden
+    flag (placed behind the surface the camera saw: guessed, less often right). Prints a
     status line (or shows a window), and a summary at the end or on Ctrl-C.
     """
     from ..pipeline import weights_dir
@@ -184,6 +185,13 @@ def _print_summary(summary: dict) -> None:
         share = summary["second_pass_people"] / summary["people"]
         out.print(f"live: the second pass ran again for {summary['second_pass_people']} of {summary['people']} "
                   f"people ({100 * share:.0f} %)")
+    if summary.get("hidden_joints") is not None and summary.get("people"):
+        from ..skeleton import NUM_JOINTS
+
+        joints = NUM_JOINTS * summary["people"]
+        hidden = summary["hidden_joints"]
+        out.print(f"live: {hidden} of {joints} joints ({100 * hidden / joints:.0f} %) "
+                  f"were placed behind the surface the camera saw (hidden: guessed from the body, right less often)")
     table = Table(title="latency per frame (ms)")
     for col in ("step", "p50", "p90", "p99"):
         table.add_column(col, justify="right")

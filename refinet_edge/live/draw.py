@@ -28,14 +28,17 @@ def can_show_window() -> tuple[bool, str]:
     return True, ""
 
 
-def _skeleton(canvas: np.ndarray, uv_px: np.ndarray, colour: tuple[int, int, int]) -> None:
+def _skeleton(canvas: np.ndarray, uv_px: np.ndarray, colour: tuple[int, int, int],
+              hidden: np.ndarray | None = None) -> None:
+    """Limbs and joints; a ``hidden`` joint (placed behind the measured surface) is drawn as a ring, not a dot."""
     ok = np.all(np.isfinite(uv_px), axis=-1)
     pts = np.where(ok[:, None], uv_px, 0).round().astype(int)
     for a, b in LIMBS:
         if ok[a] and ok[b]:
             cv2.line(canvas, tuple(pts[a]), tuple(pts[b]), colour, 2, cv2.LINE_AA)
     for j in np.flatnonzero(ok):
-        cv2.circle(canvas, tuple(pts[j]), 3, colour, -1, cv2.LINE_AA)
+        ring = hidden is not None and bool(hidden[j])
+        cv2.circle(canvas, tuple(pts[j]), 4 if ring else 3, colour, 1 if ring else -1, cv2.LINE_AA)
 
 
 def view_3d(joints_m: np.ndarray, size: int, yaw_deg: float = 60.0, span_m: float = 2.2) -> np.ndarray:
@@ -58,7 +61,8 @@ def annotate(result: LiveResult, fps: float) -> np.ndarray:
     image = frame.image_bgr.copy()
     for p in range(result.detections.count):
         _skeleton(image, result.detections.uv_px[p], GREEN)
-        _skeleton(image, frame.camera.project(result.refined.joints_m[p]), RED)
+        hidden = None if result.refined.hidden is None else result.refined.hidden[p]
+        _skeleton(image, frame.camera.project(result.refined.joints_m[p]), RED, hidden)
     depth = frame.depth_m
     scaled = np.clip((depth - 0.3) / 5.7 * 255, 0, 255).astype(np.uint8)
     coloured = cv2.applyColorMap(255 - scaled, cv2.COLORMAP_JET)

@@ -6,7 +6,7 @@ librealsense defines it, x right, y down, z forward, metres; ITOP joint order)::
     {"frame": n, "timestamp_ms": t,
      "people": [{"joints_3d_m": [[x, y, z] x 15], "valid": [15 booleans],
                  "joints_2d": [[u, v] x 15], "scores_2d": [15 numbers],
-                 "second_pass": [15 booleans]}],
+                 "second_pass": [15 booleans], "hidden": [15 booleans]}],
      "latency_ms": {"capture_wait": .., "detect_2d": .., "preprocess": .., "patch": .., "skeleton": ..,
                     "pointcloud": .., "refine": .., "end_to_end": ..},
      "dropped_before": k, "step": "pointcloud"}
@@ -15,6 +15,10 @@ librealsense defines it, x right, y down, z forward, metres; ITOP joint order)::
 server says; absent where a server of an older version does not). With ``live --server`` the refinement's keys
 are ``round_trip`` (request to answer, from this machine) and ``refine`` (the same) instead of ``preprocess`` and
 the stages.
+
+``hidden``: the joints the answer places behind the surface the sensor measured at their pixel
+(:mod:`refinet_edge.occlusion`): placed from the rest of the body, not seen, and right less often (as body
+trackers mark predicted, occluded joints); absent where a server of an older version does not say.
 
 Coordinates that are not finite (a joint the detector missed and no stage
 could place) are ``null``. ``joints_3d_m`` is the last step that ran (``step``).
@@ -48,6 +52,9 @@ def result_record(result: LiveResult) -> dict:
     if refined.second_pass is not None:
         for person, restarted in zip(people, refined.second_pass.tolist(), strict=True):
             person["second_pass"] = restarted
+    if refined.hidden is not None:
+        for person, hidden in zip(people, refined.hidden.tolist(), strict=True):
+            person["hidden"] = hidden
     return {"frame": int(result.frame.number), "timestamp_ms": round(float(result.frame.timestamp_ms), 3),
             "people": people, "latency_ms": {k: round(v, 3) for k, v in result.latency_ms.items()},
             "dropped_before": int(result.dropped_before), "step": refined.final}

@@ -38,13 +38,16 @@ class _TimedRunner:
 @dataclass(frozen=True)
 class Refined:
     """A frame's people after refinement: every step's ``(P, 15, 3)`` m, the final step's name, ``valid (P, 15)``,
-    and ``second_pass (P, 15)``, the joints the second pass restarted (None where a refiner does not say)."""
+    ``second_pass (P, 15)``, the joints the second pass restarted, and ``hidden (P, 15)``, the joints the answer
+    places behind the surface the sensor measured (:mod:`refinet_edge.occlusion`); each None where a refiner does
+    not say."""
 
     steps: dict[str, np.ndarray]
     final: str
     valid: np.ndarray
     timings_ms: dict[str, float]
     second_pass: np.ndarray | None = None
+    hidden: np.ndarray | None = None
 
     @property
     def joints_m(self) -> np.ndarray:
@@ -66,7 +69,7 @@ class Refiner:
         if people == 0:
             empty = np.zeros((0, detections.uv_px.shape[1], 3))
             none = np.zeros((0, empty.shape[1]), bool)
-            return Refined({s: empty for s in self.steps}, self.steps[-1], none, {}, none)
+            return Refined({s: empty for s in self.steps}, self.steps[-1], none, {}, none, none)
         start = time.perf_counter()
         depth = np.broadcast_to(frame.depth_m, (people, *frame.depth_m.shape))
         # the detector's scores stay out: the skeleton was trained with score 1 (RefinementPipeline.run)
@@ -75,4 +78,4 @@ class Refiner:
         timings = dict(self.timings)
         timings["preprocess"] = total - sum(self.timings.values())
         timings["refine"] = total
-        return Refined(result.steps, self.steps[-1], result.valid, timings, result.second_pass)
+        return Refined(result.steps, self.steps[-1], result.valid, timings, result.second_pass, result.hidden)

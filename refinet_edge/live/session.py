@@ -43,6 +43,7 @@ def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, opt
     smoother = OneEuro() if options.smooth else None
     count, start, last_status, people = 0, time.perf_counter(), 0.0, 0
     restarted = None  # people the second pass ran again (None: the refiner does not say)
+    hidden = None  # answered joints placed behind the measured surface (None: the refiner does not say)
     try:
         with closing(loop.run(stop)) as results:
             for result in results:
@@ -52,6 +53,8 @@ def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, opt
                 people += result.detections.count
                 if result.refined.second_pass is not None:
                     restarted = (restarted or 0) + int(result.refined.second_pass.any(axis=1).sum())
+                if result.refined.hidden is not None:
+                    hidden = (hidden or 0) + int(result.refined.hidden.sum())
                 stats.add(result.latency_ms)
                 accuracy.add(result)
                 if writer:
@@ -82,6 +85,7 @@ def run_live(source: FrameSource, detector: Detector, refiner: FrameRefiner, opt
     seconds = time.perf_counter() - start
     return {"frames": count, "seconds": seconds, "fps": count / seconds if seconds > 0 else 0.0,
             "dropped": loop.dropped, "people": people, "second_pass_people": restarted,
+            "hidden_joints": hidden,
             "interrupted": interrupted.is_set(),
             "latency_ms": stats.percentiles(),
             "accuracy": {step: m.to_dict() for step, m in accuracy.metrics().items()}}

@@ -125,7 +125,8 @@ class TritonRefinerClient:
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
 
     def _offered(self) -> tuple[str, ...]:
-        """The optional outputs this server's model has: a server of an older refinet-edge lacks ``second_pass``."""
+        """The optional outputs this server's model has: a server of an older refinet-edge lacks ``second_pass`` or
+        ``hidden``."""
         if self._optional is None:
             kwargs = {"as_json": True} if self.address.protocol == "grpc" else {}
             self._optional = offered_outputs(self._ask(lambda: self.client.get_model_metadata(MODEL_NAME, **kwargs)))
@@ -143,7 +144,7 @@ class TritonRefinerClient:
         self.client.close()
 
 
-OPTIONAL_OUTPUTS = ("second_pass",)  # outputs added after the first served model; asked for only where offered
+OPTIONAL_OUTPUTS = ("second_pass", "hidden")  # outputs added after the first served model; asked for where offered
 
 
 def offered_outputs(metadata: dict) -> tuple[str, ...]:
@@ -205,7 +206,8 @@ class RemoteRefiner:
         steps = {s: out["step_joints_3d_m"][:, k] for k, s in enumerate(self.steps)}
         return Refined(steps, self.steps[-1], out["valid"].astype(bool), {"round_trip": round_trip,
                                                                            "refine": round_trip},
-                       out["second_pass"].astype(bool) if "second_pass" in out else None)
+                       out["second_pass"].astype(bool) if "second_pass" in out else None,
+                       out["hidden"].astype(bool) if "hidden" in out else None)
 
     def _wait_for_server(self, why: str) -> None:
         self.status(f"server {self.address} lost ({why.splitlines()[0][:80]}); frame dropped, retrying every "

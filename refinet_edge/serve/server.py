@@ -144,7 +144,7 @@ class BatchRefiner:
             people = slice(start, start + request.uv_px.shape[0])
             start = people.stop
             out.append(encode_response({s: j[people] for s, j in result.steps.items()}, final, result.valid[people],
-                                       result.second_pass[people]))
+                                       result.second_pass[people], result.hidden[people]))
         return out
 
 

@@ -20,6 +20,7 @@ output                dtype    shape         meaning
 ``valid``             BOOL     (15,)         joint had a usable 2D input and depth
 ``step_joints_3d_m``  FP64     (4, 15, 3)    every step (:data:`STEPS` order); sent only when requested
 ``second_pass``       BOOL     (15,)         joint the second pass restarted from the chain's own answer
+``hidden``            BOOL     (15,)         answer placed behind the measured surface (:mod:`~refinet_edge.occlusion`)
 ====================  =======  ============  =====================================================
 
 The depth maps of one request share their shape; the server checks that each
@@ -59,6 +60,7 @@ OUTPUTS: dict[str, tuple[type, tuple[int, ...]]] = {
     "valid": (np.bool_, (NUM_JOINTS,)),
     "step_joints_3d_m": (np.float64, (len(STEPS), NUM_JOINTS, 3)),
     "second_pass": (np.bool_, (NUM_JOINTS,)),
+    "hidden": (np.bool_, (NUM_JOINTS,)),
 }
 
 
@@ -168,11 +170,11 @@ def _depth_m(feed: dict[str, np.ndarray], max_depth_px: int) -> np.ndarray:
 
 
 def encode_response(joints_by_step: dict[str, np.ndarray], final: str, valid: np.ndarray,
-                    second_pass: np.ndarray) -> dict[str, np.ndarray]:
+                    second_pass: np.ndarray, hidden: np.ndarray) -> dict[str, np.ndarray]:
     """Pipeline result for one request -> the model's outputs (server side)."""
     missing = [s for s in STEPS if s not in joints_by_step]
     if missing:
         raise RefinetError(f"the served pipeline lacks step(s) {missing}; serve needs all three stages")
     steps = np.stack([joints_by_step[s] for s in STEPS], axis=1).astype(np.float64)  # (P, 4, 15, 3) m
     return {"joints_3d_m": joints_by_step[final].astype(np.float64), "valid": valid.astype(bool),
-            "step_joints_3d_m": steps, "second_pass": second_pass.astype(bool)}
+            "step_joints_3d_m": steps, "second_pass": second_pass.astype(bool), "hidden": hidden.astype(bool)}
