@@ -208,19 +208,28 @@ def test_visibility_table_is_the_committed_report_and_pools_back() -> None:
 
 
 def test_visibility_table_adds_the_hidden_flag_where_the_report_has_it() -> None:
+    import copy
+
     from refinet_edge.ood_suite import visibility_rows
 
     report = json.loads((ROOT / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v17-ood/ood_suite.json").read_text())
-    plain = visibility_rows(report)
-    for k, entry in enumerate(report["splits"]):
+    without = copy.deepcopy(report)
+    for entry in without["splits"]:
         for rep in (entry, entry["exact_2d"]):
-            rep["by_hidden_flag"] = {"step": "pointcloud", "flagged_share": 20.0 + k, "acc_10cm_flagged": 60.0,
-                                     "acc_10cm_unflagged": None}
-    rows = visibility_rows(report)
+            del rep["by_hidden_flag"]
+    plain, rows = visibility_rows(without), visibility_rows(report)
     assert rows[0] == [*plain[0], "flagged %", "flagged", "not flagged"]
     assert [r[:len(plain[0])] for r in rows] == plain  # the labels' columns unchanged
-    assert rows[1][-3:] == ["20", "60.0", "-"] and rows[3][-3] == "21"
-    assert "flags hidden" in format_suite(report)
+    flag = report["splits"][2]["by_hidden_flag"]  # uniform poses, noisy 2D
+    assert rows[5][-3:] == [f"{flag['flagged_share']:.0f}", f"{flag['acc_10cm_flagged']:.1f}",
+                            f"{flag['acc_10cm_unflagged']:.1f}"]
+    for entry in report["splits"]:  # flagged and unflagged joints pool back to the split
+        for rep in (entry, entry["exact_2d"]):
+            flag = rep["by_hidden_flag"]
+            share = flag["flagged_share"] / 100.0
+            pooled = share * flag["acc_10cm_flagged"] + (1.0 - share) * flag["acc_10cm_unflagged"]
+            assert pooled == pytest.approx(rep["steps"]["pointcloud"]["acc_10cm"])
+    assert "flags hidden" in format_suite(report) and "flags hidden" not in format_suite(without)
 
 
 @pytest.mark.parametrize("folder", ["2026-12-05-cpu-2core-xeon-ood", "2026-12-05-cpu-2core-xeon-v8-ood",
