@@ -64,6 +64,7 @@ SCHEMA: dict[tuple[str, str], tuple[tuple[type, ...], Any]] = {
     # skeleton stage: probability that a joint's input is removed (as a missing joint: zeros), its target kept, so
     # the stage learns to place a joint from the others
     ("train", "joint_dropout"): (_NUM, 0.0),
+    ("train", "hidden_weight"): (_NUM, 1.0),
     # per-joint training loss: "mse" (authors: squared error) or "distance" (its square root, MPJPE-like)
     ("train", "loss"): ((str,), "mse"),
     # extra validation sets scored every extra_val_every epochs and logged side by side, never used to pick the best
@@ -110,6 +111,7 @@ CHECKS: dict[tuple[str, str], tuple[Any, str]] = {
                             ("noise", "sigma_mm"), ("data_aug", "sigma"), ("data", "pcloud_dim")]},
     ("noise", "swap_prob"): _PROB, ("noise", "outlier_prob"): _PROB, ("train", "flip_prob"): _PROB,
     ("train", "joint_dropout"): (lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+    ("train", "hidden_weight"): (lambda v: 0 < v <= 100, "a loss weight in (0, 100]"),
     ("solver", "base_lr"): (lambda v: v > 0, "> 0"),
     ("solver", "gamma"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("", "train_dir"): (lambda v: isinstance(v, str) or (len(v) > 0 and all(isinstance(x, str) for x in v)),

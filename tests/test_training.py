@@ -643,3 +643,32 @@ def test_joint_dropout_removes_inputs_as_missing_joints_and_keeps_targets(tiny_s
     for bad in (1.0, -0.1):
         with pytest.raises(RefinetError, match="joint_dropout"):
             _hypes("skeleton", tiny_set, tmp_path, **{"train.joint_dropout": bad})
+
+
+def test_hidden_weight_weighs_the_labels_hidden_joints_mirrored_with_the_sample(tiny_set, tmp_path):
+    from refinet_edge.skeleton import flip_left_right
+    from refinet_edge.training.batches import make_batch
+    from refinet_edge.training.frames import load_frames
+    from refinet_edge.training.run import settings_from_hypes
+
+    hypes = _hypes("skeleton", tiny_set, tmp_path, **{"train.hidden_weight": 3.0})
+    settings = settings_from_hypes(hypes, None)
+    assert settings.hidden_weight == 3.0
+    store = load_frames(tiny_set, "side", "train")
+    idx = np.arange(16)
+    joints_in = store.joints_m[idx] + np.random.default_rng(0).normal(0.0, 0.03, size=(16, 15, 3))
+    visible = store.visible[idx]
+    assert 0.0 < visible.mean() < 1.0  # the generated frames have hidden joints to weigh
+    for flip_prob, seen in ((0.0, visible), (1.0, flip_left_right(visible[..., None])[..., 0])):
+        recipe = replace(_recipe(settings), hidden_weight=3.0, flip_prob=flip_prob)
+        batch = make_batch(recipe, store, idx, np.random.default_rng(1), chained=joints_in)
+        np.testing.assert_array_equal(batch.weight, np.where(seen, 1.0, 3.0))
+        plain = make_batch(replace(recipe, hidden_weight=1.0), store, idx, np.random.default_rng(1), chained=joints_in)
+        np.testing.assert_array_equal(plain.inputs[0], batch.inputs[0])  # the inputs and targets are the same
+        np.testing.assert_array_equal(plain.target, batch.target)
+        assert plain.weight.all() and (plain.weight == 1.0).all()
+    assert settings_from_hypes(_hypes("patch", tiny_set, tmp_path, **{"train.hidden_weight": 3.0}),
+                               None).hidden_weight == 1.0  # the skeleton's option only
+    for bad in (0.0, -1.0, 101.0):
+        with pytest.raises(RefinetError, match="hidden_weight"):
+            _hypes("skeleton", tiny_set, tmp_path, **{"train.hidden_weight": bad})

@@ -21,7 +21,7 @@ from ..errors import RefinetError
 from ..noise import DetectorNoise, gaussian_3d
 from ..pipeline import PipelineConfig, RefinementPipeline
 from ..preprocess.steps import CpuSteps
-from ..skeleton import mirror_joints
+from ..skeleton import flip_left_right, mirror_joints
 from ..stage_io import mirror_evidence, patch_target, point_target, skeleton_encode, skeleton_target, with_evidence
 from .augment import limb_scale_batch
 from .frames import FrameStore
@@ -53,6 +53,7 @@ class BatchRecipe:
     flip_prob: float = 0.0  # skeleton: share of samples mirrored (x -> -x, left <-> right), input and target alike
     limb_scale: float = 0.0  # skeleton: bones scaled by U(1 - a, 1 + a) per sample (training/augment.py); 0 = off
     joint_dropout: float = 0.0  # skeleton: share of joints whose input is removed (missing: zeros), target kept
+    hidden_weight: float = 1.0  # skeleton: loss weight of the joints the labels call hidden (visible ones: 1)
 
 
 def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.random.Generator,
@@ -90,10 +91,12 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
             evidence = _CPU.evidence(uv_ev, depth, joints_in, None, cam, cfg.lift_window)
         if recipe.limb_scale > 0:
             joints_in, gt_m = limb_scale_batch(joints_in, gt_m, recipe.limb_scale, rng)
+        visible = store.visible[idx]
         if recipe.flip_prob > 0:
             flip = rng.random(len(idx)) < recipe.flip_prob
             joints_in = np.where(flip[:, None, None], mirror_joints(joints_in), joints_in)
             gt_m = np.where(flip[:, None, None], mirror_joints(gt_m), gt_m)
+            visible = np.where(flip[:, None], flip_left_right(visible[..., None])[..., 0], visible)
             if evidence is not None:  # left and right swapped; the patch evidence's u shift and correlation negated
                 evidence = np.where(flip[:, None, None], mirror_evidence(evidence, cfg.skeleton), evidence)
         if recipe.joint_dropout > 0:  # as the pipeline meets a joint with no 2D: NaN joint, zero evidence
@@ -103,7 +106,11 @@ def make_batch(recipe: BatchRecipe, store: FrameStore, idx: np.ndarray, rng: np.
                 evidence = np.where(drop[..., None], 0.0, evidence).astype(np.float32)
         x, centre = skeleton_encode(joints_in, cfg.skeleton)
         target = skeleton_target(x, gt_m, centre, cfg.skeleton)
-        return _finish((with_evidence(x, evidence, cfg.skeleton),), target)
+        batch = _finish((with_evidence(x, evidence, cfg.skeleton),), target)
+        if recipe.hidden_weight == 1.0:
+            return batch
+        scale = np.where(visible, 1.0, recipe.hidden_weight).astype(np.float32)
+        return Batch(batch.inputs, batch.target, batch.weight * scale)
     if chained is not None:
         joints_in = chained
     elif recipe.from_gt or previous is None:

@@ -75,6 +75,7 @@ class TrainSettings:
     flip_prob: float = 0.0  # skeleton stage: share of samples trained as their mirror image
     limb_scale: float = 0.0  # skeleton stage: bone-length augmentation, U(1 - a, 1 + a) per bone (0 = off)
     joint_dropout: float = 0.0  # skeleton stage: share of input joints removed (missing), their targets kept
+    hidden_weight: float = 1.0  # skeleton stage: loss weight of the joints the labels call hidden
     extra_val_every: int = 5  # extra validation sets (logged only) every this many epochs and at the last
     loss: str = "mse"  # per joint: "mse" squared error (authors), "distance" its Euclidean norm (MPJPE-like)
 
@@ -109,7 +110,7 @@ def train_stage(settings: TrainSettings, model, train: FrameStore, val: FrameSto
         emit("info", {"message": f"resumed at epoch {start_epoch} (best acc_10cm {best['acc_10cm']:.2f})"})
     recipe = BatchRecipe(settings.stage, settings.noise, settings.sigma_mm, settings.from_gt, settings.pipeline,
                          flip_prob=settings.flip_prob, limb_scale=settings.limb_scale,
-                         joint_dropout=settings.joint_dropout)
+                         joint_dropout=settings.joint_dropout, hidden_weight=settings.hidden_weight)
     draws = None
     if uses_chain_cache(settings, previous is not None):
         draws = _chain_cache(settings, recipe, train, previous, emit, on_progress)

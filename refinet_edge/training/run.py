@@ -79,6 +79,7 @@ def settings_from_hypes(hypes: Hypes, previous: RefinementPipeline | None) -> Tr
         flip_prob=float(hypes.train.flip_prob) if hypes.stage == "skeleton" else 0.0,
         limb_scale=float(hypes.train.limb_scale) if hypes.stage == "skeleton" else 0.0,
         joint_dropout=float(hypes.train.joint_dropout) if hypes.stage == "skeleton" else 0.0,
+        hidden_weight=float(hypes.train.hidden_weight) if hypes.stage == "skeleton" else 1.0,
         loss=hypes.train.loss, extra_val_every=hypes.train.extra_val_every,
     )
 
