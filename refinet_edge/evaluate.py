@@ -64,7 +64,6 @@ from .metrics import (
     compute_metrics,
 )
 from .noise import DetectorNoise
-from .occlusion import hidden_joints
 from .pipeline import PipelineConfig, RefinementPipeline
 
 SCHEMA_VERSION = 1
@@ -103,8 +102,9 @@ class EvalSettings:
 
 
 def predict_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: EvalSettings = EvalSettings(),
-                  on_progress: ProgressFn | None = None) -> dict[str, np.ndarray]:
-    """Run ``pipeline`` on every frame: each step's joints ``(N, 15, 3)`` metres."""
+                  on_progress: ProgressFn | None = None, hidden: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run ``pipeline`` on every frame: each step's joints ``(N, 15, 3)`` metres; ``hidden (N, 15)`` bool, if
+    given, is filled with the answer's own hidden flag (:attr:`~refinet_edge.pipeline.PipelineResult.hidden`)."""
     rng = np.random.default_rng(settings.seed)
     n = len(frames)
     outputs = {step: np.empty((n, frames.joints_m.shape[1], 3)) for step in pipeline.steps}
@@ -114,6 +114,8 @@ def predict_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings
         result = pipeline.run(frames.depth_batch(start, stop), uv_noisy, frames.camera)
         for step, joints_m in result.steps.items():
             outputs[step][start:stop] = joints_m
+        if hidden is not None and result.hidden is not None:
+            hidden[start:stop] = result.hidden
         if on_progress:
             on_progress(stop, n)
     return outputs
@@ -127,7 +129,7 @@ def score_steps(frames: LabelledFrames, pipeline: RefinementPipeline, settings: 
 
 
 def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, outputs: dict[str, np.ndarray],
-                 stages_info: dict | None = None) -> dict:
+                 stages_info: dict | None = None, hidden: np.ndarray | None = None) -> dict:
     """The JSON-ready report (layout in the module docstring) of each step's predictions ``outputs`` (as
     :func:`predict_steps` returns them) scored on ``split``: metrics per step and per distance bin."""
     gt_m = split.joints_m
@@ -148,21 +150,17 @@ def split_report(split, pipeline: RefinementPipeline, settings: EvalSettings, ou
         "by_distance": {step: accuracy_by_distance(pred, gt_m) for step, pred in outputs.items()},
         **({"by_visibility": {step: accuracy_by_visibility(pred, gt_m, split.visible)
                               for step, pred in outputs.items()}} if _has_visibility(split) else {}),
-        **({"by_hidden_flag": hidden_flag_report(split, outputs)} if len(outputs) > 1 else {}),
+        **({"by_hidden_flag": hidden_flag_report(split, outputs, hidden)}
+           if hidden is not None and len(outputs) > 1 else {}),
     }
 
 
-def hidden_flag_report(split, outputs: dict[str, np.ndarray]) -> dict:
-    """``by_hidden_flag`` (module docstring) of the last step in ``outputs``: the flag the pipeline gives
-    (:func:`~refinet_edge.occlusion.hidden_joints` on the split's depth maps, read again in batches)."""
+def hidden_flag_report(split, outputs: dict[str, np.ndarray], hidden: np.ndarray) -> dict:
+    """``by_hidden_flag`` (module docstring) of the last step in ``outputs``, whose hidden flag
+    :func:`predict_steps` kept in ``hidden``."""
     step = list(outputs)[-1]
-    pred = outputs[step]
-    flagged = np.zeros(pred.shape[:2], dtype=bool)
-    for start in range(0, len(split), 64):
-        stop = min(start + 64, len(split))
-        flagged[start:stop] = hidden_joints(pred[start:stop], split.depth_batch(start, stop), split.camera)
     visible = split.visible if _has_visibility(split) else None
-    return {"step": step, **accuracy_by_hidden_flag(pred, split.joints_m, flagged, visible)}
+    return {"step": step, **accuracy_by_hidden_flag(outputs[step], split.joints_m, hidden, visible)}
 
 
 def _has_visibility(split) -> bool:
@@ -176,4 +174,6 @@ def evaluate_split(split, pipeline: RefinementPipeline | None = None, settings: 
     """Score every step of ``pipeline`` (default: lifting only) on ``split``; the JSON-ready report."""
     if pipeline is None:
         pipeline = RefinementPipeline({}, PipelineConfig(lift_window=settings.window))
-    return split_report(split, pipeline, settings, predict_steps(split, pipeline, settings, on_progress), stages_info)
+    hidden = np.zeros(split.joints_m.shape[:2], dtype=bool)
+    outputs = predict_steps(split, pipeline, settings, on_progress, hidden)
+    return split_report(split, pipeline, settings, outputs, stages_info, hidden)

@@ -179,6 +179,11 @@ def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray, thresh_mm: float = 100
     return metrics_from_errors(joint_errors_mm(pred_m, gt_m), thresh_mm, fine_thresh_mm)
 
 
+def _percent_true(values: np.ndarray, mask: np.ndarray) -> float | None:
+    """Percent of ``values`` true where ``mask`` is; None where ``mask`` is empty (nothing to score)."""
+    return float(values[mask].mean() * 100.0) if mask.any() else None
+
+
 def accuracy_by_visibility(pred_m: np.ndarray, gt_m: np.ndarray, visible: np.ndarray,
                            thresh_mm: float = 100.0) -> dict:
     """Accuracy split by the labels' visibility ``visible (N, 15)`` bool (ITOP's ``visible_joints``; synthetic
@@ -196,7 +201,7 @@ def accuracy_by_visibility(pred_m: np.ndarray, gt_m: np.ndarray, visible: np.nda
     hits = joint_errors_mm(pred_m, gt_m) < thresh_mm  # NaN (a missing prediction) is a miss
 
     def share(mask: np.ndarray) -> float | None:
-        return float(hits[mask].mean() * 100.0) if mask.any() else None
+        return _percent_true(hits, mask)
 
     groups = {}
     for name, idx in JOINT_GROUPS_VISIBILITY.items():
@@ -221,10 +226,7 @@ def accuracy_by_hidden_flag(pred_m: np.ndarray, gt_m: np.ndarray, flagged: np.nd
         raise RefinetError(f"accuracy_by_hidden_flag expects flagged of shape {gt_m.shape[:2]}, got {flagged.shape}")
     flagged = flagged.astype(bool)
     hits = joint_errors_mm(pred_m, gt_m) < thresh_mm
-
-    def share(values: np.ndarray, mask: np.ndarray) -> float | None:
-        return float(values[mask].mean() * 100.0) if mask.any() else None
-
+    share = _percent_true
     out = {"flagged_share": float(flagged.mean() * 100.0), "acc_10cm_flagged": share(hits, flagged),
            "acc_10cm_unflagged": share(hits, ~flagged)}
     if visible is not None:

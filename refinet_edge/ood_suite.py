@@ -178,8 +178,9 @@ def score_condition(data: CachedSplit, pipeline: RefinementPipeline, noise: Dete
                     stages_info: dict | None) -> dict:
     """An ``evaluate --json`` report of one split and 2D input, plus SEs, groups and flags."""
     settings = EvalSettings(noise=noise, seed=0, window=pipeline.config.lift_window)
-    outputs = predict_steps(data, pipeline, settings)
-    report = split_report(data, pipeline, settings, outputs, stages_info)
+    hidden = np.zeros(data.joints_m.shape[:2], dtype=bool)
+    outputs = predict_steps(data, pipeline, settings, hidden=hidden)
+    report = split_report(data, pipeline, settings, outputs, stages_info, hidden)
     hits = {step: joint_errors_mm(pred, data.joints_m) < report["steps"][step]["thresh_mm"]
             for step, pred in outputs.items()}
     for step, step_hits in hits.items():

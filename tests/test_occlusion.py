@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _on_pixels(u: np.ndarray, v: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Camera-frame points at depth ``z`` that project onto pixels ``(u, v)``."""
-    return np.stack([(u - CAM.cx) * z / CAM.fx, (v - CAM.cy) * z / CAM.fy, z], axis=-1)
+    return CAM.deproject(np.stack(np.broadcast_arrays(u, v), axis=-1), z)
 
 
 def _wall(depth_m: float = 2.0) -> np.ndarray:
