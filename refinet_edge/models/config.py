@@ -196,9 +196,19 @@ class PatchNetConfig(_StageConfig):
         return total + c * f + 2 * f + f * f + 2 * f + f * out + out
 
 
+SKELETON_ARCHS = ("mlp", "transformer")
+
+
 @dataclass(frozen=True)
 class SkeletonNetConfig(_StageConfig):
-    """Stage B, the Martinez-style residual MLP: (B, J, 3) -> (B, J, 3)."""
+    """Stage B: (B, J, F) -> (B, J, 3).
+
+    ``arch``: ``"mlp"`` is the published Martinez-style residual MLP over the flattened skeleton (``linear_size``,
+    ``num_blocks``, ``batch_norm``, ``residual``); ``"transformer"`` is ours: one token per joint (its F numbers
+    through a Linear, plus a learned embedding of which joint it is), ``num_layers`` pre-norm transformer encoder
+    layers of width ``token_size`` with ``num_heads`` heads and a ``ff_size`` feed-forward, and a Linear to each
+    joint's 3 outputs (see :mod:`refinet_edge.models.skeleton`). ``dropout`` and ``flip_test`` apply to both.
+    """
 
     num_joints: int = 15
     input_features: int = 3  # per joint: 3 (x, y, z), 5 with the ray features, +4 evidence, +5 patch evidence
@@ -210,14 +220,26 @@ class SkeletonNetConfig(_StageConfig):
     # test-time flip (ours): in eval mode also refine the mirrored skeleton and average the two results;
     # needs the 15 ITOP joints and the metric pre-processing (x first, the ray's x fourth)
     flip_test: bool = False
+    arch: str = "mlp"  # "mlp" (published) or "transformer" (one token per joint, ours)
+    token_size: int = 128  # transformer: width d of every token
+    num_layers: int = 4  # transformer: encoder layers
+    num_heads: int = 4  # transformer: attention heads (token_size must be a multiple)
+    ff_size: int = 512  # transformer: hidden width of each layer's feed-forward
 
     def __post_init__(self) -> None:
-        for name, minimum in (("num_joints", 1), ("input_features", 1), ("linear_size", 1), ("num_blocks", 0)):
+        for name, minimum in (("num_joints", 1), ("input_features", 1), ("linear_size", 1), ("num_blocks", 0),
+                              ("token_size", 1), ("num_layers", 1), ("num_heads", 1), ("ff_size", 1)):
             _check_int(self, name, minimum)
         _check_dropout(self)
         _check_bool(self, "batch_norm")
         _check_bool(self, "residual")
         _check_bool(self, "flip_test")
+        if self.arch not in SKELETON_ARCHS:
+            raise RefinetError(f"SkeletonNetConfig.arch must be one of {', '.join(SKELETON_ARCHS)}, got "
+                               f"{self.arch!r}{did_you_mean(str(self.arch), SKELETON_ARCHS)}")
+        if self.token_size % self.num_heads:
+            raise RefinetError(f"SkeletonNetConfig.token_size {self.token_size} must be a multiple of num_heads "
+                               f"{self.num_heads}")
         if self.flip_test and (self.num_joints != 15 or self.input_features not in (3, 5, 7, 9, 14)):
             raise RefinetError(f"SkeletonNetConfig.flip_test needs the 15 ITOP joints and 3, 5, 7, 9 or 14 input "
                                f"features (coordinates, rays, evidence, patch evidence), "
@@ -225,10 +247,18 @@ class SkeletonNetConfig(_StageConfig):
 
     def macs(self) -> int:
         d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
+        if self.arch == "transformer":
+            j, t = self.num_joints, self.token_size
+            per_layer = j * (4 * t * t + 2 * t * self.ff_size) + 2 * j * j * t  # qkv + proj, FF; scores, mix
+            return (2 if self.flip_test else 1) * (j * self.input_features * t + self.num_layers * per_layer + j * t * 3)
         return (2 if self.flip_test else 1) * (d_in * size + d * size + 2 * self.num_blocks * size * size)
 
     def num_params(self) -> int:
         d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
+        if self.arch == "transformer":
+            t, f = self.token_size, self.ff_size
+            per_layer = 4 * t + (3 * t * t + 3 * t) + (t * t + t) + (t * f + f) + (f * t + t)  # 2 LNs, attn, FF
+            return self.input_features * t + t + self.num_joints * t + self.num_layers * per_layer + 2 * t + 3 * t + 3
         layer = size + (2 * size if self.batch_norm else 0)  # bias + BN
         return d_in * size + layer + 2 * self.num_blocks * (size * size + layer) + size * d + d
 

@@ -18,8 +18,8 @@ heatmap ``PatchHeatmapNet``    the 1x1 head conv of all J maps, then "keep patch
                                negated cell grid (int8 calibration leaves it in float); with
                                ``moments`` the same MatMul also takes the grid's squares and
                                product, and the variances are ``E[u^2] - E[u]^2`` (and so on)
-``SkeletonNet`` (flip test)    the mirror of the input is folded into the input layer's weights
-                               (one Gemm with both halves side by side, then a Reshape to two rows:
+``SkeletonNet`` (MLP, flip     the mirror of the input is folded into the input layer's weights
+test)                          (one Gemm with both halves side by side, then a Reshape to two rows:
                                no mirror MatMul, Unsqueeze or Concat); mirroring the second half
                                back and averaging are folded
                                into the output layer (one Gemm on the two halves side by side: no
@@ -54,7 +54,7 @@ def for_export(model: nn.Module) -> nn.Module:
     model = model.eval()
     if isinstance(model, PatchHeatmapNet):
         return _PatchHeatmapExport(model).eval()
-    if isinstance(model, SkeletonNet) and model.config.flip_test:
+    if isinstance(model, SkeletonNet) and model.config.flip_test and model.config.arch == "mlp":
         return _SkeletonFlipExport(model).eval()
     cfg = getattr(model, "config", None)
     if (isinstance(model, PointCloudNet) and cfg is not None and cfg.joint_embedding

@@ -17,6 +17,22 @@ Layers (published sizes)::
 with L = 1024, 2 blocks, dropout 0.2. Every Linear has a bias (authors).
 ``batch_norm=False`` drops the BNs; ``residual=False`` drops the skips.
 
+``arch="transformer"`` (ours): the MLP sees the skeleton as one flat vector,
+so a pose unlike its training poses moves every hidden unit at once. Here
+each joint is a token and attention lets each joint read the others::
+
+    (B, J, F) -> Linear F->d (+bias) + a learned embedding per joint  (B, J, d)
+    num_layers x pre-norm encoder layer:
+        x = x + proj(attention(LayerNorm(x)))     num_heads heads, softmax(q k^T / sqrt(d / heads)) v
+        x = x + Linear(GELU(Linear(LayerNorm(x))))  d -> ff_size -> d
+    LayerNorm, Linear d->3 (+bias)                                     (B, J, 3)
+
+The last Linear starts at zero, so a new net outputs 0, which the metric
+decoding reads as "keep the lifted joint" (``stage_io.skeleton_decode``).
+Written with plain MatMul, Softmax, LayerNormalization and Erf in ONNX (opset
+17), no fused attention op. Dropout (``config.dropout``) after the attention
+and in the feed-forward.
+
 ``flip_test=True`` (ours; eval mode only, so inside the exported graph): the
 mirrored skeleton (x -> -x, left and right joints swapped: one constant
 signed permutation matrix, a float MatMul in ONNX) goes through the MLP beside
@@ -34,7 +50,7 @@ from ..skeleton import FLIP_INDEX
 from ..stage_io import NUM_EVIDENCE, NUM_PATCH_EVIDENCE, PATCH_EVIDENCE_MIRROR
 from .config import SkeletonNetConfig
 
-__all__ = ["SkeletonNet", "SkeletonNetConfig"]
+__all__ = ["EncoderLayer", "SkeletonNet", "SkeletonNetConfig"]
 
 
 def _layer(in_features: int, out_features: int, config: SkeletonNetConfig) -> nn.Sequential:
@@ -67,8 +83,32 @@ def flip_signs(features: int) -> list[float]:
     return coords + [1.0] * (features - len(coords))
 
 
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer encoder layer over ``(B, J, d)`` tokens (attention, then a GELU feed-forward)."""
+
+    def __init__(self, size: int, heads: int, ff_size: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(size)
+        self.qkv = nn.Linear(size, 3 * size)
+        self.proj = nn.Linear(size, size)
+        self.norm2 = nn.LayerNorm(size)
+        self.ff = nn.Sequential(nn.Linear(size, ff_size), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_size, size))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, j, d = x.shape
+        h = self.heads
+        qkv = self.qkv(self.norm1(x)).reshape(b, j, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (3, B, H, J, d/H)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * (d // h) ** -0.5, dim=-1)  # (B, H, J, J)
+        mixed = torch.matmul(attn, v).permute(0, 2, 1, 3).reshape(b, j, d)
+        x = x + self.drop(self.proj(mixed))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
 class SkeletonNet(nn.Module):
-    """``joints (B, J, F)`` -> ``(B, J, 3)`` (normalised units; F = ``input_features``, 3 or 5)."""
+    """``joints (B, J, F)`` -> ``(B, J, 3)`` (normalised units; F = ``input_features``)."""
 
     flip_in: torch.Tensor
     flip_out: torch.Tensor
@@ -76,12 +116,24 @@ class SkeletonNet(nn.Module):
     def __init__(self, config: SkeletonNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or SkeletonNetConfig()
-        size, dim = config.linear_size, 3 * config.num_joints
-        self.input = _layer(config.input_features * config.num_joints, size, config)
-        self.blocks = nn.ModuleList(
-            nn.Sequential(_layer(size, size, config), _layer(size, size, config)) for _ in range(config.num_blocks)
-        )
-        self.output = nn.Linear(size, dim)
+        if config.arch == "transformer":
+            t = config.token_size
+            self.embed = nn.Linear(config.input_features, t)
+            self.joint_embedding = nn.Parameter(torch.randn(config.num_joints, t) * 0.02)
+            self.layers = nn.ModuleList(EncoderLayer(t, config.num_heads, config.ff_size, config.dropout)
+                                        for _ in range(config.num_layers))
+            self.norm = nn.LayerNorm(t)
+            self.head = nn.Linear(t, 3)
+            nn.init.zeros_(self.head.weight)  # output 0: keep the lifted joints (module docstring)
+            nn.init.zeros_(self.head.bias)
+        else:
+            size, dim = config.linear_size, 3 * config.num_joints
+            self.input = _layer(config.input_features * config.num_joints, size, config)
+            self.blocks = nn.ModuleList(
+                nn.Sequential(_layer(size, size, config), _layer(size, size, config))
+                for _ in range(config.num_blocks)
+            )
+            self.output = nn.Linear(size, dim)
         if config.flip_test:
             j, f = config.num_joints, config.input_features
             sign_in = flip_signs(f)
@@ -105,6 +157,11 @@ class SkeletonNet(nn.Module):
 
     def _mlp(self, joints: torch.Tensor) -> torch.Tensor:
         cfg = self.config
+        if cfg.arch == "transformer":
+            x = self.embed(joints) + self.joint_embedding  # (B, J, d)
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(self.norm(x))  # (B, J, 3)
         x = self.input(joints.reshape(-1, cfg.input_features * cfg.num_joints))  # (B, L)
         for block in self.blocks:
             x = block(x) + x if cfg.residual else block(x)
