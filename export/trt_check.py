@@ -30,10 +30,10 @@ from refinet_edge.errors import RefinetError
 TRT_OPS = frozenset({
     "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape",
     "Conv", "ConvTranspose", "DequantizeLinear", "Div", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather",
-    "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "Identity", "LeakyRelu", "Less", "MatMul", "Max",
-    "MaxPool", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "QuantizeLinear", "ReduceMax", "ReduceMean", "ReduceMin",
-    "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh",
-    "Transpose", "Unsqueeze", "Where",
+    "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "Identity", "LayerNormalization", "LeakyRelu", "Less",
+    "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "QuantizeLinear", "ReduceMax",
+    "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt",
+    "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
 })
 OPSET_RANGE = (13, 20)
 # (op, input index) where TensorRT reads int64 as a shape or index list, not as data

@@ -70,6 +70,26 @@ def test_chained_inputs_use_the_previous_stages(tiny_set, tmp_path):
     assert best["epoch"] == 1
 
 
+def test_a_transformer_skeleton_trains_resumes_and_runs_in_the_pipeline(tiny_set, tmp_path):
+    from refinet_edge.checkpoint import read_stage_info
+    from refinet_edge.data.itop import open_split
+    from refinet_edge.pipeline import RefinementPipeline
+
+    transformer = {"model.arch": "transformer", "model.token_size": 16, "model.num_layers": 1, "model.num_heads": 2,
+                   "model.ff_size": 32, "model.flip_test": True, "data.from_gt": False}
+    run_training(_hypes("patch", tiny_set, tmp_path))
+    run_training(_hypes("skeleton", tiny_set, tmp_path, **transformer))
+    run_training(_hypes("skeleton", tiny_set, tmp_path, epochs=2, **transformer), resume=True)
+    lines = (tmp_path / "skeleton.log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert read_stage_info(tmp_path / "skeleton.safetensors").model_config.arch == "transformer"
+    pipeline = RefinementPipeline.from_dir(tmp_path, stages=("patch", "skeleton"))
+
+    with open_split(tiny_set, view="side", split="val") as ds:
+        result = pipeline.run(ds.depth_batch(0, 3), ds.uv_px[:3], ds.camera)
+    assert np.isfinite(result.steps["skeleton"]).all()
+
+
 def test_resume_without_state_is_a_user_error(tiny_set, tmp_path):
     with pytest.raises(RefinetError, match="no training state"):
         run_training(_hypes("patch", tiny_set, tmp_path), resume=True)
