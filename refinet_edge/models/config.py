@@ -196,7 +196,7 @@ class PatchNetConfig(_StageConfig):
         return total + c * f + 2 * f + f * f + 2 * f + f * out + out
 
 
-SKELETON_ARCHS = ("mlp", "transformer")
+SKELETON_ARCHS = ("mlp", "transformer", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,9 @@ class SkeletonNetConfig(_StageConfig):
     ``num_blocks``, ``batch_norm``, ``residual``); ``"transformer"`` is ours: one token per joint (its F numbers
     through a Linear, plus a learned embedding of which joint it is), ``num_layers`` pre-norm transformer encoder
     layers of width ``token_size`` with ``num_heads`` heads and a ``ff_size`` feed-forward, and a Linear to each
-    joint's 3 outputs (see :mod:`refinet_edge.models.skeleton`). ``dropout`` and ``flip_test`` apply to both.
+    joint's 3 outputs (see :mod:`refinet_edge.models.skeleton`); ``"ensemble"`` holds both side by side and
+    averages their outputs (each reads the same input; their tensors keep their own names, so two trained
+    checkpoints merge into one: ``scripts/merge_skeletons.py``). ``dropout`` and ``flip_test`` apply to all.
     """
 
     num_joints: int = 15
@@ -220,7 +222,7 @@ class SkeletonNetConfig(_StageConfig):
     # test-time flip (ours): in eval mode also refine the mirrored skeleton and average the two results;
     # needs the 15 ITOP joints and the metric pre-processing (x first, the ray's x fourth)
     flip_test: bool = False
-    arch: str = "mlp"  # "mlp" (published) or "transformer" (one token per joint, ours)
+    arch: str = "mlp"  # "mlp" (published), "transformer" (one token per joint, ours) or "ensemble" (both, averaged)
     token_size: int = 128  # transformer: width d of every token
     num_layers: int = 4  # transformer: encoder layers
     num_heads: int = 4  # transformer: attention heads (token_size must be a multiple)
@@ -247,18 +249,28 @@ class SkeletonNetConfig(_StageConfig):
 
     def macs(self) -> int:
         d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
-        if self.arch == "transformer":
+        passes = 2 if self.flip_test else 1
+        total = 0
+        if self.arch in ("transformer", "ensemble"):
             j, t = self.num_joints, self.token_size
             per_layer = j * (4 * t * t + 2 * t * self.ff_size) + 2 * j * j * t  # qkv + proj, FF; scores, mix
-            return (2 if self.flip_test else 1) * (j * self.input_features * t + self.num_layers * per_layer + j * t * 3)
-        return (2 if self.flip_test else 1) * (d_in * size + d * size + 2 * self.num_blocks * size * size)
+            total += j * self.input_features * t + self.num_layers * per_layer + j * t * 3
+        if self.arch in ("mlp", "ensemble"):
+            total += d_in * size + d * size + 2 * self.num_blocks * size * size
+        return passes * total
 
     def num_params(self) -> int:
-        d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
-        if self.arch == "transformer":
+        total = 0
+        if self.arch in ("transformer", "ensemble"):
             t, f = self.token_size, self.ff_size
             per_layer = 4 * t + (3 * t * t + 3 * t) + (t * t + t) + (t * f + f) + (f * t + t)  # 2 LNs, attn, FF
-            return self.input_features * t + t + self.num_joints * t + self.num_layers * per_layer + 2 * t + 3 * t + 3
+            total += self.input_features * t + t + self.num_joints * t + self.num_layers * per_layer + 5 * t + 3
+        if self.arch in ("mlp", "ensemble"):
+            total += self._mlp_params()
+        return total
+
+    def _mlp_params(self) -> int:
+        d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
         layer = size + (2 * size if self.batch_norm else 0)  # bias + BN
         return d_in * size + layer + 2 * self.num_blocks * (size * size + layer) + size * d + d
 

@@ -27,7 +27,12 @@ each joint is a token and attention lets each joint read the others::
         x = x + Linear(GELU(Linear(LayerNorm(x))))  d -> ff_size -> d
     LayerNorm, Linear d->3 (+bias)                                     (B, J, 3)
 
-The last Linear starts at zero, so a new net outputs 0, which the metric
+``arch="ensemble"`` (ours): the MLP and the transformer side by side on the
+same input, their outputs averaged (each keeps its tensor names, so a trained
+MLP and a trained transformer merge into one checkpoint:
+``scripts/merge_skeletons.py``).
+
+The transformer's last Linear starts at zero, so a new one outputs 0, which the metric
 decoding reads as "keep the lifted joint" (``stage_io.skeleton_decode``).
 Written with plain MatMul, Softmax, LayerNormalization and Erf in ONNX (opset
 17), no fused attention op. Dropout (``config.dropout``) after the attention
@@ -116,7 +121,7 @@ class SkeletonNet(nn.Module):
     def __init__(self, config: SkeletonNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or SkeletonNetConfig()
-        if config.arch == "transformer":
+        if config.arch in ("transformer", "ensemble"):
             t = config.token_size
             self.embed = nn.Linear(config.input_features, t)
             self.joint_embedding = nn.Parameter(torch.randn(config.num_joints, t) * 0.02)
@@ -126,7 +131,7 @@ class SkeletonNet(nn.Module):
             self.head = nn.Linear(t, 3)
             nn.init.zeros_(self.head.weight)  # output 0: keep the lifted joints (module docstring)
             nn.init.zeros_(self.head.bias)
-        else:
+        if config.arch in ("mlp", "ensemble"):
             size, dim = config.linear_size, 3 * config.num_joints
             self.input = _layer(config.input_features * config.num_joints, size, config)
             self.blocks = nn.ModuleList(
@@ -156,12 +161,22 @@ class SkeletonNet(nn.Module):
         return (0.5 * (out[:, 0] + back)).reshape(-1, cfg.num_joints, 3)
 
     def _mlp(self, joints: torch.Tensor) -> torch.Tensor:
+        """The network on ``(B, J, F)`` without the flip test: the MLP, the transformer or their average."""
+        arch = self.config.arch
+        if arch == "transformer":
+            return self._transformer(joints)
+        if arch == "ensemble":
+            return 0.5 * (self._flat_mlp(joints) + self._transformer(joints))
+        return self._flat_mlp(joints)
+
+    def _transformer(self, joints: torch.Tensor) -> torch.Tensor:
+        x = self.embed(joints) + self.joint_embedding  # (B, J, d)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(self.norm(x))  # (B, J, 3)
+
+    def _flat_mlp(self, joints: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        if cfg.arch == "transformer":
-            x = self.embed(joints) + self.joint_embedding  # (B, J, d)
-            for layer in self.layers:
-                x = layer(x)
-            return self.head(self.norm(x))  # (B, J, 3)
         x = self.input(joints.reshape(-1, cfg.input_features * cfg.num_joints))  # (B, L)
         for block in self.blocks:
             x = block(x) + x if cfg.residual else block(x)
