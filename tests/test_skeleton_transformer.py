@@ -155,3 +155,85 @@ def test_exports_to_onnx_with_plain_ops_and_runs_the_same_under_onnxruntime() ->
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def _merge_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("merge_skeletons", Path(__file__).resolve().parents[1] / "scripts"
+                                                  / "merge_skeletons.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _members(tmp_path: Path, mlp_features: int = 9, preprocess: dict | None = None) -> tuple[Path, Path]:
+    """A random MLP and a random transformer skeleton, saved in fp32."""
+    pre = {"mode": "metric", "rays": True, "evidence": True, "second_pass_m": 0.15}
+    mlp_config = SkeletonNetConfig(input_features=mlp_features, linear_size=32, flip_test=True, dropout=0.0)
+    mlp = build_model("skeleton", mlp_config)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for name, tensor in mlp.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+            elif tensor.is_floating_point():
+                tensor.copy_(torch.randn_like(tensor) * 0.2)
+    paths = tmp_path / "mlp.safetensors", tmp_path / "transformer.safetensors"
+    save_stage(paths[0], "skeleton", mlp.eval(), mlp_config, preprocess=pre, extra={"run": "a"}, dtype="fp32")
+    save_stage(paths[1], "skeleton", _random(seed=6), SMALL, preprocess=preprocess or pre, extra={"run": "b"},
+               dtype="fp32")
+    return paths
+
+
+def test_the_ensemble_averages_its_members_and_merges_from_two_checkpoints(tmp_path: Path) -> None:
+    mlp_path, tr_path = _members(tmp_path)
+    out = tmp_path / "ensemble.safetensors"
+    _merge_module().merge(mlp_path, tr_path, out)
+    ensemble, info = load_stage(out, expect_stage="skeleton")
+    mlp, _ = load_stage(mlp_path)
+    transformer, _ = load_stage(tr_path)
+    assert info.model_config.arch == "ensemble" and info.model_config.token_size == SMALL.token_size
+    assert info.preprocess["second_pass_m"] == 0.15
+    assert [m["arch"] for m in info.extra["members"]] == ["mlp", "transformer"]
+    assert count_parameters(ensemble) == info.model_config.num_params() == (
+        count_parameters(mlp) + count_parameters(transformer))
+    assert info.model_config.macs() == mlp.config.macs() + transformer.config.macs()
+    x = torch.randn(4, 15, 9)
+    with torch.no_grad():  # the flip test is linear in the output, so the average of each member's flipped answer
+        torch.testing.assert_close(ensemble(x), 0.5 * (mlp(x) + transformer(x)))
+
+
+@pytest.mark.parametrize(("features", "preprocess", "match"), [
+    (5, None, "input_features"), (9, {"mode": "metric", "rays": True, "evidence": True, "second_pass_m": 0.2},
+                                  "second_pass_m")])
+def test_merging_members_that_read_different_inputs_is_one_line_and_writes_nothing(
+        tmp_path: Path, features: int, preprocess: dict | None, match: str) -> None:
+    mlp_path, tr_path = _members(tmp_path, features, preprocess)
+    out = tmp_path / "ensemble.safetensors"
+    merge = _merge_module()
+    with pytest.raises(RefinetError, match=match):
+        merge.merge(mlp_path, tr_path, out)
+    assert merge.main([str(tr_path), str(mlp_path), str(out)]) == 1  # members the wrong way round
+    assert not out.exists()
+
+
+def test_the_ensemble_exports_and_runs_the_same_under_onnxruntime(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from refinet_edge.export.onnx_export import to_onnx
+    from refinet_edge.export.specs import stage_spec
+    from refinet_edge.export.trt_check import check_trt_compat
+
+    mlp_path, tr_path = _members(tmp_path)
+    out = tmp_path / "ensemble.safetensors"
+    _merge_module().merge(mlp_path, tr_path, out)
+    model, info = load_stage(out)
+    spec = stage_spec("skeleton", info.model_config)
+    graph = to_onnx(model, spec, 17)
+    assert check_trt_compat(graph, "skeleton.onnx").ok
+    x = np.random.default_rng(4).normal(size=(3, 15, 9)).astype(np.float32)
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, {spec.input_names[0]: x})[0], model(torch.from_numpy(x)).numpy(),
+                                   rtol=1e-4, atol=1e-4)
