@@ -83,7 +83,11 @@ def test_skeleton_engine_shrinks_fp32_fp16_int8(rtx_engines) -> None:
     _, out, _ = rtx_engines
     sizes = [(out / f"skeleton.{p}.engine").stat().st_size for p in PRECISIONS]
     assert sizes[0] > sizes[1] > sizes[2], sizes
-    assert sizes[1] < 0.6 * sizes[0] and sizes[2] < 0.7 * sizes[1], sizes  # half, then int8 weights
+    # half the weights, then int8 weights for the Gemms and MatMuls. Since v18 the skeleton is an ensemble whose
+    # transformer half keeps many small float layers (LayerNorm, Softmax, Erf, attention MatMuls on activations); the
+    # int8 plan, strongly typed from the fp32 graph, runs them in fp32, so the int8 engine holds fp32 kernels the fp16
+    # one does not (v18's shipped skeleton: 24.6, 13.7, 11.5 MB; the MLP alone, v17: int8 under 0.7 x fp16)
+    assert sizes[1] < 0.6 * sizes[0] and sizes[2] < 0.9 * sizes[1], sizes
 
 
 @pytest.mark.parametrize("stage", STAGES)
