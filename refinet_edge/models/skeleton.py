@@ -1,4 +1,4 @@
-"""Stage B: the Martinez-style residual MLP over the lifted skeleton.
+"""Stage B: the published residual MLP over the lifted skeleton, a transformer over its joints, or both.
 
 Input ``joints (B, J, F)`` float (F = 3, or 5 with the ray features of
 :class:`~refinet_edge.stage_io.SkeletonConfig`, + 4 evidence, + 5 patch evidence):
@@ -152,15 +152,15 @@ class SkeletonNet(nn.Module):
             f"SkeletonNet expects (B, {cfg.num_joints}, {features}), got {tuple(joints.shape)}"
         )
         if not (cfg.flip_test and not self.training):
-            return self._mlp(joints)
+            return self._net(joints)
         flat = joints.reshape(-1, cfg.num_joints * features)
         mirrored = torch.matmul(flat, self.flip_in)  # (B, J*F): the constant is MatMul's weight input
         both = torch.stack([flat, mirrored], dim=1).reshape(-1, cfg.num_joints, features)  # (2B, J, F)
-        out = self._mlp(both).reshape(-1, 2, cfg.num_joints * 3)
+        out = self._net(both).reshape(-1, 2, cfg.num_joints * 3)
         back = torch.matmul(out[:, 1], self.flip_out)  # the mirror's result, mirrored back
         return (0.5 * (out[:, 0] + back)).reshape(-1, cfg.num_joints, 3)
 
-    def _mlp(self, joints: torch.Tensor) -> torch.Tensor:
+    def _net(self, joints: torch.Tensor) -> torch.Tensor:
         """The network on ``(B, J, F)`` without the flip test: the MLP, the transformer or their average."""
         arch = self.config.arch
         if arch == "transformer":
