@@ -247,25 +247,35 @@ class SkeletonNetConfig(_StageConfig):
                                f"features (coordinates, rays, evidence, patch evidence), "
                                f"got num_joints={self.num_joints}, input_features={self.input_features}")
 
+    @property
+    def has_mlp(self) -> bool:
+        """The network holds the MLP (``mlp`` or ``ensemble``)."""
+        return self.arch in ("mlp", "ensemble")
+
+    @property
+    def has_transformer(self) -> bool:
+        """The network holds the transformer (``transformer`` or ``ensemble``)."""
+        return self.arch in ("transformer", "ensemble")
+
     def macs(self) -> int:
         d_in, d, size = self.input_features * self.num_joints, 3 * self.num_joints, self.linear_size
         passes = 2 if self.flip_test else 1
         total = 0
-        if self.arch in ("transformer", "ensemble"):
+        if self.has_transformer:
             j, t = self.num_joints, self.token_size
             per_layer = j * (4 * t * t + 2 * t * self.ff_size) + 2 * j * j * t  # qkv + proj, FF; scores, mix
             total += j * self.input_features * t + self.num_layers * per_layer + j * t * 3
-        if self.arch in ("mlp", "ensemble"):
+        if self.has_mlp:
             total += d_in * size + d * size + 2 * self.num_blocks * size * size
         return passes * total
 
     def num_params(self) -> int:
         total = 0
-        if self.arch in ("transformer", "ensemble"):
+        if self.has_transformer:
             t, f = self.token_size, self.ff_size
             per_layer = 4 * t + (3 * t * t + 3 * t) + (t * t + t) + (t * f + f) + (f * t + t)  # 2 LNs, attn, FF
             total += self.input_features * t + t + self.num_joints * t + self.num_layers * per_layer + 5 * t + 3
-        if self.arch in ("mlp", "ensemble"):
+        if self.has_mlp:
             total += self._mlp_params()
         return total
 

@@ -121,7 +121,7 @@ class SkeletonNet(nn.Module):
     def __init__(self, config: SkeletonNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or SkeletonNetConfig()
-        if config.arch in ("transformer", "ensemble"):
+        if config.has_transformer:
             t = config.token_size
             self.embed = nn.Linear(config.input_features, t)
             self.joint_embedding = nn.Parameter(torch.randn(config.num_joints, t) * 0.02)
@@ -131,7 +131,7 @@ class SkeletonNet(nn.Module):
             self.head = nn.Linear(t, 3)
             nn.init.zeros_(self.head.weight)  # output 0: keep the lifted joints (module docstring)
             nn.init.zeros_(self.head.bias)
-        if config.arch in ("mlp", "ensemble"):
+        if config.has_mlp:
             size, dim = config.linear_size, 3 * config.num_joints
             self.input = _layer(config.input_features * config.num_joints, size, config)
             self.blocks = nn.ModuleList(
