@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures.gpu import no_gpu
-from fixtures.kernel_scenes import check_lifting, check_patches, check_points, scenes
+from fixtures.kernel_scenes import RAY_REACHES, check_lifting, check_patches, check_points, scenes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,10 +56,10 @@ def test_patches_on_gpu(gpu: GpuPreprocessor, scene: tuple, mode: str, size: int
 
 @settings(max_examples=25, deadline=None)
 @given(scenes(), st.sampled_from(["metric", "authors"]), st.sampled_from(["stride", "first"]), st.integers(1, 40),
-       st.integers(0, 60))
+       st.integers(0, 60), st.sampled_from(RAY_REACHES))
 def test_points_on_gpu(gpu: GpuPreprocessor, scene: tuple, mode: str, selection: str, num_points: int,
-                       min_points: int) -> None:
-    check_points(gpu, scene, mode, selection, num_points, min_points)
+                       min_points: int, ray_reach: float) -> None:
+    check_points(gpu, scene, mode, selection, num_points, min_points, ray_reach)
 
 
 def _frame(people: int = 3) -> tuple:
@@ -82,10 +82,10 @@ def test_realistic_640x480_chain_is_bit_exact(gpu: GpuPreprocessor) -> None:
     for got, want in zip(gpu.extract_patches(raw, uv, joints[..., 2], camera),
                          extract_patches(metres, uv, joints[..., 2], camera), strict=True):
         np.testing.assert_array_equal(got, want)
-    cfg = PointConfig(num_points=128)
-    for got, want in zip(gpu.sample_points(raw, joints, camera, cfg), sample_points(metres, joints, camera, cfg),
-                         strict=True):
-        np.testing.assert_array_equal(got, want)
+    for cfg in (PointConfig(num_points=128), PointConfig(num_points=128, ray_reach=2.0)):  # cube, shipped ray
+        for got, want in zip(gpu.sample_points(raw, joints, camera, cfg), sample_points(metres, joints, camera, cfg),
+                             strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_torch_cuda_tensors_on_a_side_stream(gpu: GpuPreprocessor) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fixtures.cuda_host import HostLayer, build_host_kernels
-from fixtures.kernel_scenes import check_lifting, check_patches, check_points, scenes
+from fixtures.kernel_scenes import RAY_REACHES, check_lifting, check_patches, check_points, scenes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,12 +42,34 @@ def test_patch_kernels_equal_reference(gpu: GpuPreprocessor, scene: tuple, mode:
     check_patches(gpu, scene, mode, size)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(scenes(), st.sampled_from(["metric", "authors"]), st.sampled_from(["stride", "first"]),
-       st.integers(1, 40), st.integers(0, 60))
+       st.integers(1, 40), st.integers(0, 60), st.sampled_from(RAY_REACHES))
 def test_point_kernel_equals_reference(gpu: GpuPreprocessor, scene: tuple, mode: str, selection: str,
-                                       num_points: int, min_points: int) -> None:
-    check_points(gpu, scene, mode, selection, num_points, min_points)
+                                       num_points: int, min_points: int, ray_reach: float) -> None:
+    check_points(gpu, scene, mode, selection, num_points, min_points, ray_reach)
+
+
+def test_point_kernel_ray_region_reaches_a_joint_20cm_too_far(gpu: GpuPreprocessor) -> None:
+    """Rule 4b on the kernel: a hand (10 cm square at 2.0 m) in front of a wall at 3.5 m; its joint put 20 cm too
+    far along its camera ray gets the hand's points with R = 2 and none with the cube (R = 1)."""
+    camera = Camera("ray", 160, 120, 120.0, 120.0, 80.0, 60.0, depth_scale=0.001)
+    raw = np.full((1, *camera.shape), 3500, np.uint16)
+    u, v = camera.project(np.array([0.45, -0.25, 2.0]))
+    half_px = 0.05 * camera.fx / 2.0
+    raw[0, int(v - half_px):int(v + half_px) + 1, int(u - half_px):int(u + half_px) + 1] = 2000
+    true_joint = np.array([0.45, -0.25, 2.04])
+    joints = np.stack([true_joint, true_joint * (2.04 + 0.20) / 2.04])[None]  # the same ray, 20 cm deeper
+    metres = depth_from_raw(raw, camera.depth_scale)
+    assert np.count_nonzero(raw == 2000) == 49
+    for reach, misplaced_count in ((1.0, 0), (2.0, 49)):  # R = 2: every pixel of the hand, none of the wall
+        cfg = PointConfig(ray_reach=reach)
+        points, counts, side_m = gpu.sample_points(raw, joints, camera, cfg)
+        assert counts[0, 0] > 0 and counts[0, 1] == misplaced_count
+        for got, want in zip((points, counts, side_m), sample_points(metres, joints, camera, cfg), strict=True):
+            np.testing.assert_array_equal(got, want)
+    hand = points[0, 1, :49] * (side_m[0, 1] / 2)  # metres from the misplaced joint (R = 2)
+    assert np.all((hand[:, 2] > -0.26) & (hand[:, 2] < -0.22))  # the hand, 24 cm in front along z
 
 
 def test_realistic_frame_selects_by_stride_from_thousands(gpu: GpuPreprocessor) -> None:
@@ -105,10 +127,15 @@ def test_pipeline_on_the_kernels_gives_the_cpu_numbers(gpu: GpuPreprocessor) -> 
     uv[1, 4] = np.nan
     runners = {"patch": lambda p: np.stack([p.mean(axis=(2, 3)), p[..., 0, 0]], axis=-1) * 0.1,
                "pointcloud": lambda pts, counts: pts.mean(axis=2) * 0.1}
-    cfg = PipelineConfig(points=PointConfig(num_points=32), patch=PatchConfig(size=8))
-    on_gpu = RefinementPipeline(runners, cfg, preprocess=CudaSteps(gpu))
+    # Stage C as the shipped weights sample it (pointcloud.safetensors: two passes, ray_reach 2), on the kernel.
+    cfg = PipelineConfig(points=PointConfig(num_points=32, passes=2, ray_reach=2.0), patch=PatchConfig(size=8))
+    steps = CudaSteps(gpu)
+    steps._cpu.points = lambda *args: pytest.fail("the ray region fell back to the CPU path")
+    on_gpu = RefinementPipeline(runners, cfg, preprocess=steps)
     on_cpu = RefinementPipeline(runners, cfg, preprocess="cpu")
+    launched = len(gpu.layer.launches)
     got, want = on_gpu.run(depth, uv, camera), on_cpu.run(depth, uv, camera)
+    assert [name for name, _, _ in gpu.layer.launches[launched:]].count("sample_points_f32") == 2  # one per pass
     assert on_gpu.preprocess == "cuda" and on_cpu.preprocess == "cpu"
     assert list(got.steps) == ["input", "patch", "pointcloud"]
     for step in got.steps:

@@ -200,14 +200,14 @@ class GpuPreprocessor:
 
     def sample_points(self, depth: Any, joints_m: Any, camera: Camera, cfg: PointConfig = DEFAULT_POINTS, *,
                       frame_of: Any = None, depth_scale: float | None = None) -> tuple[Any, Any, Any]:
-        """``joints_m (B, J, 3)`` -> ``(points (B, J, N, 3), counts (B, J), side_m (B, J))`` float32."""
+        """``joints_m (B, J, 3)`` -> ``(points (B, J, N, 3), counts (B, J), side_m (B, J))`` float32.
+
+        The cube (``cfg.ray_reach`` 1) or rule 4b's ray region (``ray_reach`` > 1), as on the CPU path.
+        """
         people, joints = self._shape(joints_m, 3, "joints_m")
         halves = cfg.half_sides_m
         if len(halves) > MAX_SIDES:
             raise RefinetError(f"GPU point sampling supports <= {MAX_SIDES} cube sides, got {len(halves)}")
-        if cfg.ray_reach != 1.0:  # rule 4b has no kernel yet: refuse rather than sample the plain cube
-            raise RefinetError(f"GPU point sampling has no ray region (ray_reach {cfg.ray_reach}); use the CPU path "
-                               f"(preprocess cpu), which the pipeline picks for it")
         n = cfg.num_points
         ops = self._operands(depth, joints_m)
         try:
@@ -217,7 +217,7 @@ class GpuPreprocessor:
                     P(ops.input(halves, np.float32)),
                     P(ops.input(np.array(cfg.sides_m, dtype=np.float32), np.float32)), I32(len(halves)),
                     I32(cfg.min_points), I32(n), I32(cfg.selection == "first"), I32(cfg.mode == "authors"),
-                    F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy),
+                    F32(camera.fx), F32(camera.fy), F32(camera.cx), F32(camera.cy), F32(cfg.ray_reach),
                     P(ops.output((people, joints, n, 3), np.float32)), P(ops.output((people, joints), np.float32)),
                     P(ops.output((people, joints), np.float32)))
             if people and joints:

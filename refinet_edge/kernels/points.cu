@@ -1,6 +1,7 @@
 // Stage C point sampling: the CUDA twin of refinet_edge/preprocess/points.py
-// (read that module's docstring for the rule: valid pixels, strict cube,
-// growth, scan-order selection, normalisation, padding and counts).
+// (read that module's docstring for the rule: valid pixels, strict cube or,
+// with reach != 1, the ray region of rule 4b, growth, scan-order selection,
+// normalisation, padding and counts).
 //
 // Shapes (row-major, device memory):
 //   depth     (F, H, W)     uint16 raw (times depth_scale) or float32 metres
@@ -8,15 +9,16 @@
 //   joints    (B, J, 3)     float32 camera-frame metres
 //   halves    (K,)          float32 half-sides h_k (PointConfig.half_sides_m)
 //   sides     (K,)          float32 sides s_k (what side_m reports)
+//   reach     scalar        float32 PointConfig.ray_reach R: 1 = the cube, else rule 4b's ray region
 //   points    (B, J, N, 3)  float32; rows past the count are 0
 //   counts    (B, J)        float32; side_m (B, J) float32, NaN = invalid joint
 //
 // Thread layout: one block of 256 threads per joint, grid = (J, B). Only the
 // pixels of the joint's window (the projected bounding box of the largest
-// cube, computed by every thread alike) are visited, twice, in scan order in
+// cube or ray region, computed by every thread alike) are visited, twice, in scan order in
 // chunks of 256 consecutive pixels (one pixel per thread, so a warp reads one
-// stretch of a row). Pass 1 files each candidate under the smallest cube that
-// holds it (a shared histogram), which fixes the side k and the count M. Pass 2
+// stretch of a row). Pass 1 files each candidate under the smallest cube (or
+// ray region) that holds it (a shared histogram), which fixes the side k and the count M. Pass 2
 // ranks the candidates of cube k in scan order with a block-wide prefix sum
 // and writes each selected one to its row: rank r when M <= N or "first",
 // otherwise row i where r = (i * M) / N. Authors mode then standardises the
@@ -29,12 +31,10 @@
 
 struct Window { int row0, row1, col0, col1; };
 
-__device__ __forceinline__ void axis_window(float lo, float hi, float z_near, float z_far, float focal,
-                                            float centre, int limit, int* first_out, int* last_out) {
-    const float p0 = __fadd_rn(__fdiv_rn(__fmul_rn(lo, focal), z_near), centre);
-    const float p1 = __fadd_rn(__fdiv_rn(__fmul_rn(lo, focal), z_far), centre);
-    const float p2 = __fadd_rn(__fdiv_rn(__fmul_rn(hi, focal), z_near), centre);
-    const float p3 = __fadd_rn(__fdiv_rn(__fmul_rn(hi, focal), z_far), centre);
+// Pixels (first, last) covering four projected corners, one pixel of margin, clipped; empty as (1, 0)
+// (points.py's _corner_span).
+__device__ __forceinline__ void corner_span(float p0, float p1, float p2, float p3, int limit, int* first_out,
+                                            int* last_out) {
     const float first = nan_max(floorf(nan_min(nan_min(p0, p1), nan_min(p2, p3))) - 1.0f, 0.0f);
     const float last = nan_min(ceilf(nan_max(nan_max(p0, p1), nan_max(p2, p3))) + 1.0f, (float)(limit - 1));
     const bool empty = !(first <= last);  // NaN -> empty
@@ -42,18 +42,51 @@ __device__ __forceinline__ void axis_window(float lo, float hi, float z_near, fl
     *last_out = empty ? 0 : (int)last;
 }
 
-// Smallest k with max(|dx|, |dy|, |dz|) < h_k, or num_sides; fills the differences.
+// The cube's window along one axis: u = (x * f) / z + c for x in {lo, hi}, z in {z_near, z_far}.
+__device__ __forceinline__ void axis_window(float lo, float hi, float z_near, float z_far, float focal,
+                                            float centre, int limit, int* first_out, int* last_out) {
+    const float p0 = __fadd_rn(__fdiv_rn(__fmul_rn(lo, focal), z_near), centre);
+    const float p1 = __fadd_rn(__fdiv_rn(__fmul_rn(lo, focal), z_far), centre);
+    const float p2 = __fadd_rn(__fdiv_rn(__fmul_rn(hi, focal), z_near), centre);
+    const float p3 = __fadd_rn(__fdiv_rn(__fmul_rn(hi, focal), z_far), centre);
+    corner_span(p0, p1, p2, p3, limit, first_out, last_out);
+}
+
+// Rule 4b's window along one axis (points.py's _ray_window): the cross-section's edges at z_near and z_far,
+// u = ((j * (z / jz) + side) * f) / z + c for z in {z_near, z_far}, side in {-h, +h}.
+__device__ __forceinline__ void ray_axis_window(float j, float jz, float h, float z_near, float z_far, float focal,
+                                                float centre, int limit, int* first_out, int* last_out) {
+    const float near_c = __fmul_rn(j, __fdiv_rn(z_near, jz)), far_c = __fmul_rn(j, __fdiv_rn(z_far, jz));
+    const float p0 = __fadd_rn(__fdiv_rn(__fmul_rn(__fadd_rn(near_c, -h), focal), z_near), centre);
+    const float p1 = __fadd_rn(__fdiv_rn(__fmul_rn(__fadd_rn(near_c, h), focal), z_near), centre);
+    const float p2 = __fadd_rn(__fdiv_rn(__fmul_rn(__fadd_rn(far_c, -h), focal), z_far), centre);
+    const float p3 = __fadd_rn(__fdiv_rn(__fmul_rn(__fadd_rn(far_c, h), focal), z_far), centre);
+    corner_span(p0, p1, p2, p3, limit, first_out, last_out);
+}
+
+// Smallest k with max(|dx|, |dy|, |dz|) < h_k (reach 1: the cube), or with rule 4b's
+// max(|x - jx t|, |y - jy t|, |dz| / R) < h_k, t = d / jz (reach R != 1: the ray region), or num_sides;
+// fills the differences from the joint (dx, dy, dz) either way.
 __device__ __forceinline__ int cube_of(float d, int row, int col, float jx, float jy, float jz, const float* halves,
-                                       int num_sides, float fx, float fy, float cx, float cy, float* delta) {
+                                       int num_sides, float fx, float fy, float cx, float cy, float reach,
+                                       float* delta) {
     if (!(d >= REFINET_Z_NEAR_M)) return num_sides;
     const float x = __fmul_rn(__fdiv_rn(__fsub_rn((float)col, cx), fx), d);
     const float y = __fmul_rn(__fdiv_rn(__fsub_rn((float)row, cy), fy), d);
     delta[0] = __fsub_rn(x, jx);
     delta[1] = __fsub_rn(y, jy);
     delta[2] = __fsub_rn(d, jz);
-    const float reach = fmaxf(fmaxf(fabsf(delta[0]), fabsf(delta[1])), fabsf(delta[2]));
+    float extent;
+    if (reach != 1.0f) {  // uniform over the block; NaN (0 * inf when jz is tiny) is outside, as in NumPy
+        const float t = __fdiv_rn(d, jz);
+        const float ex = __fsub_rn(x, __fmul_rn(jx, t));
+        const float ey = __fsub_rn(y, __fmul_rn(jy, t));
+        extent = nan_max(nan_max(fabsf(ex), fabsf(ey)), __fdiv_rn(fabsf(delta[2]), reach));
+    } else {
+        extent = fmaxf(fmaxf(fabsf(delta[0]), fabsf(delta[1])), fabsf(delta[2]));
+    }
     int k = 0;
-    while (k < num_sides && !(reach < halves[k])) ++k;
+    while (k < num_sides && !(extent < halves[k])) ++k;
     return k;
 }
 
@@ -88,7 +121,7 @@ template <typename T>
 __device__ void sample(const T* depth, float scale, const int* frame_of, int height, int width, const float* joints_m,
                        int joints, const float* halves, const float* sides, int num_sides, int min_points,
                        int num_points, int first_n, int authors, float fx, float fy, float cx, float cy,
-                       float* points, float* counts, float* side_m) {
+                       float reach, float* points, float* counts, float* side_m) {
     __shared__ int hist[REFINET_MAX_SIDES];
     __shared__ int scan_scratch[REFINET_BLOCK / 32];
     __shared__ double partial[REFINET_BLOCK];
@@ -104,10 +137,17 @@ __device__ void sample(const T* depth, float scale, const int* frame_of, int hei
         return;
     }
     const float h = halves[num_sides - 1];
-    const float z_near = nan_max(__fsub_rn(jz, h), REFINET_Z_NEAR_M), z_far = __fadd_rn(jz, h);
     Window w;
-    axis_window(__fsub_rn(jx, h), __fadd_rn(jx, h), z_near, z_far, fx, cx, width, &w.col0, &w.col1);
-    axis_window(__fsub_rn(jy, h), __fadd_rn(jy, h), z_near, z_far, fy, cy, height, &w.row0, &w.row1);
+    if (reach != 1.0f) {  // rule 4b: the ray region, depths jz -+ R h
+        const float long_h = __fmul_rn(reach, h);
+        const float z_near = nan_max(__fsub_rn(jz, long_h), REFINET_Z_NEAR_M), z_far = __fadd_rn(jz, long_h);
+        ray_axis_window(jy, jz, h, z_near, z_far, fy, cy, height, &w.row0, &w.row1);
+        ray_axis_window(jx, jz, h, z_near, z_far, fx, cx, width, &w.col0, &w.col1);
+    } else {
+        const float z_near = nan_max(__fsub_rn(jz, h), REFINET_Z_NEAR_M), z_far = __fadd_rn(jz, h);
+        axis_window(__fsub_rn(jx, h), __fadd_rn(jx, h), z_near, z_far, fx, cx, width, &w.col0, &w.col1);
+        axis_window(__fsub_rn(jy, h), __fadd_rn(jy, h), z_near, z_far, fy, cy, height, &w.row0, &w.row1);
+    }
     const bool empty = w.row0 > w.row1 || w.col0 > w.col1;
     const int box_w = w.col1 - w.col0 + 1;
     const i64 box = empty ? 0 : (i64)(w.row1 - w.row0 + 1) * box_w;
@@ -118,7 +158,7 @@ __device__ void sample(const T* depth, float scale, const int* frame_of, int hei
     for (i64 i = threadIdx.x; i < box; i += REFINET_BLOCK) {  // pass 1: histogram of smallest cubes
         const int row = w.row0 + (int)(i / box_w), col = w.col0 + (int)(i % box_w);
         const int k = cube_of(depth_at(frame, (i64)row * width + col, scale), row, col, jx, jy, jz, halves,
-                              num_sides, fx, fy, cx, cy, delta);
+                              num_sides, fx, fy, cx, cy, reach, delta);
         if (k < num_sides) atomicAdd(&hist[k], 1);
     }
     __syncthreads();
@@ -139,7 +179,7 @@ __device__ void sample(const T* depth, float scale, const int* frame_of, int hei
         if (i < box) {
             const int row = w.row0 + (int)(i / box_w), col = w.col0 + (int)(i % box_w);
             const float d = depth_at(frame, (i64)row * width + col, scale);
-            hit = cube_of(d, row, col, jx, jy, jz, halves, num_sides, fx, fy, cx, cy, delta) <= k;
+            hit = cube_of(d, row, col, jx, jy, jz, halves, num_sides, fx, fy, cx, cy, reach, delta) <= k;
             if (hit && authors) {
                 delta[0] = __fmul_rn(__fmul_rn(__fdiv_rn(__fsub_rn((float)col, cx), fx), d), 1000.0f);
                 delta[1] = __fmul_rn(__fmul_rn(__fdiv_rn(__fsub_rn((float)row, cy), fy), d), 1000.0f);
@@ -173,10 +213,10 @@ __device__ void sample(const T* depth, float scale, const int* frame_of, int hei
     extern "C" __global__ void __launch_bounds__(REFINET_BLOCK) sample_points_##SUFFIX(                        \
         const T* depth, float scale, const int* frame_of, int height, int width, const float* joints_m,         \
         int joints, const float* halves, const float* sides, int num_sides, int min_points, int num_points,     \
-        int first_n, int authors, float fx, float fy, float cx, float cy, float* points, float* counts,         \
-        float* side_m) {                                                                                        \
+        int first_n, int authors, float fx, float fy, float cx, float cy, float reach, float* points,           \
+        float* counts, float* side_m) {                                                                         \
         sample<T>(depth, scale, frame_of, height, width, joints_m, joints, halves, sides, num_sides, min_points, \
-                  num_points, first_n, authors, fx, fy, cx, cy, points, counts, side_m);                         \
+                  num_points, first_n, authors, fx, fy, cx, cy, reach, points, counts, side_m);                  \
     }
 
 REFINET_POINT_KERNEL(u16, unsigned short)

@@ -170,9 +170,7 @@ class CudaSteps:
             return self._cpu.patches(depth_m, uv_px, z_ref_m, camera, cfg)
         return self.gpu.extract_patches(depth_m, uv_px, z_ref_m, camera, cfg)
 
-    def points(self, depth_m, joints_m, camera, cfg):
-        if cfg.ray_reach != 1.0:  # no kernel for the ray region (rule 4b): the compiled CPU path
-            return self._cpu.points(depth_m, joints_m, camera, cfg)
+    def points(self, depth_m, joints_m, camera, cfg):  # the cube and the ray region (rule 4b) alike
         return self.gpu.sample_points(depth_m, joints_m, camera, cfg)
 
     def skeleton_encode(self, joints_m, cfg):  # 15 joints: no kernel, the compiled CPU path
