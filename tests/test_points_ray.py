@@ -52,6 +52,10 @@ def test_ray_reach_one_is_the_cube_and_below_one_is_an_error() -> None:
         np.testing.assert_array_equal(got, expected)
     with pytest.raises(RefinetError, match="ray_reach must be >= 1"):
         PointConfig(ray_reach=0.5)
+    # the CUDA kernel and the Numba path test R in float32, NumPy in float64: a value between them is refused
+    with pytest.raises(RefinetError, match="rounds to 1 in float32"):
+        PointConfig(ray_reach=1.0 + 1e-9)
+    assert PointConfig(ray_reach=float(np.nextafter(np.float32(1.0), np.float32(2.0)))).ray_reach > 1.0
 
 
 @st.composite

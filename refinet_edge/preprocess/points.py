@@ -121,6 +121,9 @@ class PointConfig:
         check_real("PointConfig", "ray_reach", self.ray_reach)
         if self.ray_reach < 1.0:
             raise RefinetError(f"PointConfig.ray_reach must be >= 1 (1 = the cube), got {self.ray_reach}")
+        if self.ray_reach != 1.0 and F32(self.ray_reach) == F32(1.0):  # the paths compare R in float32 or float64
+            raise RefinetError(f"PointConfig.ray_reach {self.ray_reach!r} rounds to 1 in float32: use 1 (the cube) "
+                               f"or a value at least {float(np.nextafter(F32(1.0), F32(2.0)))}")
         if self.max_side_m < self.cube_side_m:
             raise RefinetError(f"PointConfig.max_side_m ({self.max_side_m}) must be >= cube_side_m "
                                f"({self.cube_side_m}); set max_side_m = cube_side_m to disable growth")
