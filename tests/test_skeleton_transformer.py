@@ -134,6 +134,41 @@ def test_an_mlp_checkpoint_cannot_start_a_transformer(tmp_path: Path) -> None:
         init_from_checkpoint(build_model("skeleton", SMALL), path, "skeleton")
 
 
+@pytest.mark.parametrize("arch", ["transformer", "ensemble"])
+def test_a_deeper_transformer_starts_computing_what_the_checkpoint_did(tmp_path: Path, arch: str) -> None:
+    from refinet_edge.training.init import init_from_checkpoint
+
+    shallow = replace(SMALL, arch=arch, linear_size=32)
+    model = _random(shallow, seed=5)
+    path = tmp_path / "skeleton.safetensors"
+    save_stage(path, "skeleton", model, shallow, preprocess={"mode": "metric"}, extra={}, dtype="fp32")
+    deep = build_model("skeleton", replace(shallow, num_layers=4))
+    message = init_from_checkpoint(deep, path, "skeleton")
+    assert "deepened 2 -> 4 layers" in message
+    x = torch.randn(6, 15, 9)
+    with torch.no_grad():
+        np.testing.assert_allclose(deep.eval()(x).numpy(), model(x).numpy(), rtol=0, atol=1e-6)
+        for i in (2, 3):  # the new layers: zero writes, random reads (so they can learn)
+            layer = deep.layers[i]
+            assert not layer.proj.weight.any() and not layer.ff[3].weight.any() and not layer.ff[3].bias.any()
+            assert layer.qkv.weight.std() > 0 and layer.ff[0].weight.std() > 0
+        assert torch.equal(deep.layers[1].qkv.weight, model.layers[1].qkv.weight)
+    deep.train()  # one step moves the new layers' writes off zero
+    torch.nn.functional.mse_loss(deep(x), torch.randn(6, 15, 3)).backward()
+    assert deep.layers[3].proj.weight.grad.abs().sum() > 0 and deep.layers[3].ff[3].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("change", "match"), [({"num_layers": 1}, "cannot shrink to 1"),
+                                               ({"num_layers": 3, "ff_size": 32}, "ff_size")])
+def test_a_transformer_is_only_deepened_with_its_own_sizes(tmp_path: Path, change: dict, match: str) -> None:
+    from refinet_edge.training.init import init_from_checkpoint
+
+    path = tmp_path / "skeleton.safetensors"
+    save_stage(path, "skeleton", _random(), SMALL, preprocess={"mode": "metric"}, extra={}, dtype="fp32")
+    with pytest.raises(RefinetError, match=match):
+        init_from_checkpoint(build_model("skeleton", replace(SMALL, **change)), path, "skeleton")
+
+
 def test_exports_to_onnx_with_plain_ops_and_runs_the_same_under_onnxruntime() -> None:
     ort = pytest.importorskip("onnxruntime")
     from refinet_edge.export.onnx_export import to_onnx

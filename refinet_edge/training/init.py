@@ -20,6 +20,14 @@ starting from exactly (or, for the second, to within the symmetry-breaking noise
   way: conv1 -> conv2 -> conv3 -> the max-pool (a copied channel's maximum is its original's) -> the head's first
   Linear -> its batch norm and the per-joint bias -> the last Linear, whose input columns are divided by the
   copies. Its offsets then equal the checkpoint's up to the noise (exactly in eval mode with noise 0).
+* A skeleton transformer (``model.arch`` ``transformer`` or ``ensemble``) may be deeper than the checkpoint's
+  (``num_layers`` at least the checkpoint's, the same token, head and feed-forward sizes). The checkpoint's
+  layers come first, unchanged; each new layer keeps its own random initialisation except for the two Linears
+  that write into the residual stream (the attention's ``proj`` and the feed-forward's last Linear), which start
+  at zero. A pre-norm layer whose writes are zero passes its input through unchanged, so the deeper net computes
+  exactly what the checkpoint did (``tests/test_training.py``) and the new layers learn from there (the
+  function-preserving growth of Net2Net's "Net2DeeperNet", Chen, Goodfellow and Shlens, ICLR 2016, for
+  residual layers).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ WIDEN_NOISE = 1e-3  # noise on a widened net's copied filters (patch or point-cl
 TRUNK_CONVS = (0, 3, 6, 9, 12, 15)  # PatchHeatmapNet.trunk: the conv of each conv + BN + ReLU triple
 POINT_LAYERS = (("conv1.0", "conv1.1"), ("conv2.0", "conv2.1"), ("conv3.0", "conv3.1"), ("head.0", "head.1"))
 # PointCloudNet: each widened layer and the batch norm on its outputs
+RESIDUAL_WRITES = ("proj.", "ff.3.")  # EncoderLayer's Linears that write into the residual stream
 
 
 def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> str:
@@ -68,7 +77,12 @@ def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> 
                 f"{list(old_w)} -> {list(new_w)} (Net2WiderNet, noise {WIDEN_NOISE})")
     widened = []
     state = {}
+    deeper = _deeper_layers(source.config, model.config, stage, path)
     for key, target in new.items():
+        if key not in old and key.startswith(deeper):
+            writes = key.split(".", 2)[2].startswith(RESIDUAL_WRITES)  # layers.<i>.<rest>
+            state[key] = target.new_zeros(target.shape) if writes else target.clone()  # module docstring
+            continue
         if key not in old:
             raise RefinetError(f"train.init_from {path}: has no tensor {key!r} (another architecture)")
         tensor = old[key]
@@ -81,7 +95,29 @@ def init_from_checkpoint(model, path: str | Path, stage: str, seed: int = 0) -> 
         state[key] = tensor.to(target.dtype)
     model.load_state_dict(state, strict=True)
     note = f"; {', '.join(widened)} widened with zero columns for the new input features" if widened else ""
+    if deeper:
+        note += (f"; transformer deepened {source.config.num_layers} -> {model.config.num_layers} layers (the new "
+                 f"ones pass their input through: proj and ff.3 start at zero)")
     return f"initialised from {path} ({info.stage}, {info.sha256[:12]}){note}"
+
+
+def _deeper_layers(old_config, new_config, stage: str, path) -> tuple[str, ...]:
+    """The state-dict prefixes (``layers.<i>.``) of the transformer layers ``new_config`` adds to the
+    checkpoint's; () if it adds none. Refuses a shallower model and other token / head / feed-forward sizes."""
+    if stage != "skeleton" or not getattr(new_config, "has_transformer", False) \
+            or not getattr(old_config, "has_transformer", False):
+        return ()
+    old_n, new_n = old_config.num_layers, new_config.num_layers
+    if new_n == old_n:
+        return ()
+    if new_n < old_n:
+        raise RefinetError(f"train.init_from {path}: num_layers {old_n} cannot shrink to {new_n} (a transformer "
+                           f"can only be deepened)")
+    for name in ("token_size", "num_heads", "ff_size"):
+        if getattr(old_config, name) != getattr(new_config, name):
+            raise RefinetError(f"train.init_from {path}: a deeper transformer needs the checkpoint's {name} "
+                               f"({getattr(old_config, name)}), got {getattr(new_config, name)}")
+    return tuple(f"layers.{i}." for i in range(old_n, new_n))
 
 
 def _widen_input(weight, shape, joints: int, where: str):
