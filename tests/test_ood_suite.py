@@ -189,7 +189,7 @@ def test_bad_names_give_one_error_line(tmp_path, args, needles):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-@pytest.mark.parametrize("weights", ["v17", "v18", "v19"])
+@pytest.mark.parametrize("weights", ["v17", "v18", "v19", "v20"])
 def test_visibility_table_is_the_committed_report_and_pools_back(weights: str) -> None:
     from refinet_edge.ood_suite import format_visibility_markdown, visibility_rows
 
@@ -214,7 +214,7 @@ def test_visibility_table_adds_the_hidden_flag_where_the_report_has_it() -> None
 
     from refinet_edge.ood_suite import visibility_rows
 
-    report = json.loads((ROOT / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v19-ood/ood_suite.json").read_text())
+    report = json.loads((ROOT / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v20-ood/ood_suite.json").read_text())
     without = copy.deepcopy(report)
     for entry in without["splits"]:
         for rep in (entry, entry["exact_2d"]):
@@ -240,7 +240,7 @@ def test_visibility_table_adds_the_hidden_flag_where_the_report_has_it() -> None
                                     "2026-12-06-cpu-2core-xeon-v13-ood", "2026-12-06-cpu-2core-xeon-v14-ood",
                                     "2026-12-06-cpu-2core-xeon-v15-ood", "2026-12-06-cpu-2core-xeon-v16-ood",
                                     "2026-12-06-cpu-2core-xeon-v17-ood", "2026-12-06-cpu-2core-xeon-v18-ood",
-                                    "2026-12-06-cpu-2core-xeon-v19-ood"])
+                                    "2026-12-06-cpu-2core-xeon-v19-ood", "2026-12-06-cpu-2core-xeon-v20-ood"])
 def test_readme_table_is_the_committed_report(folder):
     report = json.loads((ROOT / f"benchmarks/reports/{folder}/ood_suite.json").read_text())
     from fixtures.docs import documented_text

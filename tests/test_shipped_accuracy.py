@@ -23,7 +23,7 @@ from refinet_edge.export.inputs import frames_from  # noqa: E402
 from refinet_edge.noise import DetectorNoise  # noqa: E402
 from refinet_edge.pipeline import RefinementPipeline  # noqa: E402
 
-REPORT = Path(__file__).resolve().parents[1] / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v19-accuracy/accuracy.json"
+REPORT = Path(__file__).resolve().parents[1] / "benchmarks/reports/2026-12-06-cpu-2core-xeon-v20-accuracy/accuracy.json"
 FRAMES = 192  # 3 batches of 64
 Z = 3.0
 
