@@ -86,8 +86,9 @@ def test_skeleton_engine_shrinks_fp32_fp16_int8(rtx_engines) -> None:
     # half the weights, then int8 weights for the Gemms and MatMuls. Since v18 the skeleton is an ensemble whose
     # transformer half keeps many small float layers (LayerNorm, Softmax, Erf, attention MatMuls on activations); the
     # int8 plan, strongly typed from the fp32 graph, runs them in fp32, so the int8 engine holds fp32 kernels the fp16
-    # one does not (v18's shipped skeleton: 24.6, 13.7, 11.5 MB; the MLP alone, v17: int8 under 0.7 x fp16)
-    assert sizes[1] < 0.6 * sizes[0] and sizes[2] < 0.9 * sizes[1], sizes
+    # one does not (v18's shipped skeleton: 24.6, 13.7, 11.5 MB; v20's, with 6 transformer layers instead of 4: 26.9,
+    # 14.8, 13.7 MB; the MLP alone, v17: int8 under 0.7 x fp16)
+    assert sizes[1] < 0.6 * sizes[0] and sizes[2] < 0.95 * sizes[1], sizes
 
 
 @pytest.mark.parametrize("stage", STAGES)
