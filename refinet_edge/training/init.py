@@ -25,7 +25,7 @@ starting from exactly (or, for the second, to within the symmetry-breaking noise
   layers come first, unchanged; each new layer keeps its own random initialisation except for the two Linears
   that write into the residual stream (the attention's ``proj`` and the feed-forward's last Linear), which start
   at zero. A pre-norm layer whose writes are zero passes its input through unchanged, so the deeper net computes
-  exactly what the checkpoint did (``tests/test_training.py``) and the new layers learn from there (the
+  exactly what the checkpoint did (``tests/test_skeleton_transformer.py``) and the new layers learn from there (the
   function-preserving growth of Net2Net's "Net2DeeperNet", Chen, Goodfellow and Shlens, ICLR 2016, for
   residual layers).
 """
