@@ -1,7 +1,8 @@
 """Latency probe for round 25's rule: the exported skeleton alone under onnxruntime, one thread, batch 1.
 
 Round 23's transformer (4 layers), the same transformer shape with 6 and 8 layers (random weights: latency does not
-depend on their values) and v19's shipped ensemble. Run from the repository root:
+depend on their values) and the shipped ensemble (v19's when the rule was written, v20's since round 25 shipped).
+Run from the repository root:
 ``PYTHONPATH=. python benchmarks/reports/2026-12-06-cpu-2core-xeon-round25-training/latency_probe.py``
 (needs ``checkpoints/synthetic_mix31/skeleton.safetensors``, round 23's checkpoint). Prints the median of six
 medians of 200 runs per model, in ms, all in one process, interleaved.
@@ -33,7 +34,7 @@ def main() -> None:
                        extra={})
             (Path(tmp) / f"t{layers}").mkdir()
             paths[f"{layers} layers"] = export_stage(path, Path(tmp) / f"t{layers}").path
-        for name, path in (("4 layers (round 23)", ROUND23), ("ensemble (v19)", SHIPPED)):
+        for name, path in (("4 layers (round 23)", ROUND23), ("shipped ensemble", SHIPPED)):
             (Path(tmp) / name).mkdir()
             paths[name] = export_stage(path, Path(tmp) / name).path
         options = ort.SessionOptions()
