@@ -7,7 +7,8 @@ answer's ray with the sphere of the *true* bone length around its parent's answe
 ray's closest point to the parent where there is none). If even the true length does not help, a length the
 network guesses will not. Run from the repository root (shipped weights by default):
 
-    OMP_NUM_THREADS=1 python benchmarks/reports/2026-12-07-cpu-2core-xeon-round27-training/bone_solve_probe.py data/val_uniform
+    OMP_NUM_THREADS=2 python \
+        benchmarks/reports/2026-12-07-cpu-2core-xeon-round27-training/bone_solve_probe.py data/val_uniform
 """
 
 import sys
@@ -22,6 +23,11 @@ from refinet_edge.pipeline import WEIGHTS_DIR, RefinementPipeline
 from refinet_edge.skeleton import JOINT_NAMES, PARENTS
 
 LIMB_JOINTS = (4, 5, 6, 7, 11, 12, 13, 14)  # elbows, hands, knees, feet
+
+
+def med(a: np.ndarray) -> float:
+    """The median, NaN for no values."""
+    return float(np.median(a)) if a.size else float("nan")
 
 
 def bone_solve(pred: np.ndarray, gt: np.ndarray, j: int) -> np.ndarray:
@@ -45,7 +51,7 @@ def main() -> None:
     split = open_split(data, "side", "test")
     pipeline = RefinementPipeline.from_dir(weights)
     for name, noise in (("exact 2D", DetectorNoise(sigma_px=0, swap_prob=0, outlier_prob=0)),
-                        ("default noise", DetectorNoise())):
+                        ("default noise", DetectorNoise(swap_prob=0.05, outlier_prob=0.05))):
         outputs = predict_steps(split, pipeline, EvalSettings(noise=noise))
         pred, gt, visible = outputs[list(outputs)[-1]], split.joints_m, split.visible.astype(bool)
         err = np.linalg.norm(pred - gt, axis=-1)
@@ -59,7 +65,6 @@ def main() -> None:
                 bad = mask & (err[:, j] >= 0.1)
                 solved = np.linalg.norm(bone_solve(pred[mask], gt[mask], j) - gt[mask, j], axis=-1)
                 parent_ok = np.linalg.norm(pred[mask, PARENTS[j]] - gt[mask, PARENTS[j]], axis=-1) < 0.1
-                med = (lambda a: float(np.median(a)) if a.size else float("nan"))
                 print(f"{JOINT_NAMES[j]:10s} {label:6s} {mask.sum():4d} {100 * (err[mask, j] < 0.1).mean():6.1f}"
                       f"  {med(along[bad, j]):17.3f} {med(across[bad, j]):6.3f}  {100 * parent_ok.mean():10.1f}"
                       f"  {100 * (solved < 0.1).mean():21.1f}")
