@@ -8,15 +8,15 @@ From the repository root:
 """
 import sys
 
+import nbr_patch as m
 import numpy as np
 import torch
 
-import nbr_patch as m
 from refinet_edge.data.itop import open_split
 from refinet_edge.metrics import compute_metrics
 from refinet_edge.noise import DetectorNoise
 from refinet_edge.pipeline import NUM_PATCH_EVIDENCE, WEIGHTS_DIR, RefinementPipeline, patch_evidence
-from refinet_edge.skeleton import JOINT_NAMES, PARENTS
+from refinet_edge.skeleton import PARENTS
 
 SETS = ("data/val_own_families", "data/val_anny_d435_640", "data/val_uniform", "data/val_wide")
 PARENT = np.array([p if p >= 0 else 1 for p in PARENTS])

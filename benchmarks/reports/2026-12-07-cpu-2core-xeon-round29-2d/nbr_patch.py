@@ -24,11 +24,11 @@ from torch import nn
 from refinet_edge.checkpoint import load_stage
 from refinet_edge.hypes import load_hypes
 from refinet_edge.models.patch import _conv_bn_relu
-from refinet_edge.training.batches import MAX_PATCH_TARGET_CELLS, _CPU
+from refinet_edge.skeleton import PARENTS
+from refinet_edge.stage_io import patch_target
+from refinet_edge.training.batches import _CPU, MAX_PATCH_TARGET_CELLS
 from refinet_edge.training.frames import load_mixture
 from refinet_edge.training.run import resolve_all, settings_from_hypes
-from refinet_edge.stage_io import patch_target
-from refinet_edge.skeleton import PARENTS
 
 J, S = 15, 40
 NBR = [[p for p in (PARENTS[j],) if p >= 0] + [c for c, p in enumerate(PARENTS) if p == j] for j in range(J)]

@@ -11,16 +11,18 @@ The four validation sets, the default noise (sigma 5 px, 5 % swaps, 5 % outliers
         none along0 all_half along_half seen_zero
 """
 import sys
+
 import numpy as np
+
 from refinet_edge.data.itop import open_split
 from refinet_edge.metrics import compute_metrics
 from refinet_edge.noise import DetectorNoise
-from refinet_edge.pipeline import WEIGHTS_DIR, RefinementPipeline
-from refinet_edge.pipeline import NUM_PATCH_EVIDENCE, patch_evidence
+from refinet_edge.pipeline import NUM_PATCH_EVIDENCE, WEIGHTS_DIR, RefinementPipeline, patch_evidence
 from refinet_edge.skeleton import PARENTS
 
 SETS = ("data/val_own_families", "data/val_anny_d435_640", "data/val_uniform", "data/val_wide")
-LIMB = np.zeros(15, bool); LIMB[[4, 5, 6, 7, 11, 12, 13, 14]] = True
+LIMB = np.zeros(15, bool)
+LIMB[[4, 5, 6, 7, 11, 12, 13, 14]] = True
 PARENT = np.array([p if p >= 0 else 1 for p in PARENTS])
 
 
@@ -72,12 +74,14 @@ def main():
         for root in SETS:
             with open_split(root, view="side", split="test") as split:
                 rng = np.random.default_rng(0)
-                n = len(split); out = np.empty((n, 15, 3))
+                n = len(split)
+                out = np.empty((n, 15, 3))
                 for start in range(0, n, 64):
                     stop = min(start + 64, n)
                     uv = noise.apply_2d(split.uv_px[start:stop], rng)
                     depth = split.depth_batch(start, stop)
-                    pipe.truth = split.uv_px[start:stop]; pipe.seen = split.visible[start:stop].astype(bool)
+                    pipe.truth = split.uv_px[start:stop]
+                    pipe.seen = split.visible[start:stop].astype(bool)
                     pipe.fp = depth.reshape(len(depth), -1)[:, ::97].sum(1)
                     out[start:stop] = pipe.run(depth, uv, split.camera).steps["pointcloud"]
                 m = compute_metrics(out, split.joints_m)
@@ -85,7 +89,11 @@ def main():
                 ok = np.linalg.norm(out - split.joints_m, axis=-1) < 0.1
                 for g, js in groups.items():
                     gacc[g].append(100 * ok[:, js].mean())
-                print(f"{mode} {root}: {m.acc_10cm:.2f}  " + " ".join(f"{g} {v[-1]:.1f}" for g, v in gacc.items()), flush=True)
-        print(f"{mode} mean {np.mean(accs):.2f}  " + " ".join(f"{g} {np.mean(v):.1f}" for g, v in gacc.items()), flush=True)
+                parts = " ".join(f"{g} {v[-1]:.1f}" for g, v in gacc.items())
+                print(f"{mode} {root}: {m.acc_10cm:.2f}  {parts}", flush=True)
+        parts = " ".join(f"{g} {np.mean(v):.1f}" for g, v in gacc.items())
+        print(f"{mode} mean {np.mean(accs):.2f}  {parts}", flush=True)
 
-main()
+
+if __name__ == "__main__":
+    main()
